@@ -1,0 +1,31 @@
+using M2M.Ingest;
+using M2M.Storage;
+
+namespace M2M.Server;
+
+/// <summary>
+/// The single-process platform: every module composed in one host with embedded storage and the
+/// in-process bus. <c>Program</c> runs it; tests build it the same way and start it on free ports.
+/// </summary>
+public static class M2MServer
+{
+    /// <summary>HTTP address used when neither <c>--urls</c> nor <c>ASPNETCORE_URLS</c> says otherwise.</summary>
+    public const string DefaultUrls = "http://localhost:5080";
+
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrls);
+        }
+
+        builder.AddServiceDefaults();
+        builder.AddStorage();
+        builder.AddIngest();
+
+        var app = builder.Build();
+        app.MapDefaultEndpoints();
+        return app;
+    }
+}

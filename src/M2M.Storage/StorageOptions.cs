@@ -1,0 +1,13 @@
+namespace M2M.Storage;
+
+/// <summary>Where and how the embedded storage keeps its data (configuration section <c>M2M</c>).</summary>
+public sealed class StorageOptions
+{
+    public const string Section = "M2M";
+
+    /// <summary>Directory of the embedded database and generated keys; relative paths are taken from the working directory.</summary>
+    public string DataDirectory { get; set; } = "./data";
+
+    /// <summary>The data directory as an absolute path.</summary>
+    public string FullDataDirectory => Path.GetFullPath(DataDirectory);
+}
