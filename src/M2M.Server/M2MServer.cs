@@ -1,4 +1,5 @@
 using M2M.Ingest;
+using M2M.Messaging;
 using M2M.Storage;
 
 namespace M2M.Server;
@@ -22,6 +23,7 @@ public static class M2MServer
 
         builder.AddServiceDefaults();
         builder.AddStorage();
+        builder.AddBus();
         builder.AddIngest();
 
         var app = builder.Build();

@@ -1,0 +1,33 @@
+namespace M2M.Messaging;
+
+/// <summary>Subjects of the bus (data-model.md §5).</summary>
+public static class Topics
+{
+    /// <summary>Records to persist (<c>store_ts</c>); durable. Carried by <see cref="IRecordBus"/>.</summary>
+    public const string Storage = "storage";
+
+    /// <summary>Device lifecycle events: <c>device_connected</c>, <c>device_identified</c>, <c>device_disconnected</c>, <c>new_receiver</c>.</summary>
+    public const string Events = "events";
+
+    /// <summary>Pushes addressed to whichever node holds device <paramref name="deviceId"/>.</summary>
+    public static string Device(Guid deviceId) => $"receivers.device.{deviceId:N}";
+
+    /// <summary>Pushes addressed to one connection (unique across nodes: it carries the node name).</summary>
+    public static string Connection(string connectionId) => $"receivers.connection.{connectionId}";
+
+    /// <summary>A converter topic named by a channel-translation rule.</summary>
+    public static string Converter(string name) => $"converter.{name}";
+}
+
+/// <summary>Values of <c>_call</c>.</summary>
+public static class Calls
+{
+    public const string StoreTs = "store_ts";
+    public const string DeviceConnected = "device_connected";
+    public const string DeviceIdentified = "device_identified";
+    public const string DeviceDisconnected = "device_disconnected";
+    public const string NewReceiver = "new_receiver";
+    public const string SendSettings = "send_settings";
+    public const string SendCommands = "send_commands";
+    public const string Disconnect = "disconnect";
+}
