@@ -13,6 +13,7 @@ public static class StorageExtensions
             .Bind(builder.Configuration.GetSection(StorageOptions.Section))
             .Validate(o => !string.IsNullOrWhiteSpace(o.DataDirectory), "M2M:DataDirectory must not be empty.")
             .ValidateOnStart();
+        builder.Services.AddRegistryStorage();
         return builder;
     }
 }
