@@ -235,7 +235,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
     protected async ValueTask FailAsync(string kind, string message)
     {
         IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", kind));
-        Logger.LogWarning("Protocol violation ({Kind}): {Message}; closing", kind, message);
+        Logger.LogWarning("Protocol violation ({Kind}), closing: {Message}", kind, message);
         await CloseAsync("protocol error");
     }
 
