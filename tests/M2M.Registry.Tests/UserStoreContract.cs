@@ -18,7 +18,7 @@ public abstract class UserStoreContract : EntityContract
         Assert.Equal(new User(user.Id, "john.doe", "John Doe", main.Id, "admin", Time.GetUtcNow()), user);
         Assert.Equal(user, await Users.GetAsync(user.Id, Ct));
         Assert.Equal(user, await Users.GetByNameAsync("john.doe", Ct));
-        var values = await Stores.Registry.GetValuesAsync(Storage.Entities.EntityPaths.User(user.Id), Ct);
+        var values = await Stores.Registry.GetValuesAsync(EntityPaths.User(user.Id), Ct);
         Assert.Equal(Time.GetUtcNow().ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture), values["created_date"]);
         Assert.Equal("1", values[".version"]);
         Assert.Equal([user.Id], await Stores.Domains.GetUserIdsAsync(main.Id, Ct));
@@ -31,9 +31,9 @@ public abstract class UserStoreContract : EntityContract
         var a = await Users.CreateAsync("usera", password, cancellationToken: Ct);
         var b = await Users.CreateAsync("userb", password, cancellationToken: Ct);
 
-        var hashA = await Stores.Registry.GetValueAsync(Storage.Entities.EntityPaths.User(a.Id), "password_hash", Ct);
-        var hashB = await Stores.Registry.GetValueAsync(Storage.Entities.EntityPaths.User(b.Id), "password_hash", Ct);
-        var everything = await Stores.Registry.ExportJsonAsync(Storage.Entities.EntityPaths.User(a.Id), Ct);
+        var hashA = await Stores.Registry.GetValueAsync(EntityPaths.User(a.Id), "password_hash", Ct);
+        var hashB = await Stores.Registry.GetValueAsync(EntityPaths.User(b.Id), "password_hash", Ct);
+        var everything = await Stores.Registry.ExportJsonAsync(EntityPaths.User(a.Id), Ct);
 
         Assert.NotNull(hashA);
         Assert.NotEqual(password, hashA);
@@ -71,11 +71,11 @@ public abstract class UserStoreContract : EntityContract
         var user = await Users.CreateAsync("erin", "old-format", cancellationToken: Ct);
         var v2 = new PasswordHasher<User>(Options.Create(new PasswordHasherOptions { CompatibilityMode = PasswordHasherCompatibilityMode.IdentityV2 }));
         var legacy = v2.HashPassword(user, "old-format");
-        await Stores.Registry.SetValueAsync(Storage.Entities.EntityPaths.User(user.Id), "password_hash", legacy, cancellationToken: Ct);
+        await Stores.Registry.SetValueAsync(EntityPaths.User(user.Id), "password_hash", legacy, cancellationToken: Ct);
 
         Assert.NotNull(await Users.VerifyPasswordAsync("erin", "old-format", Ct));
 
-        var upgraded = await Stores.Registry.GetValueAsync(Storage.Entities.EntityPaths.User(user.Id), "password_hash", Ct);
+        var upgraded = await Stores.Registry.GetValueAsync(EntityPaths.User(user.Id), "password_hash", Ct);
         Assert.NotEqual(legacy, upgraded);
         Assert.Equal(0x01, Convert.FromBase64String(upgraded!)[0]); // Identity V3 format marker
         Assert.NotNull(await Users.VerifyPasswordAsync("erin", "old-format", Ct));
@@ -153,7 +153,7 @@ public abstract class UserStoreContract : EntityContract
         Assert.False(await Users.AnyUsersAsync(Ct));
         Assert.Null(await Users.GetAsync(ivan.Id, Ct));
         Assert.Null(await Users.VerifyPasswordAsync("ivan", "pw-ivan", Ct));
-        Assert.NotNull(await Stores.Registry.GetValueAsync(Storage.Entities.EntityPaths.User(ivan.Id), ".deleted_date", Ct));
+        Assert.NotNull(await Stores.Registry.GetValueAsync(EntityPaths.User(ivan.Id), ".deleted_date", Ct));
         Assert.NotEqual(ivan.Id, (await Users.CreateAsync("ivan", "pw-ivan", cancellationToken: Ct)).Id);
     }
 }

@@ -441,10 +441,6 @@ public sealed class RocksRegistry : IRegistry
     public ValueTask<bool> DeleteValueAsync(RegistryPath path, string name, CancellationToken cancellationToken = default)
     {
         RegistryLimits.CheckName(name);
-        if (ReadStatus(path) != RegistryNodeStatus.Created)
-        {
-            return ValueTask.FromResult(false);
-        }
         var key = RegistryKeys.Value(path, name);
         lock (Stripe(path, name))
         {
@@ -461,10 +457,6 @@ public sealed class RocksRegistry : IRegistry
     public ValueTask DeleteValuesAsync(RegistryPath path, IEnumerable<string> names, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(names);
-        if (ReadStatus(path) != RegistryNodeStatus.Created)
-        {
-            return ValueTask.CompletedTask;
-        }
         var batch = new RegistryBatch();
         foreach (var name in names)
         {
