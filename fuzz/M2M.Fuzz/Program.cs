@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using M2M.Fuzz;
 using SharpFuzz;
@@ -61,5 +60,4 @@ var seed = int.Parse(Option("--seed", "1"), CultureInfo.InvariantCulture);
 
 var result = SelfDriving.Run(run, target, Directory.Exists(corpus) ? Directory.GetFiles(corpus) : [], findings, iterations, TimeSpan.FromSeconds(seconds), seed);
 Console.WriteLine($"{target}: {result.Executions} executions in {result.Elapsed.TotalSeconds:F0} s ({result.Executions / Math.Max(1, result.Elapsed.TotalSeconds):F0}/s), {result.Findings} findings{(result.Findings > 0 ? " in " + findings : "")}");
-Debug.Assert(result.Executions > 0);
 return result.Findings == 0 ? 0 : 1;

@@ -49,6 +49,30 @@ public sealed class AlipWriterTests
     }
 
     [Fact]
+    public void Spec_example_in_both_directions_encodes_and_decodes()
+    {
+        // Device lines written with the generic line writer, server lines with their methods, read back in order.
+        var output = new ArrayBufferWriter<byte>();
+        AlipWriter.WriteLine(output, "ID imei:35412345678"u8);
+        AlipWriter.WriteIdResult(output, true);
+        AlipWriter.WriteSettingsGetAll(output);
+        AlipWriter.WriteLine(output, "S S gps_period 60"u8);
+        AlipWriter.WriteLine(output, "D L 48.85661,2.35222,42,35"u8);
+        AlipWriter.WriteLine(output, "E 1700000000 T 21.5"u8);
+        AlipWriter.WriteLine(output, "J 20231114221320 can {\"rpm\":1800,\"fuel\":41.5}"u8);
+        AlipWriter.WriteLine(output, "A 1"u8);
+        AlipWriter.WriteBarrierAnswer(output, "1"u8);
+        AlipWriter.WriteLine(output, "QUIT"u8);
+        AlipWriter.WriteQuit(output, "bye");
+        Assert.Equal(
+            [
+                "Id|ID imei:35412345678", "Id|ID 1", "S|S GA", "S|S S gps_period 60", "D|D L 48.85661,2.35222,42,35",
+                "E|E 1700000000 T 21.5", "J|J 20231114221320 can {\"rpm\":1800,\"fuel\":41.5}", "A|A 1", "B|B 1", "Quit|QUIT", "Quit|QUIT bye",
+            ],
+            AlipTestReader.ReadAll(output.WrittenSpan.ToArray()));
+    }
+
+    [Fact]
     public void Firmware_chunk_hex_decodes_back_to_the_chunk()
     {
         var chunk = new byte[4096];
