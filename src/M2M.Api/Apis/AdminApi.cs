@@ -21,15 +21,15 @@ public static class AdminApi
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder routes)
     {
         var domains = routes.MapGroup("/domains").WithTags("Domains").RequireAuthorization(ApiExtensions.AdminPolicy);
-        domains.MapGet("/", ListDomainsAsync).WithSummary("Every domain, sorted by name.");
-        domains.MapPost("/", CreateDomainAsync).WithSummary("Create a domain.");
+        domains.MapGet("", ListDomainsAsync).WithSummary("Every domain, sorted by name.");
+        domains.MapPost("", CreateDomainAsync).WithSummary("Create a domain.");
         domains.MapGet("/{id}", GetDomainAsync).WithSummary("One domain.");
         domains.MapPatch("/{id}", RenameDomainAsync).WithSummary("Rename a domain.");
         domains.MapDelete("/{id}", DeleteDomainAsync).WithSummary("Delete an empty domain.");
 
         var users = routes.MapGroup("/users").WithTags("Users").RequireAuthorization(ApiExtensions.AdminPolicy);
-        users.MapGet("/", ListUsersAsync).WithSummary("Every user, sorted by name.");
-        users.MapPost("/", CreateUserAsync).WithSummary("Create a user in a domain (by name).");
+        users.MapGet("", ListUsersAsync).WithSummary("Every user, sorted by name.");
+        users.MapPost("", CreateUserAsync).WithSummary("Create a user in a domain (by name).");
         users.MapGet("/{id}", GetUserAsync).WithSummary("One user.");
         users.MapPatch("/{id}", UpdateUserAsync).WithSummary("Rename a user, change the display name or role, or move the user to another domain.");
         users.MapPut("/{id}/password", SetPasswordAsync).WithSummary("Replace a user's password.");

@@ -24,8 +24,8 @@ public static class DeviceCommandsApi
     public static RouteGroupBuilder MapDeviceCommandsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/devices/{id}/commands").WithTags("Commands");
-        group.MapPost("/", AddAsync).WithSummary("Queue a command; it is pushed at once to a connected device, else at its next identification.");
-        group.MapGet("/", ListAsync).WithSummary("The device's commands, newest first, with their state.");
+        group.MapPost("", AddAsync).WithSummary("Queue a command; it is pushed at once to a connected device, else at its next identification.");
+        group.MapGet("", ListAsync).WithSummary("The device's commands, newest first, with their state.");
         group.MapGet("/{commandId}", GetAsync).WithSummary("One command.");
         group.MapDelete("/{commandId}", CancelAsync).WithSummary("Cancel a command that was not delivered yet.");
         return group;

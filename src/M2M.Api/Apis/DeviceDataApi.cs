@@ -22,7 +22,7 @@ public static class DeviceDataApi
     public static RouteGroupBuilder MapDeviceDataApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/devices/{id}/data").WithTags("Data");
-        group.MapGet("/", QueryAsync).WithSummary("Records of the device, optionally of one type and within [from, to] (ISO 8601), newest first unless order=asc.");
+        group.MapGet("", QueryAsync).WithSummary("Records of the device, optionally of one type and within [from, to] (ISO 8601), newest first unless order=asc.");
         group.MapGet("/latest", LatestAsync).WithSummary("The latest record of each type.");
         return group;
     }

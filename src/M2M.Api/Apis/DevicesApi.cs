@@ -15,8 +15,8 @@ public static class DevicesApi
     public static RouteGroupBuilder MapDevicesApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/devices").WithTags("Devices");
-        group.MapGet("/", ListAsync).WithSummary("Devices the caller may see, optionally searched by ident or name and filtered by domain.");
-        group.MapPost("/", CreateAsync).WithSummary("Create a device.");
+        group.MapGet("", ListAsync).WithSummary("Devices the caller may see, optionally searched by ident or name and filtered by domain.");
+        group.MapPost("", CreateAsync).WithSummary("Create a device.");
         group.MapGet("/{id}", GetAsync).WithSummary("One device.");
         group.MapGet("/by-ident/{ident}", GetByIdentAsync).WithSummary("One device by its ident.");
         group.MapPatch("/{id}", UpdateAsync).WithSummary("Change a device's display name or domain.");

@@ -34,7 +34,7 @@ public static class FilesApi
         files.MapDelete("/{**path}", DeleteAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithSummary("Delete a file.");
 
         var firmware = routes.MapGroup("/firmware").WithTags("Firmware");
-        firmware.MapGet("/", ListFirmwareAsync).WithSummary("Every firmware name.");
+        firmware.MapGet("", ListFirmwareAsync).WithSummary("Every firmware name.");
         firmware.MapPut("/{name}", UploadFirmwareAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithMetadata(new StreamingUpload())
             .WithSummary("Store a firmware file under a name that devices can ask for.");
         firmware.MapDelete("/{name}", DeleteFirmwareAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithSummary("Remove a firmware name and its file.");

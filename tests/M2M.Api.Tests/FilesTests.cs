@@ -1,0 +1,162 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using static M2M.Api.Tests.Http;
+
+namespace M2M.Api.Tests;
+
+[Collection(ApiCollection.Name)]
+public class FilesTests(ApiFixture fixture)
+{
+    private HttpClient Admin => fixture.Admin;
+
+    private static byte[] Bytes(int size, int seed)
+    {
+        var bytes = new byte[size];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    private async Task<HttpResponseMessage> UploadAsync(string path, byte[] content, string contentType = "application/x-test")
+    {
+        var body = new ByteArrayContent(content);
+        body.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        return await Admin.PutAsync($"/api/files/{path}", body, Ct);
+    }
+
+    [Fact]
+    public async Task Upload_then_download_is_byte_identical_with_content_type_and_etag()
+    {
+        var path = $"docs/{Guid.NewGuid():N}/manual.bin";
+        var content = Bytes(1_300_000, 1);
+
+        var put = await UploadAsync(path, content);
+        var get = await Admin.GetAsync($"/api/files/{path}", Ct);
+        var downloaded = await get.Content.ReadAsByteArrayAsync(Ct);
+
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal("application/x-test", get.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(content, downloaded);
+        Assert.NotNull(get.Headers.ETag);
+        Assert.False(get.Headers.ETag.IsWeak);
+        Assert.Equal("bytes", string.Join(",", get.Headers.AcceptRanges));
+    }
+
+    [Fact]
+    public async Task Range_requests_return_the_requested_bytes()
+    {
+        var path = $"r/{Guid.NewGuid():N}";
+        var content = Bytes(2_000_000, 2);
+        await UploadAsync(path, content);
+
+        foreach (var (from, to) in new[] { (0L, 99L), (524_280L, 524_300L), (1_999_000L, 1_999_999L) })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/files/{path}");
+            request.Headers.Range = new RangeHeaderValue(from, to);
+            var response = await Admin.SendAsync(request, Ct);
+            var part = await response.Content.ReadAsByteArrayAsync(Ct);
+
+            Assert.Equal(HttpStatusCode.PartialContent, response.StatusCode);
+            Assert.Equal(content[(int)from..(int)(to + 1)], part);
+            Assert.Equal(content.Length, response.Content.Headers.ContentRange?.Length);
+        }
+        using var unsatisfiable = new HttpRequestMessage(HttpMethod.Get, $"/api/files/{path}");
+        unsatisfiable.Headers.Range = new RangeHeaderValue(5_000_000, 5_000_010);
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, (await Admin.SendAsync(unsatisfiable, Ct)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Etag_changes_with_the_content_and_if_none_match_gives_304()
+    {
+        var path = $"e/{Guid.NewGuid():N}";
+        await UploadAsync(path, Bytes(1000, 3));
+        var first = (await Admin.GetAsync($"/api/files/{path}", Ct)).Headers.ETag!;
+
+        using var conditional = new HttpRequestMessage(HttpMethod.Get, $"/api/files/{path}");
+        conditional.Headers.IfNoneMatch.Add(first);
+        var notModified = await Admin.SendAsync(conditional, Ct);
+        var replaced = Bytes(1000, 4);
+        await UploadAsync(path, replaced);
+        var second = await Admin.GetAsync($"/api/files/{path}", Ct);
+
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+        Assert.NotEqual(first, second.Headers.ETag);
+        Assert.Equal(replaced, await second.Content.ReadAsByteArrayAsync(Ct));
+    }
+
+    [Fact]
+    public async Task Upload_larger_than_the_json_body_limit_is_accepted()
+    {
+        var path = $"big/{Guid.NewGuid():N}";
+        var content = Bytes(3 * 1024 * 1024, 5);
+
+        var put = await UploadAsync(path, content);
+
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        Assert.Equal(content.Length, (await put.JsonAsync()).GetProperty("size").GetInt64());
+    }
+
+    [Fact]
+    public async Task Delete_removes_the_file()
+    {
+        var path = $"d/{Guid.NewGuid():N}";
+        await UploadAsync(path, Bytes(10, 6));
+
+        var deleted = await Admin.DeleteAsync($"/api/files/{path}", Ct);
+        var get = await Admin.GetAsync($"/api/files/{path}", Ct);
+        var again = await Admin.DeleteAsync($"/api/files/{path}", Ct);
+
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        await get.AssertProblemAsync(404);
+        await again.AssertProblemAsync(404);
+    }
+
+    [Theory]
+    [InlineData("a/.hidden")]
+    [InlineData("a//b")]
+    public async Task Invalid_path_is_400(string path)
+    {
+        var response = await UploadAsync(path, [1, 2, 3]);
+
+        await response.AssertProblemAsync(400, "path");
+    }
+
+    [Fact]
+    public async Task Users_download_but_only_admins_upload_and_delete()
+    {
+        var path = $"shared/{Guid.NewGuid():N}";
+        await UploadAsync(path, [1, 2, 3]);
+        var (user, _) = await fixture.Host.NewDomainUserAsync(Admin);
+
+        var get = await user.GetAsync($"/api/files/{path}", Ct);
+        var put = await user.PutAsync($"/api/files/{path}", new ByteArrayContent([9]), Ct);
+        var delete = await user.DeleteAsync($"/api/files/{path}", Ct);
+
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, put.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, delete.StatusCode);
+    }
+
+    [Fact]
+    public async Task Firmware_is_stored_listed_and_found_by_name()
+    {
+        var name = $"fw-{Guid.NewGuid():N}.bin";
+        var content = Bytes(700_000, 7);
+
+        var put = await Admin.PutAsync($"/api/firmware/{name}", new ByteArrayContent(content), Ct);
+        var list = await Admin.GetFromJsonAsync<List<System.Text.Json.JsonElement>>("/api/firmware", Ct);
+        var stored = await fixture.Host.Get<M2M.Storage.Files.IFirmwareStore>().FindByNameAsync(name, Ct);
+        await using var stream = await fixture.Host.Get<M2M.Storage.Files.IFirmwareStore>().OpenReadAsync(stored!.Id, Ct);
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy, Ct);
+        var deleted = await Admin.DeleteAsync($"/api/firmware/{name}", Ct);
+
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        Assert.Contains(list!, f => f.GetProperty("name").GetString() == name);
+        Assert.Equal(content.Length, stored.Size);
+        Assert.Equal(content, copy.ToArray());
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        Assert.Null(await fixture.Host.Get<M2M.Storage.Files.IFirmwareStore>().FindByNameAsync(name, Ct));
+    }
+}
