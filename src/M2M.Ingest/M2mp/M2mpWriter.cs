@@ -80,8 +80,11 @@ public static class M2mpWriter
         output.Advance((int)total);
     }
 
-    /// <summary><c>T SIZE ID {ILEN ITEM}*</c> with T = 0x22 / 0x42 / 0x62 for the smallest width that holds SIZE and every ILEN.</summary>
-    public static void WriteArray(IBufferWriter<byte> output, byte channel, scoped ReadOnlySpan<ReadOnlyMemory<byte>> items, int maxFrameSize = M2mpReader.DefaultMaxFrameSize)
+    /// <summary>
+    /// <c>T SIZE ID {ILEN ITEM}*</c> with T = 0x22 / 0x42 / 0x62 for the smallest width that holds SIZE and every ILEN,
+    /// or the given <paramref name="sizeWidth"/> (1, 2 or 4) when it is not 0.
+    /// </summary>
+    public static void WriteArray(IBufferWriter<byte> output, byte channel, scoped ReadOnlySpan<ReadOnlyMemory<byte>> items, int sizeWidth = 0, int maxFrameSize = M2mpReader.DefaultMaxFrameSize)
     {
         long sum = 0;
         var longest = 0;
@@ -91,7 +94,7 @@ public static class M2mpWriter
             longest = Math.Max(longest, item.Length);
         }
 
-        var (width, size) = ArrayWidth(items.Length, sum, longest);
+        var (width, size) = ArrayWidth(items.Length, sum, longest, sizeWidth);
         var total = 1 + width + size;
         CheckFrameSize(total, maxFrameSize);
         var span = output.GetSpan((int)total);
@@ -122,7 +125,7 @@ public static class M2mpWriter
             longest = Math.Max(longest, length);
         }
 
-        var (width, size) = ArrayWidth(items.Length, sum, longest);
+        var (width, size) = ArrayWidth(items.Length, sum, longest, 0);
         var total = 1 + width + size;
         CheckFrameSize(total, maxFrameSize);
         var span = output.GetSpan((int)total);
@@ -140,8 +143,15 @@ public static class M2mpWriter
         output.Advance((int)total);
     }
 
-    private static (int Width, long Size) ArrayWidth(int count, long itemBytes, int longest)
+    private static (int Width, long Size) ArrayWidth(int count, long itemBytes, int longest, int requested)
     {
+        if (requested != 0)
+        {
+            var size = 1 + ((long)count * requested) + itemBytes;
+            CheckWidth(requested, Math.Max(size, longest));
+            return (requested, size);
+        }
+
         foreach (var width in (ReadOnlySpan<int>)[1, 2, 4])
         {
             var max = MaxOf(width);
