@@ -35,6 +35,7 @@ public static class FilesApi
 
         var firmware = routes.MapGroup("/firmware").WithTags("Firmware");
         firmware.MapGet("", ListFirmwareAsync).WithSummary("Every firmware name.");
+        firmware.MapGet("/{name}", DownloadFirmwareAsync).WithSummary("Download a firmware file by name (Range requests and ETag supported).");
         firmware.MapPut("/{name}", UploadFirmwareAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithMetadata(new StreamingUpload())
             .WithSummary("Store a firmware file under a name that devices can ask for.");
         firmware.MapDelete("/{name}", DeleteFirmwareAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithSummary("Remove a firmware name and its file.");
@@ -153,6 +154,19 @@ public static class FilesApi
         }
         var info = await firmware.StoreAsync(name, request.Body, contentType, cancellationToken);
         return TypedResults.Created($"/api/firmware/{Uri.EscapeDataString(name)}", info);
+    }
+
+    internal static async Task<Results<FileStreamHttpResult, NotFound>> DownloadFirmwareAsync(string name, IFirmwareStore firmware, CancellationToken cancellationToken)
+    {
+        var info = name.Length <= IFirmwareStore.MaxNameLength ? await firmware.FindByNameAsync(name, cancellationToken) : null;
+        if (info is null)
+        {
+            return TypedResults.NotFound();
+        }
+        // A stored firmware never changes: storing the name again makes a new id.
+        var stream = await firmware.OpenReadAsync(info.Id, cancellationToken);
+        return TypedResults.File(stream, info.ContentType, fileDownloadName: null, lastModified: info.CreatedAt,
+            entityTag: new EntityTagHeaderValue($"\"{info.Id:N}\""), enableRangeProcessing: true);
     }
 
     internal static async Task<Results<NoContent, NotFound>> DeleteFirmwareAsync(string name, IFirmwareStore firmware, CancellationToken cancellationToken) =>
