@@ -21,9 +21,11 @@ public sealed class ApiHost : IAsyncDisposable
     public const string AdminPassword = "admin-secret-42";
 
     private readonly TempDirectory _data;
+    private readonly bool _ownsData;
 
-    private ApiHost(WebApplication app, TempDirectory data, Uri address)
+    private ApiHost(WebApplication app, TempDirectory data, bool ownsData, Uri address)
     {
+        _ownsData = ownsData;
         App = app;
         _data = data;
         Address = address;
@@ -46,7 +48,7 @@ public sealed class ApiHost : IAsyncDisposable
         var data = new TempDirectory("m2m-api");
         try
         {
-            return await StartAsync(data, extraArgs);
+            return await StartAsync(data, ownsData: true, extraArgs);
         }
         catch
         {
@@ -55,8 +57,10 @@ public sealed class ApiHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a server on an existing data directory (e.g. to restart on the same data).</summary>
-    public static async Task<ApiHost> StartAsync(TempDirectory data, params string[] extraArgs)
+    /// <summary>Starts a server on an existing data directory (e.g. to restart on the same data); the directory is left in place.</summary>
+    public static Task<ApiHost> StartAsync(TempDirectory data, params string[] extraArgs) => StartAsync(data, ownsData: false, extraArgs);
+
+    private static async Task<ApiHost> StartAsync(TempDirectory data, bool ownsData, string[] extraArgs)
     {
         string[] args =
         [
@@ -72,7 +76,7 @@ public sealed class ApiHost : IAsyncDisposable
         var app = M2MServer.Build(args);
         await app.StartAsync(TestContext.Current.CancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new ApiHost(app, data, new Uri(address));
+        return new ApiHost(app, data, ownsData, new Uri(address));
     }
 
     /// <summary>A client with a token of <paramref name="user"/>.</summary>
@@ -106,7 +110,10 @@ public sealed class ApiHost : IAsyncDisposable
         Anonymous.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
-        _data.Dispose();
+        if (_ownsData)
+        {
+            _data.Dispose();
+        }
     }
 }
 

@@ -1,7 +1,6 @@
 using M2M.Api.Http;
 using M2M.Storage.Entities;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 
 namespace M2M.Api.Apis;
@@ -55,7 +54,7 @@ public static class AdminApi
         return TypedResults.Ok(new Page<DomainView>([.. items.Select(DomainView.From)], Cursor.Encode(DomainCursor, next)));
     }
 
-    internal static async Task<Results<Created<DomainView>, ValidationProblem, Conflict<ProblemDetails>>> CreateDomainAsync(CreateDomainRequest request, IDomainStore domains, CancellationToken cancellationToken)
+    internal static async Task<Results<Created<DomainView>, ValidationProblem, ProblemHttpResult>> CreateDomainAsync(CreateDomainRequest request, IDomainStore domains, CancellationToken cancellationToken)
     {
         try
         {
@@ -68,7 +67,7 @@ public static class AdminApi
         }
         catch (DuplicateNameException e)
         {
-            return TypedResults.Conflict(new ProblemDetails { Status = 409, Title = e.Message });
+            return TypedResults.Problem(title: e.Message, statusCode: StatusCodes.Status409Conflict);
         }
     }
 
@@ -81,7 +80,7 @@ public static class AdminApi
         return await domains.GetAsync(domainId, cancellationToken) is { } domain ? TypedResults.Ok(DomainView.From(domain)) : TypedResults.NotFound();
     }
 
-    internal static async Task<Results<Ok<DomainView>, NotFound, ValidationProblem, Conflict<ProblemDetails>>> RenameDomainAsync(string id, RenameRequest request, IDomainStore domains, CancellationToken cancellationToken)
+    internal static async Task<Results<Ok<DomainView>, NotFound, ValidationProblem, ProblemHttpResult>> RenameDomainAsync(string id, RenameRequest request, IDomainStore domains, CancellationToken cancellationToken)
     {
         if (!Validation.TryParseId(id, "id", out var domainId, out var invalid))
         {
@@ -101,11 +100,11 @@ public static class AdminApi
         }
         catch (Exception e) when (e is DuplicateNameException or EntityInUseException or InvalidOperationException)
         {
-            return TypedResults.Conflict(new ProblemDetails { Status = 409, Title = e.Message });
+            return TypedResults.Problem(title: e.Message, statusCode: StatusCodes.Status409Conflict);
         }
     }
 
-    internal static async Task<Results<NoContent, NotFound, ValidationProblem, Conflict<ProblemDetails>>> DeleteDomainAsync(string id, IDomainStore domains, CancellationToken cancellationToken)
+    internal static async Task<Results<NoContent, NotFound, ValidationProblem, ProblemHttpResult>> DeleteDomainAsync(string id, IDomainStore domains, CancellationToken cancellationToken)
     {
         if (!Validation.TryParseId(id, "id", out var domainId, out var invalid))
         {
@@ -117,7 +116,7 @@ public static class AdminApi
         }
         catch (EntityInUseException e)
         {
-            return TypedResults.Conflict(new ProblemDetails { Status = 409, Title = e.Message });
+            return TypedResults.Problem(title: e.Message, statusCode: StatusCodes.Status409Conflict);
         }
     }
 
@@ -145,7 +144,7 @@ public static class AdminApi
         return TypedResults.Ok(new Page<UserView>(views, Cursor.Encode(UserCursor, next)));
     }
 
-    internal static async Task<Results<Created<UserView>, ValidationProblem, Conflict<ProblemDetails>>> CreateUserAsync(
+    internal static async Task<Results<Created<UserView>, ValidationProblem, ProblemHttpResult>> CreateUserAsync(
         CreateUserRequest request, IUserStore users, IDomainStore domains, CancellationToken cancellationToken)
     {
         if (CheckPassword(request.Password) is { } passwordError)
@@ -168,7 +167,7 @@ public static class AdminApi
         }
         catch (DuplicateNameException e)
         {
-            return TypedResults.Conflict(new ProblemDetails { Status = 409, Title = e.Message });
+            return TypedResults.Problem(title: e.Message, statusCode: StatusCodes.Status409Conflict);
         }
         catch (ArgumentException e)
         {
@@ -185,7 +184,7 @@ public static class AdminApi
         return await users.GetAsync(userId, cancellationToken) is { } user ? TypedResults.Ok(await UserView.FromAsync(user, domains, [], cancellationToken)) : TypedResults.NotFound();
     }
 
-    internal static async Task<Results<Ok<UserView>, NotFound, ValidationProblem, Conflict<ProblemDetails>>> UpdateUserAsync(
+    internal static async Task<Results<Ok<UserView>, NotFound, ValidationProblem, ProblemHttpResult>> UpdateUserAsync(
         string id, UpdateUserRequest request, IUserStore users, IDomainStore domains, CancellationToken cancellationToken)
     {
         if (!Validation.TryParseId(id, "id", out var userId, out var invalid))
@@ -231,7 +230,7 @@ public static class AdminApi
         }
         catch (DuplicateNameException e)
         {
-            return TypedResults.Conflict(new ProblemDetails { Status = 409, Title = e.Message });
+            return TypedResults.Problem(title: e.Message, statusCode: StatusCodes.Status409Conflict);
         }
         catch (ArgumentException e)
         {

@@ -4,7 +4,6 @@ using M2M.Api.Auth;
 using M2M.Api.Http;
 using M2M.Storage.Entities;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 
 namespace M2M.Api.Apis;

@@ -2,7 +2,6 @@ using M2M.Api.Http;
 using M2M.Messaging;
 using M2M.Storage.Entities;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 
 namespace M2M.Api.Apis;
@@ -113,7 +112,7 @@ public static class DeviceCommandsApi
         return TypedResults.Ok(CommandView.From(command));
     }
 
-    internal static async Task<Results<NoContent, NotFound, Conflict<ProblemDetails>, ValidationProblem>> CancelAsync(string id, string commandId, [AsParameters] DeviceServices s)
+    internal static async Task<Results<NoContent, NotFound, ProblemHttpResult, ValidationProblem>> CancelAsync(string id, string commandId, [AsParameters] DeviceServices s)
     {
         if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
         {
@@ -129,7 +128,7 @@ public static class DeviceCommandsApi
         }
         if (command.State != CommandState.Pending || !await s.Devices.CancelCommandAsync(deviceId, commandId, CancellationToken.None))
         {
-            return TypedResults.Conflict(new ProblemDetails { Status = 409, Title = $"Only a pending command can be cancelled; this one is {command.State.ToString().ToLowerInvariant()}." });
+            return TypedResults.Problem(title: $"Only a pending command can be cancelled; this one is {command.State.ToString().ToLowerInvariant()}.", statusCode: StatusCodes.Status409Conflict);
         }
         return TypedResults.NoContent();
     }

@@ -25,8 +25,14 @@ public sealed class DeviceServices(
     public IConnectionRegistry Connections { get; } = connections;
     public IMessageBus Bus { get; } = bus;
     public ITimeSeriesStore Series { get; } = series;
-    public Caller Caller { get; } = Caller.From(user);
-    public CancellationToken Aborted { get; } = http.RequestAborted;
+    public ClaimsPrincipal User { get; } = user;
+    public HttpContext Http { get; } = http;
+
+    /// <summary>Who is calling (from the token).</summary>
+    public Caller Caller => field ??= Caller.From(User);
+
+    /// <summary>Cancelled when the client goes away.</summary>
+    public CancellationToken Aborted => Http.RequestAborted;
 
     /// <summary>The device, when it exists and the caller may see it (else <c>null</c>: answer 404 either way).</summary>
     public async ValueTask<Device?> FindAsync(Guid id)

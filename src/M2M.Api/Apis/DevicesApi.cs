@@ -2,7 +2,6 @@ using M2M.Api.Http;
 using M2M.Messaging;
 using M2M.Storage.Entities;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 
 namespace M2M.Api.Apis;
@@ -70,7 +69,7 @@ public static class DevicesApi
         return TypedResults.Ok(new Page<DeviceView>(items, Cursor.Encode(CursorKind, page.NextCursor)));
     }
 
-    internal static async Task<Results<Created<DeviceView>, ValidationProblem, Conflict<ProblemDetails>>> CreateAsync(
+    internal static async Task<Results<Created<DeviceView>, ValidationProblem, ProblemHttpResult>> CreateAsync(
         CreateDeviceRequest request, [AsParameters] DeviceServices s)
     {
         try
@@ -106,7 +105,7 @@ public static class DevicesApi
         }
         catch (DuplicateNameException)
         {
-            return TypedResults.Conflict(new ProblemDetails { Status = 409, Title = "A device with this ident already exists." });
+            return TypedResults.Problem(title: "A device with this ident already exists.", statusCode: StatusCodes.Status409Conflict);
         }
         return TypedResults.Created($"/api/devices/{device.Id:D}", await new DeviceViews(s).ViewAsync(device));
     }

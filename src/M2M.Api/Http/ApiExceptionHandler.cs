@@ -50,11 +50,11 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
             case BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }:
                 return (413, "The request body is too large.", null);
             case BadHttpRequestException bad when FindJsonError(bad) is { } json:
-                return (400, "The request body is not valid.", new() { [FieldOf(json.Path)] = [Describe(json)] });
+                return (400, "The request body is not valid.", JsonErrors(json));
             case BadHttpRequestException bad:
                 return (bad.StatusCode, "The request is not valid.", ParameterError(bad.Message));
             case JsonException json:
-                return (400, "The request body is not valid.", new() { [FieldOf(json.Path)] = [Describe(json)] });
+                return (400, "The request body is not valid.", JsonErrors(json));
             case InvalidIdentException:
                 return (400, "One or more fields are invalid.", new() { ["ident"] = [exception.Message] });
             case InvalidUserNameException:
@@ -94,6 +94,30 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
         }
         return null;
     }
+
+    /// <summary>The fields a JSON error is about: the missing required ones, else the one at the error's path.</summary>
+    private static Dictionary<string, string[]> JsonErrors(JsonException json)
+    {
+        // e.g. JSON deserialization for type 'X' was missing required properties including: 'ident', 'name'.
+        const string Missing = "missing required properties including: ";
+        var at = json.Message.IndexOf(Missing, StringComparison.Ordinal);
+        if (at >= 0)
+        {
+            var errors = new Dictionary<string, string[]>();
+            foreach (Match m in QuotedName().Matches(json.Message[(at + Missing.Length)..]))
+            {
+                errors[m.Groups[1].Value] = ["Required."];
+            }
+            if (errors.Count > 0)
+            {
+                return errors;
+            }
+        }
+        return new() { [FieldOf(json.Path)] = [Describe(json)] };
+    }
+
+    [GeneratedRegex("'([^']+)'")]
+    private static partial Regex QuotedName();
 
     /// <summary><c>$.displayName</c> → <c>displayName</c>; the whole body when there is no path.</summary>
     private static string FieldOf(string? path) =>
