@@ -48,7 +48,11 @@ public static class ApiExtensions
             {
                 o.MapInboundClaims = false;
                 o.TokenValidationParameters = TokenService.ValidationParameters(keys.Key, api.Value.Issuer);
-                o.Events = new JwtBearerEvents { OnChallenge = BearerChallenge.WriteProblemAsync };
+                o.Events = new JwtBearerEvents
+                {
+                    OnTokenValidated = CurrentUserCheck.OnTokenValidatedAsync,
+                    OnChallenge = BearerChallenge.WriteProblemAsync,
+                };
             });
         services.AddAuthorizationBuilder()
             .AddPolicy(AdminPolicy, p => p.RequireAuthenticatedUser().RequireClaim(CallerClaims.Role, Storage.Entities.UserRoles.Admin));

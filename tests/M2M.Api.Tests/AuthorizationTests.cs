@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Text;
 using M2M.Api.Auth;
 using Microsoft.AspNetCore.Http;
@@ -147,11 +148,44 @@ public class AuthorizationTests(ApiFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Token_of_a_deleted_user_stops_working_and_a_role_change_applies_at_once()
+    {
+        var name = "u" + Guid.NewGuid().ToString("N")[..10];
+        var created = await (await fixture.Admin.PostAsJsonAsync("/api/users", new { name, password = "password-1234", domain = "default" }, Ct)).JsonAsync();
+        var id = created.GetProperty("id").GetString();
+        using var client = await fixture.Host.LoginAsync(name, "password-1234");
+
+        var before = await client.GetAsync("/api/users", Ct);
+        await fixture.Admin.PatchAsJsonAsync($"/api/users/{id}", new { role = "admin" }, Ct);
+        var promoted = await client.GetAsync("/api/users", Ct);
+        await fixture.Admin.DeleteAsync($"/api/users/{id}", Ct);
+        var deleted = await client.GetAsync("/api/auth/me", Ct);
+
+        Assert.Equal(HttpStatusCode.Forbidden, before.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, promoted.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, deleted.StatusCode);
+    }
+
+    [Fact]
+    public async Task Scalar_reference_is_served_in_development_only()
+    {
+        await using var development = await ApiHost.StartAsync("--environment", "Development");
+
+        var docs = await development.Anonymous.GetAsync("/scalar/v1", Ct);
+        var production = await fixture.Host.Anonymous.GetAsync("/scalar/v1", Ct);
+
+        Assert.Equal(HttpStatusCode.OK, docs.StatusCode);
+        Assert.Contains("text/html", docs.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, production.StatusCode);
+    }
+
     private string ExpiredToken()
     {
+        // The real administrator, correctly signed: only the lifetime is wrong.
         var tokens = fixture.Host.Get<TokenService>();
-        var caller = new Caller(Guid.NewGuid(), "admin", "admin", Guid.NewGuid());
-        return tokens.Issue(caller, TimeSpan.FromMinutes(5), DateTimeOffset.UtcNow.AddHours(-2)).AccessToken;
+        var admin = fixture.Host.Get<M2M.Storage.Entities.IUserStore>().GetByNameAsync("admin", Ct).AsTask().GetAwaiter().GetResult()!;
+        return tokens.Issue(Caller.From(admin), TimeSpan.FromMinutes(5), DateTimeOffset.UtcNow.AddHours(-2)).AccessToken;
     }
 
     private static string ForgedToken() => SignedWith(new SymmetricSecurityKey(new byte[64]) { KeyId = "m2m-api" }, SecurityAlgorithms.HmacSha256);
