@@ -69,7 +69,7 @@ public readonly struct M2mpFrame
     /// <summary>Channel id of a channel definition, data or array frame.</summary>
     public byte Channel { get; }
 
-    /// <summary>Width of the SIZE field (and of every ILEN of an array): 1, 2 or 4; 0 for fixed-layout frames.</summary>
+    /// <summary>Width of the SIZE (or LEN) field, and of every ILEN of an array: 1, 2 or 4; 0 for two-byte frames (pings, identification result).</summary>
     public int SizeWidth { get; }
 
     /// <summary>Number of items of an array frame.</summary>
@@ -84,8 +84,8 @@ public readonly struct M2mpFrame
     /// </summary>
     public ReadOnlySequence<byte> Payload { get; }
 
-    /// <summary>The items of an array frame, enumerated in place (validated by the reader: they never run past the frame).</summary>
-    public M2mpArrayEnumerator GetItems() => new(Payload, SizeWidth);
+    /// <summary>The items of an array frame, enumerated in place (validated by the reader: they never run past the frame); none for other kinds.</summary>
+    public M2mpArrayEnumerator GetItems() => Kind == M2mpFrameKind.Array ? new(Payload, SizeWidth) : default;
 }
 
 /// <summary>Enumerates the items of an M2MP array frame without copying them (<c>foreach (var item in frame.GetItems())</c>).</summary>

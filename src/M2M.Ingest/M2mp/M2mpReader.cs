@@ -191,7 +191,7 @@ public sealed class M2mpReader
                 var channel = FirstByte(body);
                 var payload = body.Slice(1);
                 var count = kind == M2mpFrameKind.Array ? CountItems(payload, width) : 0;
-                frame = new M2mpFrame(kind, type, 0, channel, kind == M2mpFrameKind.ChannelDefinition ? 0 : width, count, total, payload);
+                frame = new M2mpFrame(kind, type, 0, channel, width, count, total, payload);
                 break;
         }
 
