@@ -77,6 +77,17 @@ public abstract class FileStoreContract : IDisposable
     }
 
     [Fact]
+    public async Task A_file_below_a_soft_deleted_node_is_no_longer_a_file()
+    {
+        await (await Files.CreateAsync(P("/files/owner/f/"), "f", "x/y", cancellationToken: Ct)).DisposeAsync();
+
+        await Registry.DeleteAsync(P("/files/owner/"), cancellationToken: Ct);
+
+        Assert.Null(await Files.GetInfoAsync(P("/files/owner/f/"), Ct));
+        await Assert.ThrowsAsync<StoredFileNotFoundException>(() => Files.OpenReadAsync(P("/files/owner/f/"), Ct).AsTask());
+    }
+
+    [Fact]
     public async Task Random_seeks_writes_reads_and_truncations_match_a_memory_stream()
     {
         const int blockSize = 1024;

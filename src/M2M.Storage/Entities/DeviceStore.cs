@@ -72,7 +72,7 @@ public sealed partial class DeviceStore : IDeviceStore
             return null;
         }
         var values = await EntityVersioning.LoadAsync(_registry, path, CurrentVersion, _steps, cancellationToken).ConfigureAwait(false);
-        if (EntityValues.Text(values, "ident") is not { } ident)
+        if (values is null || EntityValues.Text(values, "ident") is not { } ident)
         {
             return null;
         }
