@@ -38,7 +38,7 @@ public class InsertBenchmarks
         _store = RocksStore.Open(Path.Combine(_directory, "store"));
         _writer = new RecordWriter(new RocksTimeSeriesStore(_store));
         _writer.Start();
-        _raw = RocksDb.Open(new DbOptions().SetCreateIfMissing(true), Path.Combine(_directory, "raw"));
+        _raw = RocksDb.Open(new DbOptions().SetCreateIfMissing(true), Path.Combine(_directory, "raw"), new ColumnFamilies());
         _synced = new WriteOptions().SetSync(true);
         _defaultFamily = _raw.GetDefaultColumnFamily();
     }

@@ -52,12 +52,15 @@ public static class QueryLatency
             var latest = await series.GetLatestAsync(Workload.DeviceId(random.Next(Workload.Devices)));
             return latest.Count;
         }));
-        Report("range 1000, id, all types, oldest first", await Measure(samples, async () => (await series.QueryAsync(RangeQuery(random, rounds, null))).Items.Count));
-        Report("range 1000, id, all types, newest first", await Measure(samples, async () => (await series.QueryAsync(RangeQuery(random, rounds, null) with { Descending = true })).Items.Count));
-        Report("range 1000, id + type, newest first", await Measure(samples, async () => (await series.QueryAsync(RangeQuery(random, rounds, "sen:temp") with { Descending = true })).Items.Count));
+        Report("range 1000, id, all types, oldest first", await Measure(samples, async () => Expect1000((await series.QueryAsync(RangeQuery(random, rounds, null))).Items.Count)));
+        Report("range 1000, id, all types, newest first", await Measure(samples, async () => Expect1000((await series.QueryAsync(RangeQuery(random, rounds, null) with { Descending = true })).Items.Count)));
+        Report("range 1000, id + type, newest first", await Measure(samples, async () => Expect1000((await series.QueryAsync(RangeQuery(random, rounds, "sen:temp") with { Descending = true })).Items.Count)));
         Console.WriteLine($"Database: {built:N0} records, {DirectorySize(directory) / (1 << 20):N0} MiB on disk, months {string.Join(", ", await series.GetMonthsAsync())}");
         return 0;
     }
+
+    private static int Expect1000(int count) =>
+        count == 1_000 ? count : throw new InvalidOperationException($"A range query returned {count} records instead of 1 000.");
 
     /// <summary>1 000 records of one device from a random start (records of a device are 15 min apart).</summary>
     private static TimeSeriesQuery RangeQuery(Random random, long rounds, string? type)
