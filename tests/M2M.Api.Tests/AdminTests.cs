@@ -35,6 +35,41 @@ public class AdminTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Users_and_domains_are_listed_in_pages_and_read_by_id()
+    {
+        var domain = NewName("d");
+        var domainId = (await (await Admin.PostAsJsonAsync("/api/domains", new { name = domain }, Ct)).JsonAsync()).GetProperty("id").GetString();
+        var names = new List<string>();
+        string? firstId = null;
+        for (var i = 0; i < 3; i++)
+        {
+            names.Add(NewName("u"));
+            var created = await (await Admin.PostAsJsonAsync("/api/users", new { name = names[^1], password = "password-1234", domain }, Ct)).JsonAsync();
+            firstId ??= created.GetProperty("id").GetString();
+        }
+
+        var seen = new List<string>();
+        string? cursor = null;
+        do
+        {
+            var page = await (await Admin.GetAsync("/api/users?limit=2" + (cursor is null ? "" : $"&cursor={Uri.EscapeDataString(cursor)}"), Ct)).JsonAsync();
+            seen.AddRange(page.GetProperty("items").EnumerateArray().Select(u => u.GetProperty("name").GetString()!));
+            cursor = page.GetProperty("next").ValueKind == JsonValueKind.Null ? null : page.GetProperty("next").GetString();
+        }
+        while (cursor is not null);
+        var byId = await (await Admin.GetAsync($"/api/domains/{domainId}", Ct)).JsonAsync();
+        var user = await (await Admin.GetAsync($"/api/users/{firstId}", Ct)).JsonAsync();
+
+        Assert.Equal(seen.Order(StringComparer.Ordinal), seen);
+        Assert.Equal(seen.Count, seen.Distinct().Count());
+        Assert.Subset(seen.ToHashSet(), names.Append("admin").ToHashSet());
+        Assert.Equal(domain, byId.GetProperty("name").GetString());
+        Assert.Equal(names[0], user.GetProperty("name").GetString());
+        Assert.Equal(domain, user.GetProperty("domain").GetString());
+        Assert.Equal("user", user.GetProperty("role").GetString());
+    }
+
+    [Fact]
     public async Task Domain_with_devices_cannot_be_deleted()
     {
         var name = NewName("d");

@@ -139,6 +139,32 @@ public class FilesTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Unknown_file_and_firmware_are_404()
+    {
+        await (await Admin.GetAsync($"/api/files/none/{Guid.NewGuid():N}", Ct)).AssertProblemAsync(404);
+        await (await Admin.GetAsync($"/api/firmware/none-{Guid.NewGuid():N}", Ct)).AssertProblemAsync(404);
+        await (await Admin.DeleteAsync($"/api/firmware/none-{Guid.NewGuid():N}", Ct)).AssertProblemAsync(404);
+        await (await Admin.PutAsync("/api/firmware/bad%20name", new ByteArrayContent([1]), Ct)).AssertProblemAsync(400, "name");
+    }
+
+    [Fact]
+    public async Task Firmware_download_has_a_stable_etag_and_content_type()
+    {
+        var name = $"fw-{Guid.NewGuid():N}";
+        var body = new ByteArrayContent(Bytes(5000, 8));
+        body.Headers.ContentType = MediaTypeHeaderValue.Parse("application/x-firmware");
+        await Admin.PutAsync($"/api/firmware/{name}", body, Ct);
+
+        var first = await Admin.GetAsync($"/api/firmware/{name}", Ct);
+        using var conditional = new HttpRequestMessage(HttpMethod.Get, $"/api/firmware/{name}");
+        conditional.Headers.IfNoneMatch.Add(first.Headers.ETag!);
+        var second = await Admin.SendAsync(conditional, Ct);
+
+        Assert.Equal("application/x-firmware", first.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(HttpStatusCode.NotModified, second.StatusCode);
+    }
+
+    [Fact]
     public async Task Firmware_is_stored_listed_and_found_by_name()
     {
         var name = $"fw-{Guid.NewGuid():N}.bin";
