@@ -92,12 +92,18 @@ public readonly struct M2mpFrame
 public struct M2mpArrayEnumerator
 {
     private readonly int _width;
+    private readonly bool _contiguous;
     private ReadOnlySequence<byte> _remaining;
+    private ReadOnlyMemory<byte> _remainingMemory;
 
     internal M2mpArrayEnumerator(ReadOnlySequence<byte> items, int width)
     {
-        _remaining = items;
         _width = width;
+
+        // Contiguous items (the common case) are walked on memory, which is much cheaper to slice than a sequence.
+        _contiguous = items.IsSingleSegment;
+        _remaining = _contiguous ? default : items;
+        _remainingMemory = _contiguous ? items.First : default;
         Current = default;
     }
 
@@ -108,25 +114,28 @@ public struct M2mpArrayEnumerator
 
     public bool MoveNext()
     {
+        if (_contiguous)
+        {
+            if (_remainingMemory.IsEmpty)
+            {
+                return false;
+            }
+
+            var length = (int)M2mpReader.ReadSize(_remainingMemory.Span, _width);
+            Current = new ReadOnlySequence<byte>(_remainingMemory.Slice(_width, length));
+            _remainingMemory = _remainingMemory[(_width + length)..];
+            return true;
+        }
+
         if (_remaining.IsEmpty)
         {
             return false;
         }
 
-        long length;
-        var first = _remaining.FirstSpan;
-        if (first.Length >= _width)
-        {
-            length = M2mpReader.ReadSize(first, _width);
-        }
-        else
-        {
-            Span<byte> header = stackalloc byte[4];
-            _remaining.Slice(0, _width).CopyTo(header);
-            length = M2mpReader.ReadSize(header, _width);
-        }
-
-        Current = _remaining.Slice(_width, length);
+        Span<byte> header = stackalloc byte[4];
+        _remaining.Slice(0, _width).CopyTo(header);
+        var itemLength = M2mpReader.ReadSize(header, _width);
+        Current = _remaining.Slice(_width, itemLength);
         _remaining = _remaining.Slice(Current.End);
         return true;
     }
