@@ -98,6 +98,45 @@ public class FilesTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Aborted_upload_leaves_the_previous_file_intact()
+    {
+        var path = $"abort/{Guid.NewGuid():N}";
+        var original = Bytes(200_000, 9);
+        await UploadAsync(path, original);
+
+        // The client dies after 1 MiB of a larger body: the server sees the connection reset mid-stream.
+        var failing = new StreamContent(new FailingStream(Bytes(4 * 1024 * 1024, 10), failAfter: 1024 * 1024));
+        await Assert.ThrowsAnyAsync<Exception>(() => Admin.PutAsync($"/api/files/{path}", failing, Ct));
+        var registry = fixture.Host.Get<M2M.Storage.Registry.IRegistry>();
+        var uploads = M2M.Storage.Registry.RegistryPath.Parse("/files/.uploads/");
+        IReadOnlyList<string> staged;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((staged = await registry.GetChildrenAsync(uploads, includeHidden: true, Ct)).Count > 0 && DateTime.UtcNow < deadline)
+        {
+            // The server notices the reset and removes the staged copy on its own schedule.
+            await Task.Delay(50, Ct);
+        }
+        var get = await Admin.GetAsync($"/api/files/{path}", Ct);
+
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal(original, await get.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Empty(staged);
+    }
+
+    /// <summary>Reads like a memory stream, then throws: a client that fails in the middle of an upload.</summary>
+    private sealed class FailingStream(byte[] content, int failAfter) : MemoryStream(content, writable: false)
+    {
+        public override int Read(byte[] buffer, int offset, int count) =>
+            Position >= failAfter ? throw new IOException("client failed") : base.Read(buffer, offset, Math.Min(count, failAfter - (int)Position));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Position >= failAfter ? throw new IOException("client failed") : base.ReadAsync(buffer[..Math.Min(buffer.Length, failAfter - (int)Position)], cancellationToken);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    }
+
+    [Fact]
     public async Task Delete_removes_the_file()
     {
         var path = $"d/{Guid.NewGuid():N}";
