@@ -83,6 +83,21 @@ public class DevicesTests(ApiFixture fixture)
         await response.AssertProblemAsync(413);
     }
 
+    [Fact]
+    public async Task Body_limit_is_configurable_and_does_not_apply_to_uploads()
+    {
+        await using var host = await ApiHost.StartAsync("--M2M:Api:MaxRequestBodyBytes", "200");
+        using var admin = await host.LoginAsync();
+
+        var small = await admin.PostAsJsonAsync("/api/devices", new { ident = NewIdent() }, Ct);
+        var large = await admin.PostAsJsonAsync("/api/devices", new { ident = NewIdent(), displayName = new string('x', 190) }, Ct);
+        var upload = await admin.PutAsync("/api/files/limit/big.bin", new ByteArrayContent(new byte[64 * 1024]), Ct);
+
+        Assert.Equal(HttpStatusCode.Created, small.StatusCode);
+        await large.AssertProblemAsync(413);
+        Assert.Equal(HttpStatusCode.Created, upload.StatusCode);
+    }
+
     [Theory]
     [InlineData("/api/devices/not-a-guid")]
     [InlineData("/api/devices/not-a-guid/settings")]
