@@ -1,3 +1,4 @@
+using M2M.Api;
 using M2M.Ingest;
 using M2M.Messaging;
 using M2M.Storage;
@@ -25,9 +26,11 @@ public static class M2MServer
         builder.AddStorage();
         builder.AddBus();
         builder.AddIngest();
+        builder.AddApi();
 
         var app = builder.Build();
         app.MapDefaultEndpoints();
+        app.MapApi();
         return app;
     }
 }

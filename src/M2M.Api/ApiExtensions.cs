@@ -1,0 +1,123 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using M2M.Api.Apis;
+using M2M.Api.Auth;
+using M2M.Api.Http;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Scalar.AspNetCore;
+
+namespace M2M.Api;
+
+/// <summary>Registers and maps the HTTP API.</summary>
+public static class ApiExtensions
+{
+    /// <summary>Policy of the routes only administrators may use.</summary>
+    public const string AdminPolicy = "admin";
+
+    /// <summary>Services of the API: options, authentication, problem details, JSON rules, OpenAPI, the first admin.</summary>
+    public static TBuilder AddApi<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        var services = builder.Services;
+        services.AddOptions<ApiOptions>()
+            .Bind(builder.Configuration.GetSection(ApiOptions.Section))
+            .Validate(o => o.TokenLifetime > TimeSpan.Zero, "M2M:Api:TokenLifetime must be positive.")
+            .Validate(o => o.MaxRequestBodyBytes > 0, "M2M:Api:MaxRequestBodyBytes must be positive.")
+            .Validate(o => o.LoginFailuresPerUser > 0 && o.LoginAttemptsPerAddress > 0 && o.LoginWindow > TimeSpan.Zero, "Login throttling limits must be positive.")
+            .Validate(o => o.EventBufferPerClient > 0, "M2M:Api:EventBufferPerClient must be positive.")
+            .ValidateOnStart();
+        services.AddOptions<AdminBootstrapOptions>().Bind(builder.Configuration.GetSection(AdminBootstrapOptions.Section));
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<SigningKeyProvider>();
+        services.AddSingleton<TokenService>();
+        services.AddSingleton<LoginThrottle>();
+        services.AddHostedService<AdminBootstrap>();
+
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .Configure<SigningKeyProvider, IOptions<ApiOptions>>((o, keys, api) =>
+            {
+                o.MapInboundClaims = false;
+                o.TokenValidationParameters = TokenService.ValidationParameters(keys.Key, api.Value.Issuer);
+                o.Events = new JwtBearerEvents
+                {
+                    OnTokenValidated = CurrentUserCheck.OnTokenValidatedAsync,
+                    OnChallenge = BearerChallenge.WriteProblemAsync,
+                };
+            });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(AdminPolicy, p => p.RequireAuthenticatedUser().RequireClaim(CallerClaims.Role, Storage.Entities.UserRoles.Admin));
+
+        services.AddProblemDetails();
+        services.AddExceptionHandler<ApiExceptionHandler>();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.Configure<JsonOptions>(o => ConfigureJson(o.SerializerOptions));
+        services.AddOpenApi(o => o.AddDocumentTransformer<BearerSecurityTransformer>());
+        return builder;
+    }
+
+    /// <summary>The JSON rules of the API: camelCase, enums as camelCase strings, unknown or missing required fields refused.</summary>
+    public static void ConfigureJson(JsonSerializerOptions options)
+    {
+        options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        options.RespectNullableAnnotations = true;
+        options.RespectRequiredConstructorParameters = true;
+        options.AllowTrailingCommas = false;
+        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase, allowIntegerValues: false));
+    }
+
+    /// <summary>Adds the API's middleware and maps every route under <c>/api</c>, the OpenAPI document and (in development) Scalar.</summary>
+    public static WebApplication MapApi(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.Use(RequestBodyLimit);
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapOpenApi();
+        if (app.Environment.IsDevelopment())
+        {
+            app.MapScalarApiReference();
+        }
+
+        var api = app.MapGroup("/api").RequireAuthorization();
+        api.MapAuthApi();
+        api.MapDevicesApi();
+        api.MapDeviceSettingsApi();
+        api.MapDeviceCommandsApi();
+        api.MapDeviceDataApi();
+        api.MapFilesApi();
+        api.MapAdminApi();
+        api.MapRegistryApi();
+        api.MapEventsApi();
+        return app;
+    }
+
+    /// <summary>
+    /// Bodies of API routes are limited to <see cref="ApiOptions.MaxRequestBodyBytes"/>, except the
+    /// routes marked <see cref="StreamingUpload"/> (files of any size, streamed to storage).
+    /// </summary>
+    private static Task RequestBodyLimit(HttpContext context, RequestDelegate next)
+    {
+        if (context.Request.Path.StartsWithSegments("/api")
+            && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
+        {
+            var streaming = context.GetEndpoint()?.Metadata.GetMetadata<StreamingUpload>() is not null;
+            feature.MaxRequestBodySize = streaming ? null : context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.MaxRequestBodyBytes;
+        }
+        return next(context);
+    }
+}
+
+/// <summary>Marks a route whose request body is streamed to storage and has no size limit.</summary>
+public sealed class StreamingUpload;

@@ -1,0 +1,50 @@
+using System.Security.Claims;
+using M2M.Api.Auth;
+using M2M.Ingest.Connections;
+using M2M.Messaging;
+using M2M.Storage.Entities;
+using M2M.Storage.TimeSeries;
+
+namespace M2M.Api.Apis;
+
+/// <summary>What the device routes need, bound with <c>[AsParameters]</c>.</summary>
+public sealed class DeviceServices(
+    IDeviceStore devices,
+    IDomainStore domains,
+    IConnectionRegistry connections,
+    IMessageBus bus,
+    ITimeSeriesStore series,
+    ClaimsPrincipal user,
+    HttpContext http)
+{
+    /// <summary>Sender name of the pushes this API publishes.</summary>
+    public const string BusSender = "api";
+
+    public IDeviceStore Devices { get; } = devices;
+    public IDomainStore Domains { get; } = domains;
+    public IConnectionRegistry Connections { get; } = connections;
+    public IMessageBus Bus { get; } = bus;
+    public ITimeSeriesStore Series { get; } = series;
+    public ClaimsPrincipal User { get; } = user;
+    public HttpContext Http { get; } = http;
+
+    /// <summary>Who is calling (from the token).</summary>
+    public Caller Caller => field ??= Caller.From(User);
+
+    /// <summary>Cancelled when the client goes away.</summary>
+    public CancellationToken Aborted => Http.RequestAborted;
+
+    /// <summary>The device, when it exists and the caller may see it (else <c>null</c>: answer 404 either way).</summary>
+    public async ValueTask<Device?> FindAsync(Guid id)
+    {
+        var device = await Devices.GetAsync(id, Aborted);
+        return device is not null && Caller.CanSee(device.DomainId) ? device : null;
+    }
+
+    /// <summary>Asks the node holding the device to act now (<c>send_settings</c>, <c>send_commands</c>, <c>disconnect</c>).</summary>
+    public ValueTask PushAsync(Guid deviceId, string call) =>
+        Bus.PublishAsync(Topics.Device(deviceId), new BusMessage(call, BusSender, Topics.Device(deviceId)).With("device_id", deviceId.ToString("D")), Aborted);
+
+    /// <summary>The series id of a device's records.</summary>
+    public static string SeriesId(Guid deviceId) => $"dev-{deviceId:D}";
+}

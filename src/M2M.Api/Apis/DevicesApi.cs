@@ -1,0 +1,266 @@
+using M2M.Api.Http;
+using M2M.Messaging;
+using M2M.Storage.Entities;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+
+namespace M2M.Api.Apis;
+
+/// <summary><c>/api/devices</c>: list, search, create, change, delete and disconnect devices.</summary>
+public static class DevicesApi
+{
+    private const string CursorKind = "dev";
+
+    public static RouteGroupBuilder MapDevicesApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/devices").WithTags("Devices");
+        group.MapGet("", ListAsync).WithSummary("Devices the caller may see, optionally searched by ident or name and filtered by domain.");
+        group.MapPost("", CreateAsync).WithSummary("Create a device.");
+        group.MapGet("/{id}", GetAsync).WithSummary("One device.");
+        group.MapGet("/by-ident/{ident}", GetByIdentAsync).WithSummary("One device by its ident.");
+        group.MapPatch("/{id}", UpdateAsync).WithSummary("Change a device's display name or domain.");
+        group.MapDelete("/{id}", DeleteAsync).WithSummary("Delete a device.");
+        group.MapPost("/{id}/disconnect", DisconnectAsync).WithSummary("Close the device's connection wherever it is connected.");
+        group.MapGet("/{id}/status", GetStatusAsync).WithSummary("Values reported by the device.");
+        return group;
+    }
+
+    internal static async Task<Results<Ok<Page<DeviceView>>, ValidationProblem>> ListAsync(
+        [AsParameters] DeviceServices s, string? q = null, string? domain = null, int? limit = null, string? cursor = null)
+    {
+        if (!Validation.TryLimit(limit, 100, DeviceQuery.MaxLimit, out var size, out var invalid))
+        {
+            return invalid;
+        }
+        if (q is { Length: > DeviceIds.MaxIdentLength })
+        {
+            return Validation.Problem("q", $"Longer than {DeviceIds.MaxIdentLength} characters.");
+        }
+        string? position = null;
+        if (cursor is not null && !Cursor.TryDecode(CursorKind, cursor, out position))
+        {
+            return Validation.Problem("cursor", "Not a cursor of this list.");
+        }
+        Guid? domainId = s.Caller.IsAdmin ? null : s.Caller.DomainId;
+        if (!string.IsNullOrEmpty(domain))
+        {
+            var found = await s.Domains.GetByNameAsync(domain, s.Aborted);
+            if (found is null || !s.Caller.CanSee(found.Id))
+            {
+                return Validation.Problem("domain", "Unknown domain.");
+            }
+            domainId = found.Id;
+        }
+        DevicePage page;
+        try
+        {
+            page = await s.Devices.ListAsync(new DeviceQuery(string.IsNullOrEmpty(q) ? null : q, domainId, size, position), s.Aborted);
+        }
+        catch (ArgumentException) when (position is not null)
+        {
+            return Validation.Problem("cursor", "Not a cursor of this list.");
+        }
+        var views = new DeviceViews(s);
+        var items = new List<DeviceView>(page.Items.Count);
+        foreach (var device in page.Items)
+        {
+            items.Add(await views.ViewAsync(device));
+        }
+        return TypedResults.Ok(new Page<DeviceView>(items, Cursor.Encode(CursorKind, page.NextCursor)));
+    }
+
+    internal static async Task<Results<Created<DeviceView>, ValidationProblem, ProblemHttpResult>> CreateAsync(
+        CreateDeviceRequest request, [AsParameters] DeviceServices s)
+    {
+        try
+        {
+            DeviceIds.ValidateIdent(request.Ident);
+        }
+        catch (InvalidIdentException e)
+        {
+            return Validation.Problem("ident", e.Message);
+        }
+        if (request.DisplayName is { Length: > DeviceView.MaxDisplayName })
+        {
+            return Validation.Problem("displayName", $"Longer than {DeviceView.MaxDisplayName} characters.");
+        }
+        var domainId = s.Caller.DomainId;
+        if (!string.IsNullOrEmpty(request.Domain))
+        {
+            var found = await s.Domains.GetByNameAsync(request.Domain, s.Aborted);
+            if (found is null || !s.Caller.CanSee(found.Id))
+            {
+                return Validation.Problem("domain", "Unknown domain.");
+            }
+            domainId = found.Id;
+        }
+        else if (s.Caller.IsAdmin)
+        {
+            domainId = (await s.Domains.EnsureDefaultAsync(s.Aborted)).Id;
+        }
+        Device device;
+        try
+        {
+            device = await s.Devices.CreateAsync(request.Ident, string.IsNullOrEmpty(request.DisplayName) ? null : request.DisplayName, domainId, s.Aborted);
+        }
+        catch (DuplicateNameException)
+        {
+            return TypedResults.Problem(title: "A device with this ident already exists.", statusCode: StatusCodes.Status409Conflict);
+        }
+        return TypedResults.Created($"/api/devices/{device.Id:D}", await new DeviceViews(s).ViewAsync(device));
+    }
+
+    internal static async Task<Results<Ok<DeviceView>, NotFound, ValidationProblem>> GetAsync(string id, [AsParameters] DeviceServices s)
+    {
+        if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
+        {
+            return invalid;
+        }
+        var device = await s.FindAsync(deviceId);
+        return device is null ? TypedResults.NotFound() : TypedResults.Ok(await new DeviceViews(s).ViewAsync(device));
+    }
+
+    internal static async Task<Results<Ok<DeviceView>, NotFound, ValidationProblem>> GetByIdentAsync(string ident, [AsParameters] DeviceServices s)
+    {
+        try
+        {
+            DeviceIds.ValidateIdent(ident);
+        }
+        catch (InvalidIdentException e)
+        {
+            return Validation.Problem("ident", e.Message);
+        }
+        var device = await s.Devices.GetByIdentAsync(ident, s.Aborted);
+        return device is null || !s.Caller.CanSee(device.DomainId) ? TypedResults.NotFound() : TypedResults.Ok(await new DeviceViews(s).ViewAsync(device));
+    }
+
+    internal static async Task<Results<Ok<DeviceView>, NotFound, ValidationProblem>> UpdateAsync(string id, UpdateDeviceRequest request, [AsParameters] DeviceServices s)
+    {
+        if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
+        {
+            return invalid;
+        }
+        if (request.DisplayName is { Length: > DeviceView.MaxDisplayName })
+        {
+            return Validation.Problem("displayName", $"Longer than {DeviceView.MaxDisplayName} characters.");
+        }
+        var device = await s.FindAsync(deviceId);
+        if (device is null)
+        {
+            return TypedResults.NotFound();
+        }
+        Domain? target = null;
+        if (request.Domain is not null)
+        {
+            target = await s.Domains.GetByNameAsync(request.Domain, s.Aborted);
+            if (target is null || !s.Caller.CanSee(target.Id))
+            {
+                return Validation.Problem("domain", "Unknown domain.");
+            }
+        }
+        if (request.DisplayName is not null)
+        {
+            device = await s.Devices.SetDisplayNameAsync(deviceId, request.DisplayName.Length == 0 ? null : request.DisplayName, s.Aborted);
+        }
+        if (target is not null && target.Id != device.DomainId)
+        {
+            device = await s.Devices.SetDomainAsync(deviceId, target.Id, s.Aborted);
+        }
+        return TypedResults.Ok(await new DeviceViews(s).ViewAsync(device));
+    }
+
+    internal static async Task<Results<NoContent, NotFound, ValidationProblem>> DeleteAsync(string id, [AsParameters] DeviceServices s)
+    {
+        if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
+        {
+            return invalid;
+        }
+        if (await s.FindAsync(deviceId) is null || !await s.Devices.DeleteAsync(deviceId, s.Aborted))
+        {
+            return TypedResults.NotFound();
+        }
+        // A deleted device must not stay connected as if nothing happened.
+        await s.PushAsync(deviceId, Calls.Disconnect);
+        return TypedResults.NoContent();
+    }
+
+    internal static async Task<Results<Accepted, NotFound, ValidationProblem>> DisconnectAsync(string id, [AsParameters] DeviceServices s)
+    {
+        if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
+        {
+            return invalid;
+        }
+        if (await s.FindAsync(deviceId) is null)
+        {
+            return TypedResults.NotFound();
+        }
+        await s.PushAsync(deviceId, Calls.Disconnect);
+        return TypedResults.Accepted((string?)null);
+    }
+
+    internal static async Task<Results<Ok<IReadOnlyDictionary<string, string>>, NotFound, ValidationProblem>> GetStatusAsync(string id, [AsParameters] DeviceServices s)
+    {
+        if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
+        {
+            return invalid;
+        }
+        if (await s.FindAsync(deviceId) is null)
+        {
+            return TypedResults.NotFound();
+        }
+        return TypedResults.Ok(await s.Devices.GetStatusAsync(deviceId, s.Aborted));
+    }
+}
+
+/// <summary>A device as the API shows it.</summary>
+/// <param name="Id">Device id.</param>
+/// <param name="Ident">Unique ident.</param>
+/// <param name="DisplayName">Display name, if any.</param>
+/// <param name="Domain">Name of its domain.</param>
+/// <param name="Connected">Whether it holds a connection to this node now.</param>
+/// <param name="LastSeen">Its last activity when connected, else the time of its newest record.</param>
+public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen)
+{
+    public const int MaxDisplayName = 200;
+}
+
+/// <summary>A new device; <c>domain</c> by name (the caller's own domain, or <c>default</c> for an admin, when absent).</summary>
+public sealed record CreateDeviceRequest(string Ident, string? DisplayName = null, string? Domain = null);
+
+/// <summary>Changes of a device: an absent field is left as is; an empty <c>displayName</c> clears it.</summary>
+public sealed record UpdateDeviceRequest(string? DisplayName = null, string? Domain = null);
+
+/// <summary>Builds <see cref="DeviceView"/>s, looking each domain name up once per request.</summary>
+internal sealed class DeviceViews(DeviceServices s)
+{
+    private readonly Dictionary<Guid, string> _domainNames = [];
+
+    public async ValueTask<DeviceView> ViewAsync(Device device)
+    {
+        if (!_domainNames.TryGetValue(device.DomainId, out var domainName))
+        {
+            domainName = (await s.Domains.GetAsync(device.DomainId, s.Aborted))?.Name ?? device.DomainId.ToString("D");
+            _domainNames[device.DomainId] = domainName;
+        }
+        var connections = s.Connections.GetByDevice(device.Id);
+        DateTimeOffset? lastSeen = null;
+        foreach (var c in connections)
+        {
+            if (lastSeen is null || c.LastActivity > lastSeen)
+            {
+                lastSeen = c.LastActivity;
+            }
+        }
+        if (lastSeen is null)
+        {
+            foreach (var record in await s.Series.GetLatestAsync(DeviceServices.SeriesId(device.Id), s.Aborted))
+            {
+                if (lastSeen is null || record.Time > lastSeen)
+                {
+                    lastSeen = record.Time;
+                }
+            }
+        }
+        return new DeviceView(device.Id, device.Ident, device.DisplayName, domainName, connections.Count > 0, lastSeen);
+    }
+}

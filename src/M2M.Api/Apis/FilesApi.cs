@@ -1,0 +1,177 @@
+using System.Security.Cryptography;
+using M2M.Api.Http;
+using M2M.Storage.Files;
+using M2M.Storage.Registry;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Net.Http.Headers;
+
+namespace M2M.Api.Apis;
+
+/// <summary>
+/// <c>/api/files/{**path}</c>: files of any size streamed to and from the chunked file store
+/// (registry nodes under <c>/files/</c>), and <c>/api/firmware/{name}</c>: firmware that devices
+/// download by name (ALIP <c>F N &lt;name&gt;</c>). Everyone signed in may download; only
+/// administrators may upload or delete.
+/// </summary>
+public static class FilesApi
+{
+    /// <summary>Registry folder of the files of this API.</summary>
+    public const string Root = "/files/";
+
+    /// <summary>Registry value holding the strong entity tag (SHA-256 of the content) computed at upload.</summary>
+    public const string EntityTagValue = "etag";
+
+    private const string UploadFolder = "/files/.uploads/";
+    private const string DefaultContentType = "application/octet-stream";
+
+    public static IEndpointRouteBuilder MapFilesApi(this IEndpointRouteBuilder routes)
+    {
+        var files = routes.MapGroup("/files").WithTags("Files");
+        files.MapPut("/{**path}", UploadAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithMetadata(new StreamingUpload())
+            .WithSummary("Upload a file (streamed; any size; Content-Type kept).");
+        files.MapGet("/{**path}", DownloadAsync).WithSummary("Download a file (Range requests and ETag supported).");
+        files.MapDelete("/{**path}", DeleteAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithSummary("Delete a file.");
+
+        var firmware = routes.MapGroup("/firmware").WithTags("Firmware");
+        firmware.MapGet("", ListFirmwareAsync).WithSummary("Every firmware name.");
+        firmware.MapGet("/{name}", DownloadFirmwareAsync).WithSummary("Download a firmware file by name (Range requests and ETag supported).");
+        firmware.MapPut("/{name}", UploadFirmwareAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithMetadata(new StreamingUpload())
+            .WithSummary("Store a firmware file under a name that devices can ask for.");
+        firmware.MapDelete("/{name}", DeleteFirmwareAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithSummary("Remove a firmware name and its file.");
+        return routes;
+    }
+
+    /// <summary>The registry node of an API file path; <c>false</c> for an empty, hidden or otherwise invalid path.</summary>
+    internal static bool TryNode(string? path, out RegistryPath node, out string error)
+    {
+        node = RegistryPath.Root;
+        error = "";
+        if (string.IsNullOrEmpty(path))
+        {
+            error = "A file path is required.";
+            return false;
+        }
+        var segments = path.Split('/');
+        foreach (var segment in segments)
+        {
+            if (segment.StartsWith('.'))
+            {
+                error = "Segments may not be empty or start with '.'.";
+                return false;
+            }
+        }
+        if (!RegistryPath.TryParse(Root + path, out node))
+        {
+            error = "Not a valid file path (empty segment, control character or too long).";
+            return false;
+        }
+        return true;
+    }
+
+    internal static async Task<Results<Created<FileView>, ValidationProblem>> UploadAsync(string path, HttpRequest request, IFileStore files, IRegistry registry, CancellationToken cancellationToken)
+    {
+        if (!TryNode(path, out var node, out var error))
+        {
+            return Validation.Problem("path", error);
+        }
+        var contentType = string.IsNullOrEmpty(request.ContentType) ? DefaultContentType : request.ContentType;
+        if (contentType.Length > 255 || contentType.Any(char.IsControl))
+        {
+            return Validation.Problem("Content-Type", "Not a valid media type.");
+        }
+
+        // Written aside first and moved in place only when complete: an aborted upload leaves the old file intact.
+        var staging = RegistryPath.Parse(UploadFolder + Guid.NewGuid().ToString("N"));
+        string etag;
+        long size;
+        try
+        {
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            await using (var target = await files.CreateAsync(staging, node.Name, contentType, cancellationToken: cancellationToken))
+            {
+                var buffer = new byte[81920];
+                int read;
+                while ((read = await request.Body.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    hash.AppendData(buffer, 0, read);
+                    await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                }
+                size = target.Length;
+            }
+            etag = $"\"{Convert.ToHexStringLower(hash.GetHashAndReset())}\"";
+            await registry.SetValueAsync(staging, EntityTagValue, etag, cancellationToken: CancellationToken.None);
+            await files.DeleteAsync(node, CancellationToken.None);
+            await registry.MoveAsync(staging, node, CancellationToken.None);
+        }
+        finally
+        {
+            await registry.DeleteAsync(staging, hard: true, CancellationToken.None);
+        }
+        return TypedResults.Created($"/api/files/{path}", new FileView(path, node.Name, contentType, size, etag));
+    }
+
+    internal static async Task<Results<FileStreamHttpResult, NotFound, ValidationProblem>> DownloadAsync(string path, IFileStore files, IRegistry registry, CancellationToken cancellationToken)
+    {
+        if (!TryNode(path, out var node, out var error))
+        {
+            return Validation.Problem("path", error);
+        }
+        var info = await files.GetInfoAsync(node, cancellationToken);
+        if (info is null || !info.IsComplete)
+        {
+            return TypedResults.NotFound();
+        }
+        var tag = await registry.GetValueAsync(node, EntityTagValue, cancellationToken) is { } stored
+            ? new EntityTagHeaderValue(stored)
+            : new EntityTagHeaderValue($"\"{info.Size:x}\"", isWeak: true);
+        var stream = await files.OpenReadAsync(node, cancellationToken);
+        return TypedResults.File(stream, info.ContentType, fileDownloadName: null, entityTag: tag, enableRangeProcessing: true);
+    }
+
+    internal static async Task<Results<NoContent, NotFound, ValidationProblem>> DeleteAsync(string path, IFileStore files, CancellationToken cancellationToken)
+    {
+        if (!TryNode(path, out var node, out var error))
+        {
+            return Validation.Problem("path", error);
+        }
+        return await files.DeleteAsync(node, cancellationToken) ? TypedResults.NoContent() : TypedResults.NotFound();
+    }
+
+    internal static async Task<Ok<IReadOnlyList<FirmwareInfo>>> ListFirmwareAsync(IFirmwareStore firmware, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await firmware.ListAsync(cancellationToken));
+
+    internal static async Task<Results<Created<FirmwareInfo>, ValidationProblem>> UploadFirmwareAsync(string name, HttpRequest request, IFirmwareStore firmware, CancellationToken cancellationToken)
+    {
+        if (Validation.CheckDeviceText(name, IFirmwareStore.MaxNameLength, allowSpaces: false) is { } error)
+        {
+            return Validation.Problem("name", error);
+        }
+        var contentType = string.IsNullOrEmpty(request.ContentType) ? DefaultContentType : request.ContentType;
+        if (contentType.Length > 255 || contentType.Any(char.IsControl))
+        {
+            return Validation.Problem("Content-Type", "Not a valid media type.");
+        }
+        var info = await firmware.StoreAsync(name, request.Body, contentType, cancellationToken);
+        return TypedResults.Created($"/api/firmware/{Uri.EscapeDataString(name)}", info);
+    }
+
+    internal static async Task<Results<FileStreamHttpResult, NotFound>> DownloadFirmwareAsync(string name, IFirmwareStore firmware, CancellationToken cancellationToken)
+    {
+        var info = name.Length <= IFirmwareStore.MaxNameLength ? await firmware.FindByNameAsync(name, cancellationToken) : null;
+        if (info is null)
+        {
+            return TypedResults.NotFound();
+        }
+        // A stored firmware never changes: storing the name again makes a new id.
+        var stream = await firmware.OpenReadAsync(info.Id, cancellationToken);
+        return TypedResults.File(stream, info.ContentType, fileDownloadName: null, lastModified: info.CreatedAt,
+            entityTag: new EntityTagHeaderValue($"\"{info.Id:N}\""), enableRangeProcessing: true);
+    }
+
+    internal static async Task<Results<NoContent, NotFound>> DeleteFirmwareAsync(string name, IFirmwareStore firmware, CancellationToken cancellationToken) =>
+        await firmware.DeleteAsync(name, cancellationToken) ? TypedResults.NoContent() : TypedResults.NotFound();
+}
+
+/// <summary>A stored file.</summary>
+public sealed record FileView(string Path, string Name, string ContentType, long Size, string ETag);

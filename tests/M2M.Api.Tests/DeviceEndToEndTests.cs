@@ -1,0 +1,223 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using M2M.Ingest.Hosting;
+using static M2M.Api.Tests.Http;
+
+namespace M2M.Api.Tests;
+
+/// <summary>
+/// The API and a real device on the server's ALIP port (configured 0; the bound port is read from
+/// <see cref="IngestEndpoints"/>): settings and commands flow API → registry → bus → session →
+/// socket and back; firmware uploaded over HTTP is read by the device with <c>F</c> lines.
+/// </summary>
+[Collection(ApiCollection.Name)]
+public class DeviceEndToEndTests(ApiFixture fixture)
+{
+    private HttpClient Admin => fixture.Admin;
+
+    /// <summary>A device's ALIP connection: write lines, wait for a line matching a condition.</summary>
+    private sealed class AlipDevice : IAsyncDisposable
+    {
+        private readonly TcpClient _client;
+        private readonly StreamReader _reader;
+        private readonly Stream _stream;
+
+        private AlipDevice(TcpClient client)
+        {
+            _client = client;
+            _stream = client.GetStream();
+            _reader = new StreamReader(_stream, Encoding.ASCII);
+        }
+
+        public static async Task<AlipDevice> ConnectAsync(ApiHost host)
+        {
+            var endpoints = host.Get<IngestEndpoints>();
+            await endpoints.Started.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+            var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, endpoints.Alip!.Port, Ct);
+            return new AlipDevice(client);
+        }
+
+        public async Task SendAsync(string line) => await _stream.WriteAsync(Encoding.ASCII.GetBytes(line + "\n"), Ct);
+
+        /// <summary>Reads lines until one satisfies <paramref name="match"/>; fails after 15 s.</summary>
+        public async Task<string> ExpectAsync(Func<string, bool> match, string what)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            cts.CancelAfter(TimeSpan.FromSeconds(15));
+            var seen = new List<string>();
+            try
+            {
+                while (await _reader.ReadLineAsync(cts.Token) is { } line)
+                {
+                    if (match(line))
+                    {
+                        return line;
+                    }
+                    seen.Add(line);
+                }
+            }
+            catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+            {
+            }
+            Assert.Fail($"expected {what}; got: {string.Join(" | ", seen)}");
+            return null!;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _reader.Dispose();
+            _client.Dispose();
+            await Task.CompletedTask;
+        }
+    }
+
+    private async Task<(string Id, string Ident)> NewDeviceAsync()
+    {
+        var ident = DevicesTests.NewIdent();
+        return ((await DevicesTests.CreateDeviceAsync(Admin, ident)).GetProperty("id").GetString()!, ident);
+    }
+
+    private static async Task<JsonElement> PollAsync(Func<Task<JsonElement>> read, Func<JsonElement, bool> done, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        JsonElement last;
+        do
+        {
+            last = await read();
+            if (done(last))
+            {
+                return last;
+            }
+            await Task.Delay(50, Ct);
+        }
+        while (DateTime.UtcNow < deadline);
+        Assert.Fail($"{what} never happened; last: {last}");
+        return last;
+    }
+
+    [Fact]
+    public async Task Setting_set_through_the_api_reaches_the_device_and_its_ack_shows_in_the_api()
+    {
+        var (id, ident) = await NewDeviceAsync();
+        await using var device = await AlipDevice.ConnectAsync(fixture.Host);
+        await device.SendAsync($"ID {ident}");
+        await device.ExpectAsync(l => l == "ID 1", "ID 1");
+        await PollAsync(async () => await (await Admin.GetAsync($"/api/devices/{id}", Ct)).JsonAsync(), d => d.GetProperty("connected").GetBoolean(), "connected");
+
+        var put = await Admin.PutAsJsonAsync($"/api/devices/{id}/settings", new Dictionary<string, string> { ["gps_period"] = "60" }, Ct);
+        await device.ExpectAsync(l => l == "S S gps_period 60", "S S gps_period 60");
+        var before = await (await Admin.GetAsync($"/api/devices/{id}/settings", Ct)).JsonAsync();
+        await device.SendAsync("S A gps_period 60");
+        var after = await PollAsync(
+            async () => (await (await Admin.GetAsync($"/api/devices/{id}/settings", Ct)).JsonAsync()).GetProperty("gps_period"),
+            s => s.GetProperty("ackedAt").ValueKind != JsonValueKind.Null,
+            "ack of gps_period");
+
+        Assert.Equal(HttpStatusCode.Accepted, put.StatusCode);
+        Assert.True(before.GetProperty("gps_period").GetProperty("pending").GetBoolean());
+        Assert.False(after.GetProperty("pending").GetBoolean());
+        Assert.Equal("60", after.GetProperty("value").GetString());
+    }
+
+    [Fact]
+    public async Task Command_queued_while_offline_is_delivered_at_identification_and_acknowledged()
+    {
+        var (id, ident) = await NewDeviceAsync();
+        var created = await (await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "reboot now" }, Ct)).JsonAsync();
+        var commandId = created.GetProperty("id").GetString();
+
+        await using var device = await AlipDevice.ConnectAsync(fixture.Host);
+        await device.SendAsync($"ID {ident}");
+        var line = await device.ExpectAsync(l => l.StartsWith("C ", StringComparison.Ordinal) && l.EndsWith(" reboot now", StringComparison.Ordinal), "C <n> reboot now");
+        var n = line.Split(' ')[1];
+        var sent = await PollAsync(
+            async () => await (await Admin.GetAsync($"/api/devices/{id}/commands/{commandId}", Ct)).JsonAsync(),
+            c => c.GetProperty("state").GetString() != "pending",
+            "command sent");
+        await device.SendAsync($"C A {n} rebooting in 5s");
+        var acked = await PollAsync(
+            async () => await (await Admin.GetAsync($"/api/devices/{id}/commands/{commandId}", Ct)).JsonAsync(),
+            c => c.GetProperty("state").GetString() == "acknowledged",
+            "command acknowledged");
+
+        Assert.Equal("pending", created.GetProperty("state").GetString());
+        Assert.Equal("sent", sent.GetProperty("state").GetString());
+        Assert.NotEqual(JsonValueKind.Null, acked.GetProperty("sentAt").ValueKind);
+        Assert.NotEqual(JsonValueKind.Null, acked.GetProperty("ackedAt").ValueKind);
+        Assert.Equal("rebooting in 5s", acked.GetProperty("response").GetString());
+    }
+
+    [Fact]
+    public async Task Disconnect_through_the_api_closes_the_device_connection()
+    {
+        var (id, ident) = await NewDeviceAsync();
+        await using var device = await AlipDevice.ConnectAsync(fixture.Host);
+        await device.SendAsync($"ID {ident}");
+        await device.ExpectAsync(l => l == "ID 1", "ID 1");
+        await PollAsync(async () => await (await Admin.GetAsync($"/api/devices/{id}", Ct)).JsonAsync(), d => d.GetProperty("connected").GetBoolean(), "connected");
+
+        var response = await Admin.PostAsync($"/api/devices/{id}/disconnect", null, Ct);
+        // Offline, lastSeen comes from the device's newest record: the session's _server records reach storage through the batch writer.
+        var after = await PollAsync(
+            async () => await (await Admin.GetAsync($"/api/devices/{id}", Ct)).JsonAsync(),
+            d => !d.GetProperty("connected").GetBoolean() && d.GetProperty("lastSeen").ValueKind != JsonValueKind.Null,
+            "disconnected with a last-seen time");
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.InRange(after.GetProperty("lastSeen").GetDateTimeOffset(), DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddMinutes(1));
+    }
+
+    [Fact]
+    public async Task Firmware_of_100_MiB_uploaded_over_http_is_read_identically_over_alip_and_http_ranges()
+    {
+        const int size = 100 * 1024 * 1024;
+        var content = new byte[size];
+        new Random(42).NextBytes(content);
+        var name = $"fw-{Guid.NewGuid():N}.bin";
+
+        var put = await Admin.PutAsync($"/api/firmware/{name}", new StreamContent(new MemoryStream(content, writable: false)), Ct);
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+
+        // Through ALIP: select, size, chunks at the start, middle and end.
+        var (_, ident) = await NewDeviceAsync();
+        await using (var device = await AlipDevice.ConnectAsync(fixture.Host))
+        {
+            await device.SendAsync($"ID {ident}");
+            await device.ExpectAsync(l => l == "ID 1", "ID 1");
+            await device.SendAsync($"F N {name}");
+            Assert.Equal("F N 1", await device.ExpectAsync(l => l.StartsWith("F N ", StringComparison.Ordinal), "F N 1"));
+            await device.SendAsync("F S");
+            Assert.Equal($"F S {size}", await device.ExpectAsync(l => l.StartsWith("F S", StringComparison.Ordinal), "F S"));
+            foreach (var offset in new long[] { 0, 4096, size / 2 - 100, size / 2 + 524_288 - 7, size - 4096, size - 10 })
+            {
+                await device.SendAsync($"F G {offset} 4096");
+                var line = await device.ExpectAsync(l => l.StartsWith($"F G {offset} ", StringComparison.Ordinal), $"F G {offset}");
+                var chunk = Convert.FromHexString(line[$"F G {offset} ".Length..]);
+                var expected = content.AsSpan((int)offset, (int)Math.Min(4096, size - offset)).ToArray();
+                Assert.Equal(expected, chunk);
+            }
+        }
+
+        // Through HTTP: ranges, then the whole file.
+        foreach (var (from, to) in new[] { (0L, 65_535L), (size / 2L - 1000, size / 2L + 1000), (size - 5000L, size - 1L) })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/firmware/{name}");
+            request.Headers.Range = new RangeHeaderValue(from, to);
+            var response = await Admin.SendAsync(request, Ct);
+            Assert.Equal(HttpStatusCode.PartialContent, response.StatusCode);
+            Assert.Equal(content.AsSpan((int)from, (int)(to - from + 1)).ToArray(), await response.Content.ReadAsByteArrayAsync(Ct));
+        }
+        using var whole = await Admin.GetAsync($"/api/firmware/{name}", HttpCompletionOption.ResponseHeadersRead, Ct);
+        await using var stream = await whole.Content.ReadAsStreamAsync(Ct);
+        var hash = await SHA256.HashDataAsync(stream, Ct);
+
+        Assert.Equal(size, whole.Content.Headers.ContentLength);
+        Assert.Equal(SHA256.HashData(content), hash);
+    }
+}
