@@ -6,7 +6,10 @@ public static class Topics
     /// <summary>Records to persist (<c>store_ts</c>); durable. Carried by <see cref="IRecordBus"/>.</summary>
     public const string Storage = "storage";
 
-    /// <summary>Device lifecycle events: <c>device_connected</c>, <c>device_identified</c>, <c>device_disconnected</c>, <c>new_receiver</c>.</summary>
+    /// <summary>
+    /// Device events: <c>device_connected</c>, <c>device_identified</c>, <c>device_disconnected</c>,
+    /// <c>setting_acknowledged</c>, <c>command_acknowledged</c>, <c>new_data_type</c>, <c>new_receiver</c>.
+    /// </summary>
     public const string Events = "events";
 
     /// <summary>Pushes addressed to whichever node holds device <paramref name="deviceId"/>.</summary>
@@ -27,6 +30,9 @@ public static class Calls
     public const string DeviceIdentified = "device_identified";
     public const string DeviceDisconnected = "device_disconnected";
     public const string NewReceiver = "new_receiver";
+    public const string SettingAcknowledged = "setting_acknowledged";
+    public const string CommandAcknowledged = "command_acknowledged";
+    public const string NewDataType = "new_data_type";
     public const string SendSettings = "send_settings";
     public const string SendCommands = "send_commands";
     public const string Disconnect = "disconnect";

@@ -150,4 +150,55 @@ public sealed class PushTests(SharedServer shared)
         Assert.Equal([Calls.DeviceConnected, Calls.DeviceIdentified, Calls.DeviceDisconnected], mine.Select(e => e.Call));
         Assert.NotNull(mine[2].GetDouble("connection_duration"));
     }
+
+    [Fact]
+    public async Task Events_announce_setting_and_command_acknowledgements_and_new_data_types()
+    {
+        var ident = Idents.New();
+        var events = new System.Collections.Concurrent.ConcurrentQueue<BusMessage>();
+        using var subscription = Server.Bus.Subscribe(Topics.Events, m =>
+        {
+            if (m.GetString("ident") == ident)
+            {
+                events.Enqueue(m);
+            }
+            return ValueTask.CompletedTask;
+        });
+        await using var device = await Server.ConnectAlipAsync();
+        await device.IdentifyAsync(ident);
+        await device.ExpectAsync("S GA");
+        var id = (await Server.DeviceAsync(ident)).Id;
+        var commandId = await Server.Devices.AddCommandAsync(id, "reboot", cancellationToken: Ct);
+        await Server.Devices.SetSettingAsync(id, "gps_period", "30", Ct);
+
+        await PushAsync(id, Calls.SendSettings);
+        await device.ExpectAsync("S S gps_period 30");
+        await PushAsync(id, Calls.SendCommands);
+        await device.ExpectAsync("C 1 reboot");
+        await device.SendAsync("S A gps_period 30");
+        await device.SendAsync("S S own 7");
+        await device.SendAsync("C A 1 done");
+        await device.SendAsync("D T 21.5");
+        await device.SendAsync("D T 21.6");
+        await device.SendAsync("D V 12.1");
+        await device.BarrierAsync();
+
+        var settings = events.Where(e => e.Call == Calls.SettingAcknowledged).ToList();
+        Assert.Equal(["gps_period=30:acknowledged", "own=7:reported"],
+            settings.Select(e => $"{e.GetString("name")}={e.GetString("value")}:{e.GetString("result")}"));
+        var command = Assert.Single(events, e => e.Call == Calls.CommandAcknowledged);
+        Assert.Equal(commandId, command.GetString("command_id"));
+        Assert.Equal("done", command.GetString("response"));
+        Assert.Equal(["sen:temp", "sen:volt"], events.Where(e => e.Call == Calls.NewDataType).Select(e => e.GetString("type")));
+        Assert.All(events, e => Assert.Equal(id.ToString("D"), e.GetString("device_id")));
+
+        // A type the device already has is not new on its next connection.
+        await device.SendAsync("QUIT");
+        await using var again = await Server.ConnectAlipAsync();
+        await again.IdentifyAsync(ident);
+        await again.SendAsync("D T 22.0");
+        await again.SendAsync("D F 40");
+        await again.BarrierAsync();
+        Assert.Equal(["sen:temp", "sen:volt", "sen:fuel"], events.Where(e => e.Call == Calls.NewDataType).Select(e => e.GetString("type")));
+    }
 }

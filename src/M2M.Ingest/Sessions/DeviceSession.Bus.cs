@@ -54,7 +54,18 @@ internal abstract partial class DeviceSession
             CancellationToken.None);
 
     /// <summary>Publishes a lifecycle event on <c>events</c>.</summary>
-    private async ValueTask PublishEventAsync(string call, TimeSpan? duration)
+    private ValueTask PublishEventAsync(string call, TimeSpan? duration)
+    {
+        var message = NewEvent(call);
+        if (duration is { } d)
+        {
+            message.With("connection_duration", Math.Round(d.TotalSeconds, 3));
+        }
+        return PublishEventAsync(message);
+    }
+
+    /// <summary>An event of this connection (and of its device, once identified), to fill and publish.</summary>
+    protected BusMessage NewEvent(string call)
     {
         var message = new BusMessage(call, Services.Node.Name)
             .With("source", RemoteAddress)
@@ -64,17 +75,19 @@ internal abstract partial class DeviceSession
         {
             message.With("device_id", deviceId.ToString("D")).With("ident", _ident);
         }
-        if (duration is { } d)
-        {
-            message.With("connection_duration", Math.Round(d.TotalSeconds, 3));
-        }
+        return message;
+    }
+
+    /// <summary>Publishes an event on <c>events</c>; a failure is logged, never thrown at the session.</summary>
+    protected async ValueTask PublishEventAsync(BusMessage message)
+    {
         try
         {
             await Services.Bus.PublishAsync(Topics.Events, message, CancellationToken.None);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            Logger.LogWarning(e, "Could not publish {Event}", call);
+            Logger.LogWarning(e, "Could not publish {Event}", message.Call);
         }
     }
 }

@@ -1,3 +1,4 @@
+using M2M.Messaging;
 using M2M.Storage.Entities;
 using Microsoft.Extensions.Logging;
 
@@ -54,7 +55,11 @@ internal abstract partial class DeviceSession
     {
         var acked = await Services.Devices.AckCommandAsync(DeviceId, commandId, response, Closing);
         _sentCommands.Remove(commandId);
-        if (!acked)
+        if (acked)
+        {
+            await PublishEventAsync(NewEvent(Calls.CommandAcknowledged).With("command_id", commandId).With("response", response));
+        }
+        else
         {
             Logger.LogInformation("Acknowledgement of unknown or finished command {CommandId}", commandId);
         }

@@ -73,6 +73,7 @@ internal abstract partial class DeviceSession
         await PublishServerRecordAsync(ServerRecord(Calls.DeviceConnected, ConnectedAt, null));
         await PublishServerRecordAsync(ServerRecord(Calls.DeviceIdentified, _identifiedAt.Value, null));
         await PublishEventAsync(Calls.DeviceIdentified, null);
+        await LoadKnownTypesAsync();
         return IdentifyResult.Accepted;
     }
 

@@ -14,7 +14,12 @@ internal abstract partial class DeviceSession
     private const int MaxRememberedTypes = 256;
 
     private readonly Dictionary<string, (DateTimeOffset Base, DateTimeOffset Stamped)> _lastStamps = new(StringComparer.Ordinal);
+    // Bounds the types a session tracks for new_data_type events; past it no more such events are sent.
+    private const int MaxKnownTypes = 1024;
+
     private readonly Dictionary<string, string?> _translations = new(StringComparer.Ordinal);
+    // Types the device has stored (loaded at identification) or sent on this connection; null: not tracked.
+    private HashSet<string>? _knownTypes;
     private long _rateWindowStart;
     private int _rateWindowCount;
 
@@ -70,6 +75,21 @@ internal abstract partial class DeviceSession
         }
         await _publisher.PublishAsync(new TimeSeriesRecord(RecordId, type, time, data), Closing);
         IngestMetrics.RecordsPublished.Add(1, ProtocolTag);
+        if (_knownTypes is not null && _knownTypes.Count < MaxKnownTypes && _knownTypes.Add(type))
+        {
+            await PublishEventAsync(NewEvent(Calls.NewDataType).With("type", type));
+        }
+    }
+
+    /// <summary>The types the device already has records of (its latest values), to tell a new type apart.</summary>
+    private async ValueTask LoadKnownTypesAsync()
+    {
+        if (Services.TimeSeries is not { } series)
+        {
+            return;
+        }
+        var latest = await series.GetLatestAsync(RecordId, Closing);
+        _knownTypes = new HashSet<string>(latest.Select(r => r.Type), StringComparer.Ordinal);
     }
 
     private async ValueTask ThrottleAsync()

@@ -1,3 +1,4 @@
+using M2M.Messaging;
 using M2M.Storage.Entities;
 using Microsoft.Extensions.Logging;
 
@@ -56,6 +57,13 @@ internal abstract partial class DeviceSession
         if (result == SettingAckResult.Acknowledged)
         {
             _sentSettings.Remove(name);
+        }
+        if (result is SettingAckResult.Acknowledged or SettingAckResult.Reported)
+        {
+            await PublishEventAsync(NewEvent(Calls.SettingAcknowledged)
+                .With("name", name)
+                .With("value", value)
+                .With("result", result == SettingAckResult.Acknowledged ? "acknowledged" : "reported"));
         }
         Logger.LogDebug("Setting {Name} reported: {Result}", name, result);
     }
