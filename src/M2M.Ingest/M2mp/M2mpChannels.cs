@@ -15,20 +15,15 @@ public sealed class M2mpReceiveChannels
 
     private static readonly string[] UndefinedNames = CreateUndefinedNames();
 
-    private readonly string?[] _names = new string?[256];
-    private readonly HashSet<string> _interned = new(StringComparer.Ordinal);
-    private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _lookup;
-
-    public M2mpReceiveChannels()
-    {
-        _lookup = _interned.GetAlternateLookup<ReadOnlySpan<char>>();
-    }
+    // Allocated at the first definition: most idle connections of a large fleet never define a channel.
+    private string?[]? _names;
+    private HashSet<string>? _interned;
 
     /// <summary>The name of an id that was never defined: <c>__channel_&lt;id&gt;</c> (cached strings).</summary>
     public static string UndefinedName(byte id) => UndefinedNames[id];
 
     /// <summary>The name of channel <paramref name="id"/>, or <see cref="UndefinedName"/> when it was never defined.</summary>
-    public string GetName(byte id) => _names[id] ?? UndefinedNames[id];
+    public string GetName(byte id) => _names?[id] ?? UndefinedNames[id];
 
     /// <summary>Applies a <see cref="M2mpFrameKind.ChannelDefinition"/> frame; returns the (interned) name.</summary>
     public string Define(in M2mpFrame frame)
@@ -75,13 +70,16 @@ public sealed class M2mpReceiveChannels
         Span<char> chars = stackalloc char[256];
         var length = Encoding.UTF8.GetChars(name, chars);
         var text = chars[..length];
+        _names ??= new string?[256];
         var current = _names[id];
         if (current is not null && text.SequenceEqual(current))
         {
             return current;
         }
 
-        if (!_lookup.TryGetValue(text, out var interned))
+        _interned ??= new HashSet<string>(StringComparer.Ordinal);
+        var lookup = _interned.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (!lookup.TryGetValue(text, out var interned))
         {
             if (_interned.Count >= MaxInterned)
             {
@@ -114,13 +112,16 @@ public sealed class M2mpReceiveChannels
 /// </summary>
 public sealed class M2mpSendChannels
 {
-    private readonly string?[] _names = new string?[256];
-    private readonly Dictionary<string, byte> _ids = new(StringComparer.Ordinal);
+    // Ids are handed out in order, so the table grows with use (a session uses a handful of
+    // channels) instead of holding 256 slots for every connection of a large fleet.
+    private string?[] _names = [];
+    private Dictionary<string, byte>? _ids;
     private int _next;
 
     /// <summary>The id of <paramref name="name"/>, defining it first (a <c>0x20</c> frame to <paramref name="output"/>) when needed.</summary>
     public byte GetOrDefine(IBufferWriter<byte> output, string name)
     {
+        _ids ??= new Dictionary<string, byte>(StringComparer.Ordinal);
         if (_ids.TryGetValue(name, out var id))
         {
             return id;
@@ -128,6 +129,11 @@ public sealed class M2mpSendChannels
 
         id = (byte)_next;
         _next = (_next + 1) & 0xFF;
+        if (id >= _names.Length)
+        {
+            Array.Resize(ref _names, Math.Clamp(_names.Length * 2, 4, 256));
+        }
+
         M2mpWriter.WriteChannelDefinition(output, id, name);
         if (_names[id] is { } previous)
         {
