@@ -1,18 +1,46 @@
+using M2M.Ingest.Connections;
+using M2M.Ingest.Hosting;
+using M2M.Ingest.Sessions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
 namespace M2M.Ingest;
 
-/// <summary>Registers the ingest module (device listeners) in a host.</summary>
+/// <summary>Registers the ingest module (device listeners and sessions) in a host.</summary>
 public static class IngestExtensions
 {
+    /// <summary>
+    /// Adds the M2MP and ALIP listeners (configuration <c>M2M:Ingest</c>), the per-node
+    /// <see cref="IConnectionRegistry"/> and <see cref="IngestEndpoints"/>. The listeners run on a
+    /// Kestrel server of their own, so the host's HTTP endpoints (<c>urls</c>) are not affected and a
+    /// host without HTTP can serve devices too. Needs the bus (<c>AddBus</c>) and the storage
+    /// (<c>AddStorage</c>, <c>AddRegistryStorage</c>) in the same host.
+    /// </summary>
     public static TBuilder AddIngest<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.Services.AddOptions<IngestOptions>()
             .Bind(builder.Configuration.GetSection(IngestOptions.Section))
             .Validate(o => o.M2mpPort is >= 0 and <= 65535 && o.AlipPort is >= 0 and <= 65535, "Ingest ports must be in 0..65535.")
+            .Validate(o => o.MaxConnections > 0, "M2M:Ingest:MaxConnections must be positive.")
+            .Validate(o => o.MaxFrameSize >= 16, "M2M:Ingest:MaxFrameSize must be at least 16 bytes.")
+            .Validate(o => o.MaxLineLength is >= 16 and <= 1024 * 1024, "M2M:Ingest:MaxLineLength must be in 16..1048576.")
+            .Validate(o => o.MaxPendingOutboundBytes >= 1024, "M2M:Ingest:MaxPendingOutboundBytes must be at least 1024.")
+            .Validate(o => o.MaxRecordsPerSecond >= 0, "M2M:Ingest:MaxRecordsPerSecond must not be negative.")
+            .Validate(o => o.FirmwareChunkMax > 0, "M2M:Ingest:FirmwareChunkMax must be positive.")
+            .Validate(
+                o => o.IdentificationTimeout > TimeSpan.Zero && o.PingAfterIdle > TimeSpan.Zero && o.PingMinSendGap >= TimeSpan.Zero
+                    && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero,
+                "M2M:Ingest timeouts must be positive.")
             .ValidateOnStart();
+
+        builder.Services.TryAddSingleton<IngestNode>();
+        builder.Services.TryAddSingleton<ConnectionRegistry>();
+        builder.Services.TryAddSingleton<IConnectionRegistry>(sp => sp.GetRequiredService<ConnectionRegistry>());
+        builder.Services.TryAddSingleton<IngestEndpoints>();
+        builder.Services.TryAddSingleton<SessionServices>();
+        builder.Services.AddHostedService<IngestServer>();
         return builder;
     }
 }

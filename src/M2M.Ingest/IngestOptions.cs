@@ -1,13 +1,76 @@
 namespace M2M.Ingest;
 
-/// <summary>Device-facing listeners and their limits (configuration section <c>M2M:Ingest</c>).</summary>
+/// <summary>Device-facing listeners, session timings and limits (configuration section <c>M2M:Ingest</c>).</summary>
 public sealed class IngestOptions
 {
     public const string Section = "M2M:Ingest";
 
-    /// <summary>TCP port of the binary M2MP protocol.</summary>
+    /// <summary>Whether the listeners are started (a host may add the module for its services only).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>TCP port of the binary M2MP protocol; 0 picks a free port (see <see cref="Hosting.IngestEndpoints"/>).</summary>
     public int M2mpPort { get; set; } = 3010;
 
-    /// <summary>TCP port of the line-based ALIP protocol.</summary>
+    /// <summary>TCP port of the line-based ALIP protocol; 0 picks a free port.</summary>
     public int AlipPort { get; set; } = 3050;
+
+    /// <summary>
+    /// This node's name, the prefix of connection ids (<c>&lt;node&gt;:&lt;counter&gt;</c>) and the
+    /// <c>_from</c> of bus messages; defaults to the machine name plus a per-process suffix.
+    /// </summary>
+    public string? NodeName { get; set; }
+
+    /// <summary>Whether an unknown ident creates its device (the <c>default</c> domain) or is refused.</summary>
+    public bool AutoRegister { get; set; } = true;
+
+    /// <summary>A connection that has not identified within this time is closed.</summary>
+    public TimeSpan IdentificationTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>After this long without receiving anything the server pings the device (<c>03 N</c> / <c>A n</c>).</summary>
+    public TimeSpan PingAfterIdle { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>The server pings only when it has sent nothing for this long.</summary>
+    public TimeSpan PingMinSendGap { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>After this long without receiving anything the connection is closed (ALIP gets <c>QUIT</c>).</summary>
+    public TimeSpan IdleDisconnect { get; set; } = TimeSpan.FromHours(12);
+
+    /// <summary>A given <c>name=value</c> setting is not re-sent on the same connection within this time.</summary>
+    public TimeSpan SettingResendInterval { get; set; } = TimeSpan.FromSeconds(40);
+
+    /// <summary>Records more than this far in the future are stored but counted and logged as suspicious.</summary>
+    public TimeSpan FutureTolerance { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Open device connections per node; new ones over it are closed at once.</summary>
+    public int MaxConnections { get; set; } = 100_000;
+
+    /// <summary>Largest M2MP frame (bytes on the wire); a larger one closes the connection.</summary>
+    public int MaxFrameSize { get; set; } = 1024 * 1024;
+
+    /// <summary>Longest ALIP line (bytes, without the <c>\n</c>); longer ones are refused with <c>ERR</c> and skipped.</summary>
+    public int MaxLineLength { get; set; } = 4096;
+
+    /// <summary>
+    /// Bytes written to a device and not yet taken by it; a device that stays over it for
+    /// <see cref="WriteTimeout"/> is disconnected.
+    /// </summary>
+    public long MaxPendingOutboundBytes { get; set; } = 256 * 1024;
+
+    /// <summary>How long a write to a device may wait for the device to read.</summary>
+    public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Queued pushes (bus work) per connection; a push over it closes the connection (the device gets everything again at its next identification).</summary>
+    public int OutboundQueueCapacity { get; set; } = 64;
+
+    /// <summary>Records per second per connection; 0 = unlimited. Over it the connection is slowed down (not dropped).</summary>
+    public int MaxRecordsPerSecond { get; set; }
+
+    /// <summary>Largest firmware chunk returned by ALIP <c>F G</c>; larger requests are clamped.</summary>
+    public int FirmwareChunkMax { get; set; } = 4096;
+
+    /// <summary>Whether the ALIP <c>DB</c> diagnostics commands are answered.</summary>
+    public bool Diagnostics { get; set; }
+
+    /// <summary>How long a barrier (<c>02 N</c> / <c>A x</c>) may wait for storage before the connection is closed unanswered.</summary>
+    public TimeSpan BarrierTimeout { get; set; } = TimeSpan.FromMinutes(2);
 }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Microsoft.Extensions.Logging;
 using RocksDbSharp;
 
@@ -37,9 +38,12 @@ public sealed class RocksStore : IDisposable
     private readonly Dictionary<string, ColumnFamilyHandle> _families;
     private readonly Cache _blockCache;
 
-    private RocksStore(RocksDb db, Dictionary<string, ColumnFamilyHandle> families, Cache blockCache, RocksStoreOptions options)
+    private int _disposed;
+
+    private RocksStore(RocksDb db, string directory, Dictionary<string, ColumnFamilyHandle> families, Cache blockCache, RocksStoreOptions options)
     {
         Db = db;
+        Directory = directory;
         _families = families;
         _blockCache = blockCache;
         Options = options;
@@ -51,6 +55,12 @@ public sealed class RocksStore : IDisposable
 
     public RocksStoreOptions Options { get; }
 
+    /// <summary>The database directory.</summary>
+    public string Directory { get; }
+
+    /// <summary><c>true</c> once disposed (the database is closed).</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
     /// <summary>Write options of every commit: synced (survives power loss) or WAL only (survives a killed process).</summary>
     public WriteOptions WriteOptions { get; }
 
@@ -61,8 +71,10 @@ public sealed class RocksStore : IDisposable
     public static RocksStore Open(string directory, RocksStoreOptions? options = null, ILogger? logger = null)
     {
         options ??= new RocksStoreOptions();
-        Directory.CreateDirectory(directory);
+        System.IO.Directory.CreateDirectory(directory);
 
+        // One LRU cache for the data, index and filter blocks of every column family, so memory is
+        // bounded by one figure whatever the mix of time series and registry reads.
         var blockCache = Cache.CreateLru((ulong)options.BlockCacheBytes);
         var dbOptions = new DbOptions()
             .SetCreateIfMissing(true)
@@ -70,7 +82,14 @@ public sealed class RocksStore : IDisposable
             // Background flushes and compactions: the machines are small, two jobs are enough.
             .SetMaxBackgroundCompactions(2)
             .SetMaxBackgroundFlushes(1)
-            .SetBytesPerSync(1 << 20);
+            // Smooths the I/O of flushes and compactions (sync every MiB instead of one big sync per file).
+            .SetBytesPerSync(1 << 20)
+            // The WAL is shared by all column families: a rarely written family (meta, registry) would
+            // pin old WAL files forever. Past this size, RocksDB flushes the family holding the oldest one.
+            .SetMaxTotalWalSize(256UL << 20)
+            // Bounds the memtables of all families together (4 write buffers' worth).
+            .SetDbWriteBufferSize((ulong)options.WriteBufferBytes * 4)
+            .SetKeepLogFileNum(5);
 
         var families = new ColumnFamilies();
         foreach (var name in Families.All)
@@ -80,7 +99,7 @@ public sealed class RocksStore : IDisposable
 
         var db = RocksDb.Open(dbOptions, directory, families);
         var handles = Families.All.ToDictionary(n => n, db.GetColumnFamily);
-        var store = new RocksStore(db, handles, blockCache, options);
+        var store = new RocksStore(db, directory, handles, blockCache, options);
         try
         {
             store.CheckFormat(logger);
@@ -93,20 +112,45 @@ public sealed class RocksStore : IDisposable
         return store;
     }
 
+    /// <summary>
+    /// Options of one column family. The time-series families (<c>ts</c>, <c>ts_type</c>) take the bulk
+    /// of the writes and are read by range scans; the others are small and read by point lookups or
+    /// short prefix scans.
+    /// </summary>
+    /// <remarks>
+    /// No prefix extractor: every time-series key starts with a 4-byte month followed by a
+    /// variable-length id, so no fixed prefix identifies a series, and range scans seek through the
+    /// index anyway. Whole-key Bloom filters serve the point reads instead.
+    /// </remarks>
     private static ColumnFamilyOptions CreateFamilyOptions(string name, Cache blockCache, RocksStoreOptions options)
     {
+        var bulk = name is Families.Series or Families.SeriesByType;
         var table = new BlockBasedTableOptions()
             .SetBlockCache(blockCache)
-            // Bloom filters make point reads (registry values, latest values, idempotency checks) skip files.
+            // 10 bits per key ≈ 1 % false positives: point reads (registry values, ts_latest before each
+            // batch, GetAsync) skip the files that cannot hold the key. Full filters (format 5).
             .SetFilterPolicy(BloomFilterPolicy.Create(10, false))
+            .SetFormatVersion(5)
+            // Index and filter blocks live in (and are bounded by) the block cache; those of level 0
+            // stay pinned because every read consults them.
             .SetCacheIndexAndFilterBlocks(true)
-            .SetBlockSize(16 * 1024);
+            .SetPinL0FilterAndIndexBlocksInCache(true)
+            // Large blocks for scans of consecutive records (1 000 records ≈ 10 blocks); small ones for
+            // point lookups so that a read does not decompress 16 KiB to use 100 bytes.
+            .SetBlockSize(bulk ? 16 * 1024UL : 4 * 1024UL);
 
         var cf = new ColumnFamilyOptions()
             .SetBlockBasedTableFactory(table)
-            // LZ4 on the upper levels is cheap enough for the write path; JSON records compress well.
+            // LZ4 is cheap enough for the write path (flushes and compactions) and JSON records with
+            // repeated field names compress 2–4×; the key prefixes (month, id) are delta-encoded by the
+            // block format itself.
             .SetCompression(Compression.Lz4)
-            .SetWriteBufferSize((ulong)options.WriteBufferBytes);
+            // Level sizes follow the data (fewer levels, less space amplification on small databases).
+            .SetLevelCompactionDynamicLevelBytes(true)
+            // Memtable: larger for the bulk families (fewer, larger L0 files under ingest), small for
+            // the rest. Two memtables per family let writes go on while one is flushed.
+            .SetWriteBufferSize(bulk ? (ulong)options.WriteBufferBytes : Math.Min((ulong)options.WriteBufferBytes, 16UL << 20))
+            .SetMaxWriteBufferNumber(2);
         return cf;
     }
 
@@ -116,11 +160,15 @@ public sealed class RocksStore : IDisposable
         var stored = Db.Get(FormatVersionKey, meta);
         if (stored is null)
         {
-            Db.Put(FormatVersionKey, BitConverter.GetBytes(FormatVersion), meta, WriteOptions);
+            Db.Put(FormatVersionKey, EncodeVersion(FormatVersion), meta, WriteOptions);
             logger?.LogInformation("Created storage format {Version}", FormatVersion);
             return;
         }
-        var version = BitConverter.ToInt32(stored);
+        if (stored.Length != sizeof(int))
+        {
+            throw new StorageFormatException($"The stored format version is corrupt ({stored.Length} bytes instead of 4).");
+        }
+        var version = BinaryPrimitives.ReadInt32LittleEndian(stored);
         if (version > FormatVersion)
         {
             throw new StorageFormatException(
@@ -138,13 +186,30 @@ public sealed class RocksStore : IDisposable
         for (var version = from; version < FormatVersion; version++)
         {
             // No step exists yet: format 1 is the first. A step rewrites the keys it changes, then stores version + 1.
-            Db.Put(FormatVersionKey, BitConverter.GetBytes(version + 1), Family(Families.Meta), WriteOptions);
+            Db.Put(FormatVersionKey, EncodeVersion(version + 1), Family(Families.Meta), WriteOptions);
             logger?.LogInformation("Upgraded storage format {From} to {To}", version, version + 1);
         }
     }
 
+    /// <summary>The stored format version (4 bytes, little-endian int32, key <c>format_version</c> of <c>meta</c>).</summary>
+    public int StoredFormatVersion => BinaryPrimitives.ReadInt32LittleEndian(Db.Get(FormatVersionKey, Family(Families.Meta)));
+
+    /// <summary>Writes the stored format version as-is (tests and upgrade tools).</summary>
+    public void WriteFormatVersion(int version) => Db.Put(FormatVersionKey, EncodeVersion(version), Family(Families.Meta), WriteOptions);
+
+    private static byte[] EncodeVersion(int version)
+    {
+        var bytes = new byte[sizeof(int)];
+        BinaryPrimitives.WriteInt32LittleEndian(bytes, version);
+        return bytes;
+    }
+
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         Db.Dispose();
         GC.KeepAlive(_blockCache);
     }
@@ -163,12 +228,15 @@ public enum Durability
 /// <summary>Tuning of the embedded database (configuration section <c>M2M:Storage:Rocks</c>).</summary>
 public sealed class RocksStoreOptions
 {
+    public const string Section = "M2M:Storage:Rocks";
+
+    /// <summary>Synced (default) or ProcessCrash; see <see cref="Durability"/>.</summary>
     public Durability Durability { get; set; } = Durability.Synced;
 
     /// <summary>Shared LRU block cache of all column families.</summary>
     public long BlockCacheBytes { get; set; } = 256L << 20;
 
-    /// <summary>Memtable size per column family.</summary>
+    /// <summary>Memtable size of the time-series column families (others use at most 16 MiB); all memtables together are capped at 4×.</summary>
     public long WriteBufferBytes { get; set; } = 64L << 20;
 }
 

@@ -1,0 +1,87 @@
+using System.Collections.Concurrent;
+
+namespace M2M.Ingest.Connections;
+
+/// <summary>A live connection as the registry sees it (implemented by the device session).</summary>
+internal interface IRegisteredConnection
+{
+    string ConnectionId { get; }
+
+    Guid? DeviceId { get; }
+
+    ConnectionInfo Snapshot();
+
+    /// <summary>Asks the connection to close (returns at once; the session closes on its own loop).</summary>
+    void RequestClose(string reason);
+}
+
+/// <summary>The in-memory <see cref="IConnectionRegistry"/> of this node.</summary>
+internal sealed class ConnectionRegistry : IConnectionRegistry
+{
+    private readonly ConcurrentDictionary<string, IRegisteredConnection> _connections = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Guid, ConcurrentDictionary<string, IRegisteredConnection>> _byDevice = new();
+
+    public int Count => _connections.Count;
+
+    public IReadOnlyList<ConnectionInfo> GetAll() => [.. _connections.Values.Select(c => c.Snapshot())];
+
+    public ConnectionInfo? Get(string connectionId) =>
+        _connections.TryGetValue(connectionId, out var connection) ? connection.Snapshot() : null;
+
+    public IReadOnlyList<ConnectionInfo> GetByDevice(Guid deviceId) =>
+        _byDevice.TryGetValue(deviceId, out var set) ? [.. set.Values.Select(c => c.Snapshot())] : [];
+
+    public bool IsConnected(Guid deviceId) => _byDevice.TryGetValue(deviceId, out var set) && !set.IsEmpty;
+
+    public bool Disconnect(string connectionId, string reason)
+    {
+        if (!_connections.TryGetValue(connectionId, out var connection))
+        {
+            return false;
+        }
+        connection.RequestClose(reason);
+        return true;
+    }
+
+    public int DisconnectDevice(Guid deviceId, string reason)
+    {
+        if (!_byDevice.TryGetValue(deviceId, out var set))
+        {
+            return 0;
+        }
+        var count = 0;
+        foreach (var connection in set.Values)
+        {
+            connection.RequestClose(reason);
+            count++;
+        }
+        return count;
+    }
+
+    /// <summary>Adds a new connection; <c>false</c> when the node already holds <paramref name="max"/>.</summary>
+    internal bool TryAdd(IRegisteredConnection connection, int max)
+    {
+        if (_connections.Count >= max)
+        {
+            return false;
+        }
+        return _connections.TryAdd(connection.ConnectionId, connection);
+    }
+
+    /// <summary>Records that <paramref name="connection"/> is now identified as <paramref name="deviceId"/>.</summary>
+    internal void SetDevice(IRegisteredConnection connection, Guid deviceId) =>
+        _byDevice.GetOrAdd(deviceId, static _ => new(StringComparer.Ordinal))[connection.ConnectionId] = connection;
+
+    internal void Remove(IRegisteredConnection connection)
+    {
+        _connections.TryRemove(connection.ConnectionId, out _);
+        if (connection.DeviceId is { } deviceId && _byDevice.TryGetValue(deviceId, out var set))
+        {
+            set.TryRemove(connection.ConnectionId, out _);
+            if (set.IsEmpty)
+            {
+                _byDevice.TryRemove(new KeyValuePair<Guid, ConcurrentDictionary<string, IRegisteredConnection>>(deviceId, set));
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+using System.Net;
+
+namespace M2M.Ingest.Hosting;
+
+/// <summary>
+/// The addresses the device listeners are bound to, known once the host has started (useful when a
+/// port is configured as 0).
+/// </summary>
+public sealed class IngestEndpoints
+{
+    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The M2MP listener, once started.</summary>
+    public IPEndPoint? M2mp { get; private set; }
+
+    /// <summary>The ALIP listener, once started.</summary>
+    public IPEndPoint? Alip { get; private set; }
+
+    /// <summary>Completes when the listeners are bound.</summary>
+    public Task Started => _started.Task;
+
+    internal void SetBound(IPEndPoint? m2mp, IPEndPoint? alip)
+    {
+        M2mp = m2mp;
+        Alip = alip;
+        _started.TrySetResult();
+    }
+}

@@ -1,0 +1,107 @@
+using System.Buffers;
+using System.Text;
+using M2M.Ingest.Alip;
+using M2M.Storage.Files;
+
+namespace M2M.Ingest.Sessions;
+
+internal sealed partial class AlipSession
+{
+    private FirmwareInfo? _firmware;
+
+    /// <summary>
+    /// <code>
+    /// F-content = "N" SP name                 ; select: F N 1 / F N 0
+    ///           / "S"                         ; F S &lt;size&gt;
+    ///           / "G" SP offset SP size        ; F G &lt;offset&gt; &lt;hex&gt; (size clamped to the chunk maximum)
+    /// </code>
+    /// </summary>
+    private async ValueTask OnFirmwareAsync(ReadOnlyMemory<byte> content)
+    {
+        var rest = content;
+        TryTakeToken(ref rest, out var verb);
+        var v = verb.Span;
+        if (v.SequenceEqual("N"u8) && !rest.IsEmpty)
+        {
+            var name = Encoding.UTF8.GetString(rest.Span);
+            _firmware = name.Length <= IFirmwareStore.MaxNameLength ? await Services.Firmware.FindByNameAsync(name, Closing) : null;
+            AlipWriter.WriteFirmwareFound(Output, _firmware is not null);
+            CountOut();
+        }
+        else if (v.SequenceEqual("S"u8) && rest.IsEmpty)
+        {
+            if (_firmware is null)
+            {
+                Error("no file selected");
+                return;
+            }
+            AlipWriter.WriteFirmwareSize(Output, _firmware.Size);
+            CountOut();
+        }
+        else if (v.SequenceEqual("G"u8))
+        {
+            await OnFirmwareGetAsync(rest);
+        }
+        else
+        {
+            CountError("invalid_firmware_command");
+            Error("Invalid firmware command");
+        }
+    }
+
+    private async ValueTask OnFirmwareGetAsync(ReadOnlyMemory<byte> rest)
+    {
+        if (!TryTakeToken(ref rest, out var offsetToken) || !TryParseNonNegative(offsetToken.Span, out var offset)
+            || !TryTakeToken(ref rest, out var sizeToken) || !TryParseNonNegative(sizeToken.Span, out var size) || !rest.IsEmpty)
+        {
+            CountError("invalid_number");
+            Error("Invalid number");
+            return;
+        }
+        if (_firmware is null)
+        {
+            Error("no file selected");
+            return;
+        }
+
+        var length = (int)Math.Min(Math.Min(size, Options.FirmwareChunkMax), Math.Max(0, _firmware.Size - offset));
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        try
+        {
+            var read = 0;
+            if (length > 0)
+            {
+                Stream stream;
+                try
+                {
+                    stream = await Services.Firmware.OpenReadAsync(_firmware.Id, Closing);
+                }
+                catch (StoredFileException)
+                {
+                    _firmware = null;
+                    Error("no file selected");
+                    return;
+                }
+                await using (stream)
+                {
+                    stream.Seek(offset, SeekOrigin.Begin);
+                    while (read < length)
+                    {
+                        var n = await stream.ReadAsync(buffer.AsMemory(read, length - read), Closing);
+                        if (n == 0)
+                        {
+                            break;
+                        }
+                        read += n;
+                    }
+                }
+            }
+            AlipWriter.WriteFirmwareChunk(Output, offset, buffer.AsSpan(0, read));
+            CountOut();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

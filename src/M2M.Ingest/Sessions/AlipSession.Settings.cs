@@ -1,0 +1,124 @@
+using System.Text;
+using M2M.Storage.Entities;
+
+namespace M2M.Ingest.Sessions;
+
+internal sealed partial class AlipSession
+{
+    // Per-connection command numbers: the device echoes the small number in "C A <n>".
+    private readonly Dictionary<long, string> _commandIds = [];
+    private readonly Dictionary<string, long> _commandNumbers = new(StringComparer.Ordinal);
+    private long _nextCommandNumber;
+
+    /// <summary>
+    /// <code>
+    /// S-content = "A" SP name SP value / "S" SP name SP value   ; acknowledged / reported value
+    ///           / "GA" / "G" [ SP name ] / "U" SP name
+    /// </code>
+    /// </summary>
+    private async ValueTask OnSettingsAsync(ReadOnlyMemory<byte> content)
+    {
+        var rest = content;
+        TryTakeToken(ref rest, out var verb);
+        var v = verb.Span;
+        if (v.SequenceEqual("A"u8) || v.SequenceEqual("S"u8))
+        {
+            if (!TryTakeToken(ref rest, out var name) || name.IsEmpty)
+            {
+                InvalidSettings();
+                return;
+            }
+            await AckSettingAsync(Encoding.UTF8.GetString(name.Span), Encoding.UTF8.GetString(rest.Span));
+        }
+        else if (v.SequenceEqual("GA"u8))
+        {
+            WriteSettingsToSet(await GetAllSettingsAsync());
+        }
+        else if (v.SequenceEqual("G"u8))
+        {
+            if (rest.IsEmpty)
+            {
+                var toSend = await Services.Devices.GetSettingsToSendAsync(DeviceId, Closing);
+                foreach (var (name, value) in toSend.OrderBy(s => s.Key, StringComparer.Ordinal))
+                {
+                    WriteSetting(name, value);
+                }
+                return;
+            }
+            var wanted = Encoding.UTF8.GetString(rest.Span);
+            var setting = (await Services.Devices.GetSettingsAsync(DeviceId, Closing)).FirstOrDefault(s => s.Name == wanted);
+            if (setting is null)
+            {
+                CountError("unknown_setting");
+                Error("Unknown setting");
+                return;
+            }
+            WriteSetting(setting.Name, setting.Value);
+        }
+        else if (v.SequenceEqual("U"u8) && !rest.IsEmpty)
+        {
+            await DeleteSettingAsync(Encoding.UTF8.GetString(rest.Span));
+        }
+        else
+        {
+            InvalidSettings();
+        }
+    }
+
+    private void InvalidSettings()
+    {
+        CountError("invalid_settings_command");
+        Error("Invalid settings command");
+    }
+
+    /// <summary>
+    /// <code>
+    /// C-content = "A" SP n      ; the device acknowledges command n
+    ///           / "L"           ; send the pending commands again
+    /// </code>
+    /// </summary>
+    private async ValueTask OnCommandsAsync(ReadOnlyMemory<byte> content)
+    {
+        var rest = content;
+        TryTakeToken(ref rest, out var verb);
+        if (verb.Span.SequenceEqual("A"u8))
+        {
+            if (!TryTakeToken(ref rest, out var token) || !TryParseNonNegative(token.Span, out var n))
+            {
+                CountError("invalid_number");
+                Error("Invalid number");
+                return;
+            }
+            if (!_commandIds.TryGetValue(n, out var commandId))
+            {
+                CountError("unknown_command_number");
+                Error("Unknown command");
+                return;
+            }
+            await AckCommandAsync(commandId, rest.IsEmpty ? null : Encoding.UTF8.GetString(rest.Span));
+            _commandIds.Remove(n);
+            _commandNumbers.Remove(commandId);
+        }
+        else if (verb.Span.SequenceEqual("L"u8) && rest.IsEmpty)
+        {
+            await PushCommandsAsync(again: true);
+        }
+        else
+        {
+            CountError("invalid_commands_command");
+            Error("Invalid commands command");
+        }
+    }
+
+    /// <summary><c>C &lt;n&gt; &lt;text&gt;</c> (line breaks of the text become spaces).</summary>
+    protected override void WriteCommand(DeviceCommand command)
+    {
+        if (!_commandNumbers.TryGetValue(command.Id, out var n))
+        {
+            n = ++_nextCommandNumber;
+            _commandNumbers[command.Id] = n;
+            _commandIds[n] = command.Id;
+        }
+        Alip.AlipWriter.WriteCommand(Output, n, OneLine(command.Text));
+    }
+}

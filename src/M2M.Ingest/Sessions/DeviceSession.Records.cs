@@ -1,0 +1,160 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using M2M.Ingest.Values;
+using M2M.Messaging;
+using M2M.Storage.TimeSeries;
+using Microsoft.Extensions.Logging;
+
+namespace M2M.Ingest.Sessions;
+
+internal abstract partial class DeviceSession
+{
+    // Bounds what a device that invents ever-new types or channels can make a session remember.
+    private const int MaxRememberedTypes = 256;
+
+    private readonly Dictionary<string, (DateTimeOffset Base, DateTimeOffset Stamped)> _lastStamps = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string?> _translations = new(StringComparer.Ordinal);
+    private long _rateWindowStart;
+    private int _rateWindowCount;
+
+    /// <summary>
+    /// The stored time of a record of <paramref name="type"/>: the device's time when it gave one,
+    /// else the server's. Records of one type arriving on this connection at the same instant get
+    /// distinct times (each one tick after the previous), so none replaces another; the rule depends
+    /// only on the order of the records, so a device resending the same data stores the same keys.
+    /// </summary>
+    protected DateTimeOffset Stamp(string type, DateTimeOffset time, bool deviceTime)
+    {
+        if (_lastStamps.TryGetValue(type, out var last))
+        {
+            // Device times repeat exactly when the device sends two values of one instant; the server
+            // clock can repeat or step back a little.
+            if (deviceTime ? time == last.Base : time <= last.Stamped)
+            {
+                var stamped = last.Stamped.AddTicks(1);
+                _lastStamps[type] = (time, stamped);
+                return stamped;
+            }
+        }
+        else if (_lastStamps.Count >= MaxRememberedTypes)
+        {
+            _lastStamps.Clear();
+        }
+        _lastStamps[type] = (time, time);
+        return time;
+    }
+
+    /// <summary>A device-given unix time as a record time; counted and logged when suspiciously in the future.</summary>
+    protected DateTimeOffset DeviceTime(long unixSeconds)
+    {
+        var time = DateTimeOffset.FromUnixTimeSeconds(Math.Clamp(unixSeconds, 0, 253402300799));
+        if (time - Services.Time.GetUtcNow() > Options.FutureTolerance)
+        {
+            IngestMetrics.FutureRecords.Add(1, ProtocolTag);
+            Logger.LogWarning("Suspicious record time {Time:o}: more than {Tolerance} in the future (stored anyway)", time, Options.FutureTolerance);
+        }
+        return time;
+    }
+
+    /// <summary>
+    /// Hands a record of the identified device to the storage topic, in order. Waits (back-pressure)
+    /// when the storage is saturated or the connection is over its records-per-second limit.
+    /// </summary>
+    protected async ValueTask PublishRecordAsync(string type, DateTimeOffset? deviceTime, string data)
+    {
+        var time = deviceTime is { } t ? Stamp(type, t, deviceTime: true) : Stamp(type, Services.Time.GetUtcNow(), deviceTime: false);
+        if (Options.MaxRecordsPerSecond > 0)
+        {
+            await ThrottleAsync();
+        }
+        await _publisher.PublishAsync(new TimeSeriesRecord(RecordId, type, time, data), Closing);
+        IngestMetrics.RecordsPublished.Add(1, ProtocolTag);
+    }
+
+    private async ValueTask ThrottleAsync()
+    {
+        var now = Environment.TickCount64;
+        if (now - _rateWindowStart >= 1000)
+        {
+            _rateWindowStart = now;
+            _rateWindowCount = 0;
+        }
+        if (++_rateWindowCount > Options.MaxRecordsPerSecond)
+        {
+            // Slow this connection only: stop reading it until the next second.
+            IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "rate_limited"));
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(1, 1000 - (now - _rateWindowStart))), Closing);
+            _rateWindowStart = Environment.TickCount64;
+            _rateWindowCount = 1;
+        }
+    }
+
+    /// <summary>
+    /// The delivery barrier: completes once every record this connection published is durable.
+    /// <c>false</c> when storage did not confirm within <see cref="IngestOptions.BarrierTimeout"/>: the
+    /// connection is then closed unanswered, and the device keeps its data.
+    /// </summary>
+    protected async ValueTask<bool> BarrierAsync()
+    {
+        var start = Stopwatch.GetTimestamp();
+        var flush = _publisher.FlushAsync(Closing);
+        if (!flush.IsCompletedSuccessfully)
+        {
+            try
+            {
+                await flush.AsTask().WaitAsync(Options.BarrierTimeout, Closing);
+            }
+            catch (TimeoutException)
+            {
+                IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "barrier_timeout"));
+                Logger.LogError("Storage did not confirm the records within {Timeout}; closing without answering the barrier", Options.BarrierTimeout);
+                await CloseAsync("storage timeout");
+                return false;
+            }
+        }
+        IngestMetrics.BarrierLatency.Record(ElapsedMs(start), ProtocolTag);
+        return true;
+    }
+
+    /// <summary>
+    /// The converter topic of <paramref name="channel"/> by the device's channel-translation rules
+    /// (device rules, then the default device's), or <c>null</c>. Resolved once per channel per connection.
+    /// </summary>
+    protected async ValueTask<string?> GetTranslationAsync(string channel)
+    {
+        if (_translations.TryGetValue(channel, out var topic))
+        {
+            return topic;
+        }
+        topic = await Services.Devices.ResolveChannelTranslationAsync(DeviceId, channel, Closing);
+        if (_translations.Count >= MaxRememberedTypes)
+        {
+            _translations.Clear();
+        }
+        _translations[channel] = topic;
+        return topic;
+    }
+
+    /// <summary>
+    /// Routes data of a translated channel to its converter topic (<c>converter.&lt;topic&gt;</c>) as
+    /// a <c>store_ts</c> message: <c>key</c>, <c>type</c> (the channel), <c>time</c> (unix ms),
+    /// <c>data</c> (the JSON the record would have had) and <c>payload_hex</c> (the raw bytes).
+    /// </summary>
+    protected async ValueTask PublishToConverterAsync(string topic, string channel, DateTimeOffset? deviceTime, string data, ReadOnlySequence<byte> payload)
+    {
+        var time = deviceTime ?? Services.Time.GetUtcNow();
+        var raw = payload.Length <= Options.MaxFrameSize ? payload.ToArray() : [];
+        var hex = new byte[Hex.GetEncodedLength(raw.Length)];
+        Hex.Encode(raw, hex);
+        var message = new BusMessage(Calls.StoreTs, Services.Node.Name, topic)
+            .With("key", RecordId)
+            .With("type", channel)
+            .With("time", time.ToUnixTimeMilliseconds())
+            .With("data", JsonNode.Parse(data))
+            .With("payload_hex", System.Text.Encoding.ASCII.GetString(hex))
+            .With("device_id", DeviceId.ToString("D"))
+            .With("connection_id", ConnectionId);
+        await Services.Bus.PublishAsync(Topics.Converter(topic), message, Closing);
+    }
+}

@@ -1,0 +1,533 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Threading.Channels;
+using M2M.Ingest.Connections;
+using M2M.Messaging;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace M2M.Ingest.Sessions;
+
+/// <summary>
+/// One device connection: the protocol-independent part of a session (lifecycle, loops, timers,
+/// identification, records, settings, commands, bus). M2MP and ALIP derive from it and parse their
+/// own bytes.
+/// </summary>
+/// <remarks>
+/// Three loops run per connection: the read loop (input, in order), the work loop (pushes from the
+/// bus, timer ticks, close requests) and a timer feeding ticks into the work queue. A gate lets only
+/// one of the first two touch the session's state and the output at a time, so the session code is
+/// single-threaded. Bus handlers never wait: they only post into the bounded work queue.
+/// </remarks>
+internal abstract partial class DeviceSession : IRegisteredConnection
+{
+    private readonly ConnectionContext _connection;
+    private readonly SessionServices _services;
+    private readonly CancellationTokenSource _closeCts = new();
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Channel<SessionWork> _work;
+    private readonly IRecordPublisher _publisher;
+    private readonly SessionScope _scope;
+    private readonly long _connectedTick;
+    private long _lastInputTick;
+    private long _lastOutputTick;
+    private long _messagesIn;
+    private long _messagesOut;
+    private long _bytesIn;
+    private long _bytesOut;
+    private string? _closeReason;
+    private int _closeRequested;
+
+    protected DeviceSession(ConnectionContext connection, SessionServices services, DeviceProtocol protocol)
+    {
+        _connection = connection;
+        _services = services;
+        Protocol = protocol;
+        ProtocolTag = IngestMetrics.Protocol(protocol);
+        ConnectionId = services.Node.NextConnectionId();
+        RemoteAddress = connection.RemoteEndPoint?.ToString() ?? "unknown";
+        ConnectedAt = services.Time.GetUtcNow();
+        _connectedTick = Environment.TickCount64;
+        _lastInputTick = _connectedTick;
+        _lastOutputTick = _connectedTick;
+        _publisher = services.Records.CreatePublisher();
+        _work = Channel.CreateBounded<SessionWork>(new BoundedChannelOptions(Math.Max(4, services.Options.OutboundQueueCapacity))
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _scope = new SessionScope(this);
+        Logger = services.LoggerFactory.CreateLogger(GetType());
+    }
+
+    public string ConnectionId { get; }
+
+    public DeviceProtocol Protocol { get; }
+
+    public string RemoteAddress { get; }
+
+    public DateTimeOffset ConnectedAt { get; }
+
+    protected KeyValuePair<string, object?> ProtocolTag { get; }
+
+    protected IngestOptions Options => _services.Options;
+
+    protected SessionServices Services => _services;
+
+    protected ILogger Logger { get; }
+
+    protected PipeWriter Output => _connection.Transport.Output;
+
+    /// <summary>Cancelled when the session is closing.</summary>
+    protected CancellationToken Closing => _closeCts.Token;
+
+    protected bool IsClosing => _closeCts.IsCancellationRequested;
+
+    public ConnectionInfo Snapshot() => new(
+        ConnectionId,
+        Protocol,
+        RemoteAddress,
+        ConnectedAt,
+        _deviceId,
+        _ident,
+        _identifiedAt,
+        ConnectedAt.AddMilliseconds(Volatile.Read(ref _lastInputTick) - _connectedTick),
+        Interlocked.Read(ref _messagesIn),
+        Interlocked.Read(ref _messagesOut),
+        Interlocked.Read(ref _bytesIn),
+        Interlocked.Read(ref _bytesOut),
+        _publisher.Published);
+
+    /// <summary>Runs the session until the connection ends. Never throws.</summary>
+    public async Task RunAsync()
+    {
+        if (!_services.Registry.TryAdd(this, Options.MaxConnections))
+        {
+            IngestMetrics.ConnectionsRefused.Add(1, ProtocolTag);
+            Logger.LogWarning("Connection from {Remote} refused: the node holds the maximum of {Max} connections", RemoteAddress, Options.MaxConnections);
+            _connection.Abort(new ConnectionAbortedException("Too many connections."));
+            return;
+        }
+
+        IngestMetrics.Connections.Add(1, ProtocolTag);
+        using var logScope = Logger.BeginScope(_scope);
+        IDisposable? connectionSubscription = null;
+        try
+        {
+            Logger.LogDebug("Connection from {Remote}", RemoteAddress);
+            connectionSubscription = _services.Bus.Subscribe(Topics.Connection(ConnectionId), OnBusMessageAsync);
+            await PublishEventAsync(Calls.DeviceConnected, null);
+
+            var workLoop = RunWorkLoopAsync();
+            var timerLoop = RunTimerAsync();
+            try
+            {
+                await RunReadLoopAsync();
+            }
+            finally
+            {
+                _closeCts.Cancel();
+                _work.Writer.TryComplete();
+                await Task.WhenAll(workLoop, timerLoop);
+            }
+        }
+        catch (Exception e)
+        {
+            // Nothing escapes a session: the host and the other connections carry on.
+            Logger.LogError(e, "Session failed");
+        }
+        finally
+        {
+            connectionSubscription?.Dispose();
+            _deviceSubscription?.Dispose();
+            _services.Registry.Remove(this);
+            IngestMetrics.Connections.Add(-1, ProtocolTag);
+            await EndAsync();
+        }
+    }
+
+    /// <summary>Asks the session to close (any thread): ALIP devices get <c>QUIT &lt;reason&gt;</c> first.</summary>
+    public void RequestClose(string reason)
+    {
+        if (Interlocked.Exchange(ref _closeRequested, 1) != 0)
+        {
+            return;
+        }
+        Interlocked.CompareExchange(ref _closeReason, reason, null);
+        try
+        {
+            if (_work.Writer.TryWrite(SessionWork.Close))
+            {
+                // The work loop says goodbye; if it cannot (e.g. blocked on a device that does not read), cut.
+                _closeCts.CancelAfter(TimeSpan.FromSeconds(2));
+            }
+            else
+            {
+                _closeCts.Cancel();
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already gone.
+        }
+    }
+
+    /// <summary>Closes the session from its own loops (under the gate): says goodbye when the protocol has a way, then ends the loops.</summary>
+    protected async ValueTask CloseAsync(string reason, bool goodbye = true)
+    {
+        Interlocked.Exchange(ref _closeRequested, 1);
+        Interlocked.CompareExchange(ref _closeReason, reason, null);
+        IngestMetrics.Disconnects.Add(1, ProtocolTag, new KeyValuePair<string, object?>("reason", reason));
+        if (goodbye && !IsClosing)
+        {
+            try
+            {
+                WriteGoodbye(reason);
+                await FlushOutputAsync();
+            }
+            catch (Exception e) when (e is InvalidOperationException or OperationCanceledException or IOException)
+            {
+                // The connection is going anyway.
+            }
+        }
+        _closeCts.Cancel();
+    }
+
+    /// <summary>Parses what the device sent; returns how far it consumed (the rest waits for more bytes).</summary>
+    protected abstract ValueTask<SequencePosition> ProcessAsync(ReadOnlySequence<byte> buffer);
+
+    /// <summary>Writes the protocol's goodbye, if it has one (ALIP <c>QUIT &lt;reason&gt;</c>).</summary>
+    protected abstract void WriteGoodbye(string reason);
+
+    /// <summary>Writes the server's ping (<c>03 N</c> / <c>A n</c>).</summary>
+    protected abstract void WritePing(long n);
+
+    /// <summary>Counts a frame or line received.</summary>
+    protected void CountIn()
+    {
+        Interlocked.Increment(ref _messagesIn);
+        IngestMetrics.MessagesIn.Add(1, ProtocolTag);
+    }
+
+    /// <summary>Counts a frame or line written.</summary>
+    protected void CountOut()
+    {
+        Interlocked.Increment(ref _messagesOut);
+        IngestMetrics.MessagesOut.Add(1, ProtocolTag);
+    }
+
+    /// <summary>Counts and logs bad input that does not close the connection.</summary>
+    protected void CountError(string kind)
+    {
+        IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", kind));
+        Logger.LogDebug("Refused input: {Kind}", kind);
+    }
+
+    /// <summary>Counts and logs a protocol violation, then closes the connection.</summary>
+    protected async ValueTask FailAsync(string kind, string message)
+    {
+        IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", kind));
+        Logger.LogWarning("Protocol violation ({Kind}): {Message}; closing", kind, message);
+        await CloseAsync("protocol error");
+    }
+
+    /// <summary>
+    /// Sends what was written to <see cref="Output"/>. A device that does not take its bytes within
+    /// the write timeout (its send buffer is over <see cref="IngestOptions.MaxPendingOutboundBytes"/>)
+    /// is disconnected. <c>false</c> when the connection is closing.
+    /// </summary>
+    protected async ValueTask<bool> FlushOutputAsync()
+    {
+        var unflushed = Output.UnflushedBytes;
+        Interlocked.Add(ref _bytesOut, unflushed);
+        Volatile.Write(ref _lastOutputTick, Environment.TickCount64);
+        var flush = Output.FlushAsync(CancellationToken.None);
+        FlushResult result;
+        if (flush.IsCompletedSuccessfully)
+        {
+            result = flush.Result;
+        }
+        else
+        {
+            try
+            {
+                result = await flush.AsTask().WaitAsync(Options.WriteTimeout, Closing);
+            }
+            catch (TimeoutException)
+            {
+                IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "write_timeout"));
+                Logger.LogWarning("The device does not read ({Pending} bytes pending for {Timeout}); closing", unflushed, Options.WriteTimeout);
+                Interlocked.CompareExchange(ref _closeReason, "write timeout", null);
+                _connection.Abort(new ConnectionAbortedException("The device does not read."));
+                _closeCts.Cancel();
+                return false;
+            }
+            catch (OperationCanceledException)
+            {
+                _connection.Abort(new ConnectionAbortedException("Closing."));
+                return false;
+            }
+        }
+        if (result.IsCompleted || result.IsCanceled)
+        {
+            _closeCts.Cancel();
+            return false;
+        }
+        return true;
+    }
+
+    private async Task RunReadLoopAsync()
+    {
+        var input = _connection.Transport.Input;
+        while (!IsClosing)
+        {
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(Closing);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException)
+            {
+                Logger.LogDebug(e, "Connection lost");
+                break;
+            }
+
+            var buffer = result.Buffer;
+            var consumed = buffer.Start;
+            if (!buffer.IsEmpty)
+            {
+                Volatile.Write(ref _lastInputTick, Environment.TickCount64);
+            }
+
+            try
+            {
+                await _gate.WaitAsync(Closing);
+            }
+            catch (OperationCanceledException)
+            {
+                input.AdvanceTo(buffer.Start, buffer.End);
+                break;
+            }
+
+            try
+            {
+                consumed = await ProcessAsync(buffer);
+            }
+            catch (OperationCanceledException) when (IsClosing)
+            {
+                // Closing while a store call or the barrier was waiting.
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Logger.LogError(e, "Session error; closing");
+                IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "internal"));
+                await CloseAsync("internal error");
+            }
+            finally
+            {
+                Interlocked.Add(ref _bytesIn, buffer.Slice(buffer.Start, consumed).Length);
+                input.AdvanceTo(consumed, buffer.End);
+                _gate.Release();
+            }
+
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task RunWorkLoopAsync()
+    {
+        try
+        {
+            while (await _work.Reader.WaitToReadAsync())
+            {
+                while (_work.Reader.TryRead(out var work))
+                {
+                    if (work == SessionWork.Close && IsClosing)
+                    {
+                        continue;
+                    }
+                    await _gate.WaitAsync(Closing);
+                    try
+                    {
+                        await HandleWorkAsync(work);
+                    }
+                    catch (OperationCanceledException) when (IsClosing)
+                    {
+                        return;
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        Logger.LogError(e, "Session work {Work} failed; closing", work);
+                        await CloseAsync("internal error");
+                    }
+                    finally
+                    {
+                        _gate.Release();
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Closing.
+        }
+    }
+
+    private async ValueTask HandleWorkAsync(SessionWork work)
+    {
+        if (IsClosing)
+        {
+            return;
+        }
+        switch (work)
+        {
+            case SessionWork.Tick:
+                await OnTickAsync();
+                break;
+            case SessionWork.SendSettings:
+                Interlocked.Exchange(ref _settingsPushQueued, 0);
+                if (IsIdentified)
+                {
+                    await PushSettingsAsync();
+                    await FlushOutputAsync();
+                }
+                break;
+            case SessionWork.SendCommands:
+                Interlocked.Exchange(ref _commandsPushQueued, 0);
+                if (IsIdentified)
+                {
+                    await PushCommandsAsync();
+                    await FlushOutputAsync();
+                }
+                break;
+            case SessionWork.Close:
+                Logger.LogInformation("Closing on request: {Reason}", _closeReason);
+                await CloseAsync(_closeReason ?? "disconnect");
+                break;
+        }
+    }
+
+    private async Task RunTimerAsync()
+    {
+        var o = Options;
+        var shortest = new[] { o.IdentificationTimeout, o.PingAfterIdle, o.PingMinSendGap, o.IdleDisconnect }.Min();
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(shortest.TotalMilliseconds / 5, 20, 1000));
+        using var timer = new PeriodicTimer(period);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(Closing))
+            {
+                _work.Writer.TryWrite(SessionWork.Tick);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Closing.
+        }
+    }
+
+    private long _pingCounter;
+
+    private async ValueTask OnTickAsync()
+    {
+        var now = Environment.TickCount64;
+        var o = Options;
+        if (!IsIdentified && now - _connectedTick >= (long)o.IdentificationTimeout.TotalMilliseconds)
+        {
+            IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "identification_timeout"));
+            Logger.LogInformation("Not identified within {Timeout}; closing", o.IdentificationTimeout);
+            await CloseAsync("identification timeout");
+            return;
+        }
+
+        var silent = now - Volatile.Read(ref _lastInputTick);
+        if (silent >= (long)o.IdleDisconnect.TotalMilliseconds)
+        {
+            Logger.LogInformation("Silent for {Idle}; closing", o.IdleDisconnect);
+            await CloseAsync("idle timeout");
+            return;
+        }
+
+        if (IsIdentified
+            && silent >= (long)o.PingAfterIdle.TotalMilliseconds
+            && now - Volatile.Read(ref _lastOutputTick) >= (long)o.PingMinSendGap.TotalMilliseconds)
+        {
+            WritePing(++_pingCounter);
+            CountOut();
+            await FlushOutputAsync();
+        }
+    }
+
+    private async ValueTask EndAsync()
+    {
+        try
+        {
+            var duration = _services.Time.GetUtcNow() - ConnectedAt;
+            Logger.LogInformation("Disconnected after {Duration} ({Reason})", duration, _closeReason ?? "closed by the device");
+            if (IsIdentified)
+            {
+                // The session's loops are over: the publisher is ours alone again.
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await _publisher.PublishAsync(ServerRecord(Calls.DeviceDisconnected, _services.Time.GetUtcNow(), duration), timeout.Token);
+                await _publisher.FlushAsync(timeout.Token);
+            }
+            await PublishEventAsync(Calls.DeviceDisconnected, duration);
+        }
+        catch (Exception e)
+        {
+            Logger.LogWarning(e, "Could not record the disconnection");
+        }
+        finally
+        {
+            await _connection.Transport.Input.CompleteAsync();
+            await _connection.Transport.Output.CompleteAsync();
+        }
+    }
+
+    /// <summary>Work for the session's work loop.</summary>
+    private enum SessionWork
+    {
+        Tick,
+        SendSettings,
+        SendCommands,
+        Close,
+    }
+
+    /// <summary>The logging scope of a session: its connection id and, once known, its device.</summary>
+    private sealed class SessionScope(DeviceSession session) : IReadOnlyList<KeyValuePair<string, object?>>
+    {
+        public int Count => 3;
+
+        public KeyValuePair<string, object?> this[int index] => index switch
+        {
+            0 => new("ConnectionId", session.ConnectionId),
+            1 => new("DeviceId", session._deviceId),
+            2 => new("Protocol", session.Protocol),
+            _ => throw new ArgumentOutOfRangeException(nameof(index)),
+        };
+
+        public IEnumerator<KeyValuePair<string, object?>> GetEnumerator()
+        {
+            for (var i = 0; i < Count; i++)
+            {
+                yield return this[i];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public override string ToString() => session._deviceId is { } id
+            ? $"Connection {session.ConnectionId} device {id}"
+            : $"Connection {session.ConnectionId}";
+    }
+
+    private static double ElapsedMs(long startTimestamp) => Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;
+}

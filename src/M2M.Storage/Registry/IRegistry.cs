@@ -1,0 +1,109 @@
+namespace M2M.Storage.Registry;
+
+/// <summary>The lifecycle state of a registry node.</summary>
+public enum RegistryNodeStatus
+{
+    /// <summary>Never created (or removed for real).</summary>
+    Undefined,
+
+    /// <summary>Created and part of the tree.</summary>
+    Created,
+
+    /// <summary>Soft-deleted: out of the tree, data kept until <see cref="IRegistry.CleanupAsync"/>.</summary>
+    Deleted,
+}
+
+/// <summary>
+/// A tree of nodes addressed by <see cref="RegistryPath"/>; each node has a status, independent string
+/// values (optionally with a time-to-live) and children. Values are independent cells: writers of
+/// different values of one node never overwrite each other. Implementations are thread-safe.
+/// </summary>
+/// <remarks>
+/// Writing a value (or a <see cref="RegistryBatch"/>) to a node that is not created creates it first,
+/// like <see cref="CheckAsync"/>. Reads of a node that is not created return nothing (no values, no children).
+/// Names of children starting with <c>.</c> are hidden from the ordinary listing.
+/// </remarks>
+public interface IRegistry
+{
+    /// <summary>The status of a node.</summary>
+    ValueTask<RegistryNodeStatus> GetStatusAsync(RegistryPath path, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Marks the node created, ensures every ancestor is created and adds the node to its parent's
+    /// children. A soft-deleted node is purged first (it starts empty). <paramref name="values"/> are
+    /// written with the creation, atomically where the backend allows.
+    /// </summary>
+    ValueTask CreateAsync(RegistryPath path, IReadOnlyDictionary<string, string>? values = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Creates the node when it is undefined or deleted and repairs a half-created node (ancestors or
+    /// parent link missing). Returns <c>true</c> when something was created or repaired.
+    /// </summary>
+    ValueTask<bool> CheckAsync(RegistryPath path, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Removes the node and its whole subtree from the tree. Soft (default): status deleted,
+    /// <c>.deleted_date</c> recorded, data kept until <see cref="CleanupAsync"/>. Real
+    /// (<paramref name="hard"/>): every row of the subtree, file blocks included, is removed.
+    /// Returns <c>false</c> when the node was not created. The root cannot be deleted.
+    /// </summary>
+    ValueTask<bool> DeleteAsync(RegistryPath path, bool hard = false, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Removes for real every soft-deleted node with its subtree (and finishes interrupted deletions),
+    /// and drops expired values. Returns the number of soft-deleted nodes removed.
+    /// </summary>
+    ValueTask<int> CleanupAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>One value, or <c>null</c> when absent or expired.</summary>
+    ValueTask<string?> GetValueAsync(RegistryPath path, string name, CancellationToken cancellationToken = default);
+
+    /// <summary>Every live value of the node (hidden names such as <c>.version</c> included).</summary>
+    ValueTask<IReadOnlyDictionary<string, string>> GetValuesAsync(RegistryPath path, CancellationToken cancellationToken = default);
+
+    /// <summary>The live values among <paramref name="names"/> (absent ones are left out).</summary>
+    ValueTask<IReadOnlyDictionary<string, string>> GetValuesAsync(RegistryPath path, IEnumerable<string> names, CancellationToken cancellationToken = default);
+
+    /// <summary>Sets one value, optionally expiring after <paramref name="timeToLive"/>.</summary>
+    /// <exception cref="RegistryValueNameException">Invalid name.</exception>
+    /// <exception cref="RegistryValueTooLargeException">The value is larger than <see cref="RegistryLimits.MaxValueBytes"/>.</exception>
+    ValueTask SetValueAsync(RegistryPath path, string name, string value, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Sets many values of one node at once (atomically where the backend allows).</summary>
+    ValueTask SetValuesAsync(RegistryPath path, IReadOnlyDictionary<string, string> values, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes one value; <c>false</c> when it was absent.</summary>
+    ValueTask<bool> DeleteValueAsync(RegistryPath path, string name, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes many values of one node at once.</summary>
+    ValueTask DeleteValuesAsync(RegistryPath path, IEnumerable<string> names, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Sets <paramref name="name"/> to <paramref name="value"/> (deletes it when <c>null</c>) only if its
+    /// current value is <paramref name="expected"/> (<c>null</c> = absent). Atomic against every other
+    /// writer; the building block of unique indexes.
+    /// </summary>
+    ValueTask<bool> CompareAndSetValueAsync(RegistryPath path, string name, string? expected, string? value, CancellationToken cancellationToken = default);
+
+    /// <summary>Applies value writes and deletions on several nodes atomically where the backend allows.</summary>
+    ValueTask WriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default);
+
+    /// <summary>The names of the node's created children, sorted ordinally; hidden (<c>.</c>) names only when asked.</summary>
+    ValueTask<IReadOnlyList<string>> GetChildrenAsync(RegistryPath path, bool includeHidden = false, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Exports the subtree as JSON: <c>{"values":{…},"expires":{name: unixMs},"children":{name:{…}}}</c>
+    /// (hidden children included, deleted ones left out).
+    /// </summary>
+    ValueTask<string> ExportJsonAsync(RegistryPath path, CancellationToken cancellationToken = default);
+
+    /// <summary>Imports an export under <paramref name="path"/>, creating nodes and merging values.</summary>
+    /// <exception cref="RegistryImportException">The document is not a registry export.</exception>
+    ValueTask ImportJsonAsync(RegistryPath path, string json, CancellationToken cancellationToken = default);
+
+    /// <summary>Copies the subtree of <paramref name="source"/> (values, children, file blocks) onto <paramref name="target"/>, merging.</summary>
+    ValueTask CopyAsync(RegistryPath source, RegistryPath target, CancellationToken cancellationToken = default);
+
+    /// <summary>Moves a subtree: copy, then soft delete of the source.</summary>
+    ValueTask MoveAsync(RegistryPath source, RegistryPath target, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,272 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace M2M.Storage.TimeSeries;
+
+/// <summary>
+/// The batch writer (group commit) over any <see cref="ITimeSeriesStore"/>: producers put records in
+/// a bounded queue; one loop takes whatever is queued (up to <see cref="RecordWriterOptions.MaxBatchSize"/>)
+/// and stores it with one <see cref="ITimeSeriesStore.SaveManyAsync"/> — one atomic, durable commit —
+/// then completes the waiters of every ticket up to the last record of that batch.
+/// </summary>
+/// <remarks>
+/// <para>There is no artificial delay: when idle, the first record is committed at once; under load,
+/// records pile up while a commit is in flight and the next batch takes them all.</para>
+/// <para>Tickets are handed out under the same lock that enqueues, so queue order, ticket order and
+/// commit order are one order, and a durable ticket covers every record accepted before it.</para>
+/// <para>Waiters: one <see cref="TaskCompletionSource"/> per <see cref="WaitDurableAsync"/> call that
+/// has to wait (none per record), kept in a min-heap by ticket and completed after each commit.</para>
+/// <para>On a failed commit the writer stops: durability is never signalled for that batch, every
+/// waiter not yet durable fails with a <see cref="RecordWriterFaultedException"/>, queued records are
+/// dropped unacknowledged and later writes fail. Producers learn that nothing past
+/// <see cref="DurableTicket"/> was stored and re-send it (writes are idempotent), exactly as after a
+/// crash. Retrying in place is not attempted: RocksDB write errors (disk full, I/O error) leave the
+/// database read-only until it is reopened.</para>
+/// <para>Without a host, call <see cref="Start"/> and dispose to drain; in a host it is a hosted
+/// service whose stop drains the queue (everything accepted is committed).</para>
+/// </remarks>
+public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposable
+{
+    private readonly ITimeSeriesStore _store;
+    private readonly ILogger _logger;
+    private readonly int _maxBatchSize;
+    private readonly Channel<Entry> _queue;
+    private readonly Lock _acceptLock = new();
+    private readonly Lock _waitLock = new();
+    private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
+    private readonly Meter? _ownedMeter;
+    private readonly Counter<long> _recordsWritten;
+    private readonly Histogram<int> _batchSize;
+    private readonly Histogram<double> _commitDuration;
+    private long _lastTicket;
+    private long _durableTicket;
+    private Exception? _fault;
+    private Task? _loop;
+
+    public RecordWriter(ITimeSeriesStore store, RecordWriterOptions? options = null, IMeterFactory? meterFactory = null, ILogger<RecordWriter>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        options ??= new RecordWriterOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.QueueCapacity, 1, nameof(options.QueueCapacity));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatchSize, 1, nameof(options.MaxBatchSize));
+        _store = store;
+        _logger = logger ?? NullLogger<RecordWriter>.Instance;
+        _maxBatchSize = options.MaxBatchSize;
+        _queue = Channel.CreateBounded<Entry>(new BoundedChannelOptions(options.QueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+            SingleWriter = false,
+        });
+
+        Meter meter;
+        if (meterFactory is null)
+        {
+            meter = _ownedMeter = new Meter(StorageMetrics.MeterName);
+        }
+        else
+        {
+            meter = meterFactory.Create(StorageMetrics.MeterName);
+        }
+        _recordsWritten = meter.CreateCounter<long>("m2m.storage.records_written", "{record}", "Records committed by the batch writer.");
+        _batchSize = meter.CreateHistogram<int>("m2m.storage.batch_size", "{record}", "Records per group commit.");
+        _commitDuration = meter.CreateHistogram<double>("m2m.storage.commit_duration", "s", "Duration of one group commit.");
+        meter.CreateObservableGauge("m2m.storage.queue_length", () => _queue.Reader.Count, "{record}", "Records accepted and not yet committed.");
+    }
+
+    /// <inheritdoc />
+    public long DurableTicket => Volatile.Read(ref _durableTicket);
+
+    /// <summary>The last ticket handed out (0 before the first record).</summary>
+    public long AcceptedTicket => Volatile.Read(ref _lastTicket);
+
+    /// <summary>The commit failure that stopped the writer, or <c>null</c>.</summary>
+    public Exception? Fault => Volatile.Read(ref _fault);
+
+    /// <summary>Starts the commit loop (idempotent).</summary>
+    public void Start()
+    {
+        lock (_acceptLock)
+        {
+            _loop ??= Task.Run(RunAsync);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<long> WriteAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default)
+    {
+        // Validated here so that one bad record can never make a whole batch fail.
+        TimeSeriesLimits.ValidateRecord(record);
+        while (true)
+        {
+            lock (_acceptLock)
+            {
+                var ticket = _lastTicket + 1;
+                if (_queue.Writer.TryWrite(new Entry(ticket, record)))
+                {
+                    Volatile.Write(ref _lastTicket, ticket);
+                    return ticket;
+                }
+            }
+            if (!await _queue.Writer.WaitToWriteAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw Stopped();
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask WaitDurableAsync(long ticket, CancellationToken cancellationToken = default)
+    {
+        if (ticket <= Volatile.Read(ref _durableTicket))
+        {
+            return ValueTask.CompletedTask;
+        }
+        if (ticket > Volatile.Read(ref _lastTicket))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ticket), ticket, "This ticket was never handed out.");
+        }
+        TaskCompletionSource waiter;
+        lock (_waitLock)
+        {
+            if (ticket <= _durableTicket)
+            {
+                return ValueTask.CompletedTask;
+            }
+            if (_fault is not null)
+            {
+                return ValueTask.FromException(new RecordWriterFaultedException(_fault));
+            }
+            waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Enqueue(waiter, ticket);
+        }
+        return new ValueTask(cancellationToken.CanBeCanceled ? waiter.Task.WaitAsync(cancellationToken) : waiter.Task);
+    }
+
+    /// <summary>Stops accepting records and returns once everything accepted is committed (or the writer failed).</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        Task? loop;
+        lock (_acceptLock)
+        {
+            _queue.Writer.TryComplete();
+            loop = _loop;
+        }
+        if (loop is not null)
+        {
+            await loop.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    Task IHostedService.StartAsync(CancellationToken cancellationToken)
+    {
+        Start();
+        return Task.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        _ownedMeter?.Dispose();
+    }
+
+    private async Task RunAsync()
+    {
+        var reader = _queue.Reader;
+        var batch = new List<TimeSeriesRecord>(_maxBatchSize);
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            long last = 0;
+            while (batch.Count < _maxBatchSize && reader.TryRead(out var entry))
+            {
+                batch.Add(entry.Record);
+                last = entry.Ticket;
+            }
+            if (batch.Count == 0)
+            {
+                continue;
+            }
+
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                await _store.SaveManyAsync(batch, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                FailAll(e, batch.Count);
+                return;
+            }
+            _commitDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            _batchSize.Record(batch.Count);
+            _recordsWritten.Add(batch.Count);
+            batch.Clear();
+            CompleteUpTo(last);
+        }
+    }
+
+    private void CompleteUpTo(long ticket)
+    {
+        lock (_waitLock)
+        {
+            // Published inside the lock: a waiter registering now either sees it or is completed below.
+            Volatile.Write(ref _durableTicket, ticket);
+            while (_waiters.TryPeek(out var waiter, out var waitedTicket) && waitedTicket <= ticket)
+            {
+                _waiters.Dequeue();
+                waiter.TrySetResult();
+            }
+        }
+    }
+
+    private void FailAll(Exception error, int batchCount)
+    {
+        _logger.LogError(error, "Commit of {Count} records failed; the record writer stops. Durable up to ticket {Ticket}.", batchCount, DurableTicket);
+        lock (_acceptLock)
+        {
+            Volatile.Write(ref _fault, error);
+            _queue.Writer.TryComplete();
+        }
+        while (_queue.Reader.TryRead(out _))
+        {
+        }
+        lock (_waitLock)
+        {
+            while (_waiters.TryDequeue(out var waiter, out _))
+            {
+                waiter.TrySetException(new RecordWriterFaultedException(error));
+            }
+        }
+    }
+
+    private Exception Stopped() => _fault is { } fault
+        ? new RecordWriterFaultedException(fault)
+        : new InvalidOperationException("The record writer is stopped; it accepts no more records.");
+
+    private readonly record struct Entry(long Ticket, TimeSeriesRecord Record);
+}
+
+/// <summary>Tuning of the batch writer (configuration section <c>M2M:Storage:Writer</c>).</summary>
+public sealed class RecordWriterOptions
+{
+    /// <summary>Records accepted and not yet committed before producers wait.</summary>
+    public int QueueCapacity { get; set; } = 50_000;
+
+    /// <summary>Most records in one group commit.</summary>
+    public int MaxBatchSize { get; set; } = 5_000;
+}
+
+/// <summary>The batch writer stopped after a failed commit; records past its durable ticket were not stored.</summary>
+public sealed class RecordWriterFaultedException(Exception innerException)
+    : Exception("The record writer stopped after a failed commit; records not reported durable were not stored and must be sent again.", innerException);
+
+/// <summary>Names of the storage instruments.</summary>
+public static class StorageMetrics
+{
+    /// <summary>The <see cref="Meter"/> of the storage module.</summary>
+    public const string MeterName = "M2M.Storage";
+}
