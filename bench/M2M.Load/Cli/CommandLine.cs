@@ -74,6 +74,14 @@ public static class CommandLine
                 }
                 value = args[++i];
             }
+            name = name switch
+            {
+                "-n" => "--devices",
+                "-k" => "--barrier-every",
+                "-d" => "--duration",
+                "-c" => "--connections",
+                _ => name,
+            };
             if (!seen.Add(name))
             {
                 return ParseResult.Fail($"{name} is given twice.");
