@@ -29,6 +29,7 @@ public static class StorageExtensions
 
         builder.Services.AddRocksStore();
         builder.Services.AddTimeSeriesStorage();
+        builder.Services.AddRegistryStorage();
         return builder;
     }
 

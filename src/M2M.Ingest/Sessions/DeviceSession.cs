@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
+using System.Net;
 using System.Threading.Channels;
 using M2M.Ingest.Connections;
 using M2M.Messaging;
@@ -46,7 +47,13 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         Protocol = protocol;
         ProtocolTag = IngestMetrics.Protocol(protocol);
         ConnectionId = services.Node.NextConnectionId();
-        RemoteAddress = connection.RemoteEndPoint?.ToString() ?? "unknown";
+        RemoteAddress = connection.RemoteEndPoint switch
+        {
+            // Dual-mode listeners see IPv4 clients as ::ffff:a.b.c.d; show them as IPv4.
+            IPEndPoint { Address.IsIPv4MappedToIPv6: true } ip => new IPEndPoint(ip.Address.MapToIPv4(), ip.Port).ToString(),
+            { } endPoint => endPoint.ToString() ?? "unknown",
+            null => "unknown",
+        };
         ConnectedAt = services.Time.GetUtcNow();
         _connectedTick = Environment.TickCount64;
         _lastInputTick = _connectedTick;

@@ -19,8 +19,9 @@ public enum RegistryNodeStatus
 /// different values of one node never overwrite each other. Implementations are thread-safe.
 /// </summary>
 /// <remarks>
-/// Writing a value (or a <see cref="RegistryBatch"/>) to a node that is not created creates it first,
-/// like <see cref="CheckAsync"/>. Reads of a node that is not created return nothing (no values, no children).
+/// Writing a value (or a <see cref="RegistryBatch"/>) to a node that was never created creates it and
+/// its missing ancestors first; a write below a soft-deleted node throws
+/// <see cref="RegistryNodeNotFoundException"/> instead of reviving it (only create/check revive). Reads of a node that is not created return nothing (no values, no children).
 /// Names of children starting with <c>.</c> are hidden from the ordinary listing.
 /// </remarks>
 public interface IRegistry
@@ -45,7 +46,8 @@ public interface IRegistry
     /// Removes the node and its whole subtree from the tree. Soft (default): status deleted,
     /// <c>.deleted_date</c> recorded, data kept until <see cref="CleanupAsync"/>. Real
     /// (<paramref name="hard"/>): every row of the subtree, file blocks included, is removed.
-    /// Returns <c>false</c> when the node was not created. The root cannot be deleted.
+    /// Returns <c>false</c> when the node was not created (a real delete of a soft-deleted node still
+    /// purges it). The root cannot be deleted.
     /// </summary>
     ValueTask<bool> DeleteAsync(RegistryPath path, bool hard = false, CancellationToken cancellationToken = default);
 
@@ -67,6 +69,7 @@ public interface IRegistry
     /// <summary>Sets one value, optionally expiring after <paramref name="timeToLive"/>.</summary>
     /// <exception cref="RegistryValueNameException">Invalid name.</exception>
     /// <exception cref="RegistryValueTooLargeException">The value is larger than <see cref="RegistryLimits.MaxValueBytes"/>.</exception>
+    /// <exception cref="RegistryNodeNotFoundException">The node or an ancestor is soft-deleted.</exception>
     ValueTask SetValueAsync(RegistryPath path, string name, string value, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default);
 
     /// <summary>Sets many values of one node at once (atomically where the backend allows).</summary>

@@ -97,3 +97,10 @@ public static class RegistryLimits
         }
     }
 }
+
+/// <summary>An operation needs a created node (e.g. the source of a copy) and the node is not created.</summary>
+public sealed class RegistryNodeNotFoundException(RegistryPath path) : KeyNotFoundException($"Registry node '{RegistryPathException.Sanitize(path.Value)}' does not exist.")
+{
+    /// <summary>The missing node.</summary>
+    public RegistryPath Path { get; } = path;
+}

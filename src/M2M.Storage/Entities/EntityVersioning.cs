@@ -1,0 +1,28 @@
+using M2M.Storage.Registry;
+
+namespace M2M.Storage.Entities;
+
+/// <summary>One upgrade step of an entity node, from version N to N+1. Must be idempotent (a crash may repeat it).</summary>
+internal delegate ValueTask UpgradeStep(IRegistry registry, RegistryPath path, IReadOnlyDictionary<string, string> values, CancellationToken cancellationToken);
+
+/// <summary>
+/// Upgrade on read: an entity node carries <c>.version</c> (absent = 1). Loading a node older than the
+/// code's version runs the steps in order, storing the new version after each one.
+/// </summary>
+internal static class EntityVersioning
+{
+    public static async ValueTask<IReadOnlyDictionary<string, string>> LoadAsync(
+        IRegistry registry, RegistryPath path, int currentVersion, IReadOnlyList<UpgradeStep> steps, CancellationToken cancellationToken)
+    {
+        var values = await registry.GetValuesAsync(path, cancellationToken).ConfigureAwait(false);
+        var version = values.TryGetValue(EntityPaths.Version, out var text) ? RegistryValueExtensions.ParseInt64(text) ?? 1 : 1;
+        // A newer version was written by newer code: read it as it is.
+        for (; version < currentVersion; version++)
+        {
+            await steps[(int)version - 1](registry, path, values, cancellationToken).ConfigureAwait(false);
+            await registry.SetValueAsync(path, EntityPaths.Version, RegistryValueExtensions.FormatInt64(version + 1), cancellationToken: cancellationToken).ConfigureAwait(false);
+            values = await registry.GetValuesAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        return values;
+    }
+}
