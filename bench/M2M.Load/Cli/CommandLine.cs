@@ -400,7 +400,8 @@ public static class CommandLine
                   -c, --connections <C>       idle connections (default 1000)
                   --connect-concurrency <n>   connects in progress at once (default 200)
                   --settle <time>             wait before reading memory (default 3s)
-                  --hold <time>               keep the connections open after the measurement (default 0)
+                  --hold <time>               keep the connections idle after the measurement, before
+                                              --then-load (default 0): time to inspect the server
                   --then-load                 then run the load with the idle connections open
                   -d, --duration <time>       load duration with --then-load (default 20s)
                   --rate, --window, --history as for load (--devices 100, --barrier-every 100)

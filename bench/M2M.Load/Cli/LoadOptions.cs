@@ -104,7 +104,7 @@ public sealed record LoadOptions
     /// <summary>Connections: time left for the server to settle before memory is read.</summary>
     public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(3);
 
-    /// <summary>Connections: keep the idle connections open this long after the measurement.</summary>
+    /// <summary>Connections: keep the idle connections open this long after the measurement (before <see cref="ThenLoad"/>).</summary>
     public TimeSpan Hold { get; init; }
 
     /// <summary>Connections: then run the load with <see cref="Devices"/> active devices while the idle ones stay connected.</summary>

@@ -115,13 +115,6 @@ public static class ConnectionsRun
             await progress.WriteLineAsync($"server memory: {Report.Mib(rssBefore)} → {Report.Mib(rssAfter)} = {(perConnection is { } pc ? $"{pc / 1024:0.00} KiB" : "n/a")} per connection over {held} connections");
         }
 
-        if (o.ThenLoad && !cancel.IsCancellationRequested)
-        {
-            var load = await DeviceRun.RunAsync(o with { Command = LoadCommand.Load }, DeviceMode.Flat, server, serverPid, o.IdentOffset + o.Connections, progress, cancel);
-            load["idle_connected_at_end"] = counters.Connected;
-            result["load"] = load;
-        }
-
         if (o.Hold > TimeSpan.Zero)
         {
             try
@@ -131,6 +124,13 @@ public static class ConnectionsRun
             catch (OperationCanceledException)
             {
             }
+        }
+
+        if (o.ThenLoad && !cancel.IsCancellationRequested)
+        {
+            var load = await DeviceRun.RunAsync(o with { Command = LoadCommand.Load }, DeviceMode.Flat, server, serverPid, o.IdentOffset + o.Connections, progress, cancel);
+            load["idle_connected_at_end"] = counters.Connected;
+            result["load"] = load;
         }
 
         stop.Cancel();
