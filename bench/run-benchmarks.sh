@@ -164,7 +164,7 @@ for t in "${targets[@]}"; do
   tool=$!
   for _ in $(seq 1 600); do grep -q "server memory" "$WORK/conn-$c.log" 2>/dev/null && break; kill -0 "$tool" 2>/dev/null || break; sleep 0.5; done
   gc_snapshot "conn-$c-after"
-  wait "$tool"
+  wait "$tool" || { echo "m2m-load connections failed: see $WORK/conn-$c.log" >&2; exit 1; }
   echo "$e" >"$WORK/conn-$c.effective"
   stop_server
 done
