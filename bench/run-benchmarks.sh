@@ -113,6 +113,7 @@ done
 if [[ "$PROFILE" == "1" ]]; then
   TOOLS=$WORK/tools
   dotnet tool install dotnet-counters --tool-path "$TOOLS" >>"$WORK/tool-install.log" 2>&1 || true
+  dotnet tool install dotnet-gcdump --tool-path "$TOOLS" >>"$WORK/tool-install.log" 2>&1 || true
   if dotnet tool install dotnet-trace --tool-path "$TOOLS" >>"$WORK/tool-install.log" 2>&1; then
     log "tracing the server during an M2MP load (dotnet-trace, sampled thread time)"
     printf 'm2m-load load --protocol m2mp --devices %s --barrier-every %s --duration 20s  +  dotnet-trace collect --profile dotnet-sampled-thread-time --duration 10 s; dotnet-trace report topN\n' "$DEVICES" "$BARRIER" >"$WORK/profile.cmd"
@@ -160,10 +161,15 @@ for t in "${targets[@]}"; do
   sleep 5
   gc_snapshot "conn-$c-before"
   # progress goes to the log: the "server memory" line says the idle connections are measured and held
-  load_tool "conn-$c" connections --connections "$e" --settle 5s --hold 10s --then-load --devices "$DEVICES" --barrier-every "$BARRIER" --duration 20s &
+  load_tool "conn-$c" connections --connections "$e" --settle 5s --hold 20s --then-load --devices "$DEVICES" --barrier-every "$BARRIER" --duration 20s &
   tool=$!
   for _ in $(seq 1 600); do grep -q "server memory" "$WORK/conn-$c.log" 2>/dev/null && break; kill -0 "$tool" 2>/dev/null || break; sleep 0.5; done
   gc_snapshot "conn-$c-after"
+  if [[ -x "$WORK/tools/dotnet-gcdump" ]]; then
+    # which managed objects the idle connections hold (heap by type, largest first)
+    "$WORK/tools/dotnet-gcdump" collect -p "$SERVER_PID" -o "$WORK/conn-$c.gcdump" >/dev/null 2>&1 &&
+      "$WORK/tools/dotnet-gcdump" report "$WORK/conn-$c.gcdump" 2>/dev/null | head -25 >"$WORK/conn-$c.gcdump.txt" || true
+  fi
   wait "$tool" || { echo "m2m-load connections failed: see $WORK/conn-$c.log" >&2; exit 1; }
   echo "$e" >"$WORK/conn-$c.effective"
   stop_server
@@ -247,6 +253,16 @@ for name in ["m2mp", "alip", "m2mp-half", "alip-half", "rocks-1000", "rocks-5000
     if os.path.exists(os.path.join(work, name + ".cmd")):
         L.append(cmd(name))
 L.append("```")
+for c in connections:
+    dump = os.path.join(work, f"conn-{c}.gcdump.txt")
+    if os.path.exists(dump):
+        eff = open(os.path.join(work, f"conn-{c}.effective")).read().strip()
+        L.append("")
+        L.append(f"Managed heap of the server holding {int(eff):,} idle connections (dotnet-gcdump report, largest types first):")
+        L.append("")
+        L.append("```")
+        L.extend(l.rstrip() for l in open(dump) if l.strip())
+        L.append("```")
 prof = os.path.join(work, "profile.txt")
 if os.path.exists(prof):
     L.append("")
