@@ -9,6 +9,7 @@
 #   5. replaces the generated block of the "## End to end" section (other sections are untouched).
 #
 # Usage: bench/run-benchmarks.sh            (environment variables below change the scenario)
+#        bench/run-benchmarks.sh --report <raw results directory>   (rewrites the section from a kept run)
 #   DURATION=30s DEVICES=100 BARRIER=100 CONNECTIONS="10000 100000" PROFILE=1 OUT=BENCHMARKS.md
 # Needs: dotnet, python3 (free ports, JSON → Markdown), Linux /proc. All traffic stays on 127.0.0.0/8.
 set -euo pipefail
@@ -20,7 +21,13 @@ BARRIER=${BARRIER:-100}
 CONNECTIONS=${CONNECTIONS:-"10000 100000"}
 PROFILE=${PROFILE:-1}
 OUT=${OUT:-$ROOT/BENCHMARKS.md}
-WORK=$(mktemp -d /tmp/m2m-bench.XXXXXX)
+REPORT_ONLY=""
+if [[ "${1:-}" == "--report" ]]; then
+  REPORT_ONLY=1
+  WORK=$(cd "${2:?--report needs the raw results directory}" && pwd)
+else
+  WORK=$(mktemp -d /tmp/m2m-bench.XXXXXX)
+fi
 SERVER_DLL=$ROOT/src/M2M.Server/bin/Release/net10.0/M2M.Server.dll
 LOAD=$ROOT/bench/M2M.Load/bin/Release/net10.0/m2m-load
 SERVER_PID=""
@@ -35,7 +42,7 @@ stop_server() {
   fi
   SERVER_PID=""
 }
-cleanup() { stop_server; rm -rf "$WORK/data-"*; }
+cleanup() { stop_server; [[ -n "$REPORT_ONLY" ]] || rm -rf "$WORK/data-"*; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -74,6 +81,7 @@ load_tool() {
   "$LOAD" "${args[@]}" --json >"$WORK/$name.json" 2>"$WORK/$name.log"
 }
 
+if [[ -z "$REPORT_ONLY" ]]; then
 # --- the machine ---------------------------------------------------------------------------------
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 FD_LIMIT=$(ulimit -n)
@@ -168,12 +176,14 @@ for t in "${targets[@]}"; do
   if [[ -x "$WORK/tools/dotnet-gcdump" ]]; then
     # which managed objects the idle connections hold (heap by type, largest first)
     "$WORK/tools/dotnet-gcdump" collect -p "$SERVER_PID" -o "$WORK/conn-$c.gcdump" >/dev/null 2>&1 &&
-      "$WORK/tools/dotnet-gcdump" report "$WORK/conn-$c.gcdump" 2>/dev/null | head -25 >"$WORK/conn-$c.gcdump.txt" || true
+      "$WORK/tools/dotnet-gcdump" report "$WORK/conn-$c.gcdump" >"$WORK/conn-$c.gcdump.txt" 2>/dev/null || true
   fi
   wait "$tool" || { echo "m2m-load connections failed: see $WORK/conn-$c.log" >&2; exit 1; }
   echo "$e" >"$WORK/conn-$c.effective"
   stop_server
 done
+
+fi
 
 # --- the report ------------------------------------------------------------------------------------
 python3 - "$WORK" "$OUT" "$CONNECTIONS" "$DURATION" <<'PY'
@@ -256,13 +266,23 @@ L.append("```")
 for c in connections:
     dump = os.path.join(work, f"conn-{c}.gcdump.txt")
     if os.path.exists(dump):
-        eff = open(os.path.join(work, f"conn-{c}.effective")).read().strip()
+        eff = int(open(os.path.join(work, f"conn-{c}.effective")).read().strip())
+        # dotnet-gcdump report: "<bytes per object> <count> <type>"; aggregate and sort by total bytes
+        rows = []
+        for line in open(dump):
+            parts = line.split(None, 2)
+            if len(parts) == 3 and parts[0].replace(",", "").isdigit() and parts[1].replace(",", "").isdigit():
+                size, count = int(parts[0].replace(",", "")), int(parts[1].replace(",", ""))
+                rows.append((size * count, count, size, parts[2].strip()))
+        rows.sort(reverse=True)
+        total = sum(r[0] for r in rows)
         L.append("")
-        L.append(f"Managed heap of the server holding {int(eff):,} idle connections (dotnet-gcdump report, largest types first):")
+        L.append(f"Managed heap of the server holding {eff:,} idle connections (dotnet-gcdump, {total / 1048576:.1f} MiB in all; largest types by total size):")
         L.append("")
-        L.append("```")
-        L.extend(l.rstrip() for l in open(dump) if l.strip())
-        L.append("```")
+        L.append("| total | per connection | objects | bytes each | type |")
+        L.append("|---:|---:|---:|---:|---|")
+        for t, count, size, name in rows[:12]:
+            L.append(f"| {t / 1048576:.1f} MiB | {t / eff:,.0f} B | {count:,} | {size:,} | `{name[:110]}` |")
 prof = os.path.join(work, "profile.txt")
 if os.path.exists(prof):
     L.append("")
