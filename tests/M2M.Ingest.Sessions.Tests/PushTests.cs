@@ -57,6 +57,13 @@ public sealed class PushTests(SharedServer shared)
         await Server.Devices.SetSettingAsync(id, "gps_period", "30", Ct);
         await PushAsync(id, Calls.SendSettings);
         Assert.Equal("_set [\"sg\", \"gps_period=30\"]", (await device.ReadAsync())!.ToString());
+        // Not acknowledged yet, but just sent: the same name=value is not re-sent within 40 s.
+        await PushAsync(id, Calls.SendSettings);
+        await device.ExpectSilenceAsync(TimeSpan.FromMilliseconds(300));
+        // A new value is sent at once.
+        await Server.Devices.SetSettingAsync(id, "gps_period", "45", Ct);
+        await PushAsync(id, Calls.SendSettings);
+        Assert.Equal("_set [\"sg\", \"gps_period=45\"]", (await device.ReadAsync())!.ToString());
 
         var commandId = await Server.Devices.AddCommandAsync(id, "reboot", cancellationToken: Ct);
         await PushAsync(id, Calls.SendCommands);

@@ -58,6 +58,14 @@ public sealed class M2mpChannelTests
     }
 
     [Fact]
+    public void Name_longer_than_a_definition_frame_can_carry_is_refused()
+    {
+        var channels = new M2mpReceiveChannels();
+        Assert.Throws<ArgumentOutOfRangeException>(() => channels.Define(0, new byte[255]));
+        Assert.Equal(254, channels.Define(0, Enumerable.Repeat((byte)'n', 254).ToArray()).Length);
+    }
+
+    [Fact]
     public void Many_distinct_names_keep_working_after_the_intern_pool_is_recycled()
     {
         var channels = new M2mpReceiveChannels();

@@ -31,7 +31,12 @@ public sealed class ServerHost : IAsyncDisposable
     public static async Task<ServerHost> StartAsync(params string[] extraArgs)
     {
         var data = new TempDirectory("m2m-server");
-        string[] args = ["--urls", "http://127.0.0.1:0", "--M2M:DataDirectory", data.Path, .. extraArgs];
+        // Device listeners on free ports too: tests run in parallel, and a real server may hold 3010/3050.
+        string[] args =
+        [
+            "--urls", "http://127.0.0.1:0", "--M2M:DataDirectory", data.Path,
+            "--M2M:Ingest:M2mpPort", "0", "--M2M:Ingest:AlipPort", "0", .. extraArgs,
+        ];
         var app = M2MServer.Build(args);
         await app.StartAsync(TestContext.Current.CancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

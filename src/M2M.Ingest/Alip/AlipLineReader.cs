@@ -70,34 +70,29 @@ public sealed class AlipLineReader
             return true;
         }
 
-        if (span.Length >= _window || reader.Remaining >= _window)
+        if (span.Length < _window && span.Length < reader.Remaining)
         {
-            var window = span.Length >= _window ? default : reader.UnreadSequence.Slice(0, _window);
-            if (span.Length < _window && window.PositionOf((byte)'\n') is { } end)
+            // The line goes on in the next segments. Searching past the window is fine: bytes scanned beyond it
+            // belong to an over-long line and are consumed right away, so every byte is scanned a bounded number of times.
+            var probe = reader;
+            if (probe.TryReadTo(out ReadOnlySequence<byte> text, (byte)'\n'))
             {
-                return ReadAcrossSegments(ref reader, window.Slice(0, end), out line);
+                reader = probe;
+                line = text.Length < _window ? CompleteAcrossSegments(text) : TooLong();
+                return true;
             }
-
-            LinesTooLong++;
-            IsDiscarding = true;
-            Discard(ref reader);
-            line = new AlipLine(AlipLineKind.LineTooLong, default);
-            return true;
         }
 
-        if (span.Length == reader.Remaining)
+        if (reader.Remaining < _window)
         {
             return false;
         }
 
-        // The rest is shorter than the window but spread over segments.
-        var rest = reader.UnreadSequence;
-        if (rest.PositionOf((byte)'\n') is { } position)
-        {
-            return ReadAcrossSegments(ref reader, rest.Slice(0, position), out line);
-        }
-
-        return false;
+        // No LF within the longest acceptable line: report it now and discard it as it arrives.
+        line = TooLong();
+        IsDiscarding = true;
+        Discard(ref reader);
+        return true;
     }
 
     /// <summary>
@@ -113,14 +108,17 @@ public sealed class AlipLineReader
         return found;
     }
 
-    private bool ReadAcrossSegments(scoped ref SequenceReader<byte> reader, scoped in ReadOnlySequence<byte> text, out AlipLine line)
+    private AlipLine CompleteAcrossSegments(scoped in ReadOnlySequence<byte> text)
     {
-        var length = (int)text.Length;
         _scratch ??= new byte[_window];
         text.CopyTo(_scratch);
-        reader.Advance(length + 1);
-        line = Complete(_scratch.AsSpan(0, length));
-        return true;
+        return Complete(_scratch.AsSpan(0, (int)text.Length));
+    }
+
+    private AlipLine TooLong()
+    {
+        LinesTooLong++;
+        return new AlipLine(AlipLineKind.LineTooLong, default);
     }
 
     private AlipLine Complete(ReadOnlySpan<byte> text)
@@ -132,8 +130,7 @@ public sealed class AlipLineReader
 
         if (text.Length > MaxLineLength)
         {
-            LinesTooLong++;
-            return new AlipLine(AlipLineKind.LineTooLong, default);
+            return TooLong();
         }
 
         return new AlipLine(AlipLineKind.Line, text);

@@ -67,6 +67,11 @@ public sealed class M2mpReceiveChannels
     /// <summary>Defines (or redefines) channel <paramref name="id"/> with the UTF-8 <paramref name="name"/> (at most 254 bytes; invalid UTF-8 becomes U+FFFD).</summary>
     public string Define(byte id, ReadOnlySpan<byte> name)
     {
+        if (name.Length > 254)
+        {
+            throw new ArgumentOutOfRangeException(nameof(name), "An M2MP channel name is at most 254 bytes.");
+        }
+
         Span<char> chars = stackalloc char[256];
         var length = Encoding.UTF8.GetChars(name, chars);
         var text = chars[..length];

@@ -69,7 +69,7 @@ public readonly struct M2mpFrame
     /// <summary>Channel id of a channel definition, data or array frame.</summary>
     public byte Channel { get; }
 
-    /// <summary>Width of the SIZE field (and of every ILEN of an array): 1, 2 or 4; 0 for fixed-layout frames.</summary>
+    /// <summary>Width of the SIZE (or LEN) field, and of every ILEN of an array: 1, 2 or 4; 0 for two-byte frames (pings, identification result).</summary>
     public int SizeWidth { get; }
 
     /// <summary>Number of items of an array frame.</summary>
@@ -84,20 +84,26 @@ public readonly struct M2mpFrame
     /// </summary>
     public ReadOnlySequence<byte> Payload { get; }
 
-    /// <summary>The items of an array frame, enumerated in place (validated by the reader: they never run past the frame).</summary>
-    public M2mpArrayEnumerator GetItems() => new(Payload, SizeWidth);
+    /// <summary>The items of an array frame, enumerated in place (validated by the reader: they never run past the frame); none for other kinds.</summary>
+    public M2mpArrayEnumerator GetItems() => Kind == M2mpFrameKind.Array ? new(Payload, SizeWidth) : default;
 }
 
 /// <summary>Enumerates the items of an M2MP array frame without copying them (<c>foreach (var item in frame.GetItems())</c>).</summary>
 public struct M2mpArrayEnumerator
 {
     private readonly int _width;
+    private readonly bool _contiguous;
     private ReadOnlySequence<byte> _remaining;
+    private ReadOnlyMemory<byte> _remainingMemory;
 
     internal M2mpArrayEnumerator(ReadOnlySequence<byte> items, int width)
     {
-        _remaining = items;
         _width = width;
+
+        // Contiguous items (the common case) are walked on memory, which is much cheaper to slice than a sequence.
+        _contiguous = items.IsSingleSegment;
+        _remaining = _contiguous ? default : items;
+        _remainingMemory = _contiguous ? items.First : default;
         Current = default;
     }
 
@@ -108,25 +114,28 @@ public struct M2mpArrayEnumerator
 
     public bool MoveNext()
     {
+        if (_contiguous)
+        {
+            if (_remainingMemory.IsEmpty)
+            {
+                return false;
+            }
+
+            var length = (int)M2mpReader.ReadSize(_remainingMemory.Span, _width);
+            Current = new ReadOnlySequence<byte>(_remainingMemory.Slice(_width, length));
+            _remainingMemory = _remainingMemory[(_width + length)..];
+            return true;
+        }
+
         if (_remaining.IsEmpty)
         {
             return false;
         }
 
-        long length;
-        var first = _remaining.FirstSpan;
-        if (first.Length >= _width)
-        {
-            length = M2mpReader.ReadSize(first, _width);
-        }
-        else
-        {
-            Span<byte> header = stackalloc byte[4];
-            _remaining.Slice(0, _width).CopyTo(header);
-            length = M2mpReader.ReadSize(header, _width);
-        }
-
-        Current = _remaining.Slice(_width, length);
+        Span<byte> header = stackalloc byte[4];
+        _remaining.Slice(0, _width).CopyTo(header);
+        var itemLength = M2mpReader.ReadSize(header, _width);
+        Current = _remaining.Slice(_width, itemLength);
         _remaining = _remaining.Slice(Current.End);
         return true;
     }

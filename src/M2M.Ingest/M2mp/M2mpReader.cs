@@ -177,25 +177,28 @@ public sealed class M2mpReader
             return false;
         }
 
-        var body = reader.UnreadSequence.Slice(1 + width, size);
+        // The whole frame is there: move past the header and take the body as a slice of the buffer (no copy).
+        reader.Advance(1 + width);
+        ReadOnlySequence<byte> body;
         switch (kind)
         {
             case M2mpFrameKind.Identification:
+                reader.TryReadExact((int)size, out body);
                 frame = new M2mpFrame(kind, type, 0, 0, width, 0, total, body);
                 break;
             case M2mpFrameKind.Skipped:
+                reader.TryReadExact((int)size, out body);
                 SkippedFrames++;
                 frame = new M2mpFrame(kind, type, 0, 0, width, 0, total, body);
                 break;
             default:
-                var channel = FirstByte(body);
-                var payload = body.Slice(1);
+                reader.TryRead(out var channel);
+                reader.TryReadExact((int)size - 1, out var payload);
                 var count = kind == M2mpFrameKind.Array ? CountItems(payload, width) : 0;
-                frame = new M2mpFrame(kind, type, 0, channel, kind == M2mpFrameKind.ChannelDefinition ? 0 : width, count, total, payload);
+                frame = new M2mpFrame(kind, type, 0, channel, width, count, total, payload);
                 break;
         }
 
-        reader.Advance(total);
         return true;
     }
 
@@ -254,19 +257,6 @@ public sealed class M2mpReader
         }
 
         return count;
-    }
-
-    private static byte FirstByte(in ReadOnlySequence<byte> body)
-    {
-        var first = body.FirstSpan;
-        if (!first.IsEmpty)
-        {
-            return first[0];
-        }
-
-        Span<byte> one = stackalloc byte[1];
-        body.Slice(0, 1).CopyTo(one);
-        return one[0];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

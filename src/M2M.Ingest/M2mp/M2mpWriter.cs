@@ -152,7 +152,7 @@ public static class M2mpWriter
             return (requested, size);
         }
 
-        foreach (var width in (ReadOnlySpan<int>)[1, 2, 4])
+        for (var width = 1; width <= 4; width *= 2)
         {
             var max = MaxOf(width);
             var size = 1 + ((long)count * width) + itemBytes;

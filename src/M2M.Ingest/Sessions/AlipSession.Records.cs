@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using M2M.Ingest.Alip;
@@ -12,7 +13,8 @@ internal sealed partial class AlipSession
     /// D-content = type SP content              ; stamped now
     /// E-content = time SP type SP content      ; stamped time
     /// </code>
-    /// The type is mapped to the stored type (spec "Data types"); <c>echo</c> is answered, not stored.
+    /// The type is mapped to the stored type (spec "Data types"); <c>echo</c> is answered, not stored;
+    /// a plain-text type matched by the device's channel translation goes to its converter topic.
     /// </summary>
     private async ValueTask OnRecordAsync(ReadOnlyMemory<byte> content, bool timed)
     {
@@ -76,7 +78,13 @@ internal sealed partial class AlipSession
                 return;
             }
             default:
-                await PublishRecordAsync(mapped.StoredType!, time, JsonString.FromUtf8(value));
+                var text = JsonString.FromUtf8(value);
+                if (await GetTranslationAsync(mapped.StoredType!) is { } topic)
+                {
+                    await PublishToConverterAsync(topic, mapped.StoredType!, time, text, new ReadOnlySequence<byte>(rest));
+                    return;
+                }
+                await PublishRecordAsync(mapped.StoredType!, time, text);
                 return;
         }
     }

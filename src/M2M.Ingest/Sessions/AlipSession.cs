@@ -45,6 +45,7 @@ internal sealed partial class AlipSession : DeviceSession
             {
                 await HandleLineAsync(_line.AsMemory(0, length));
             }
+            await FlushIfLargeAsync();
         }
         if (Output.UnflushedBytes > 0)
         {

@@ -6,6 +6,7 @@ using System.Threading.Channels;
 using M2M.Ingest.Connections;
 using M2M.Messaging;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
 
 namespace M2M.Ingest.Sessions;
@@ -23,6 +24,9 @@ namespace M2M.Ingest.Sessions;
 /// </remarks>
 internal abstract partial class DeviceSession : IRegisteredConnection
 {
+    // Answers are sent at the end of each input batch, or sooner once this many bytes wait.
+    private const int OutputFlushThreshold = 16 * 1024;
+
     private readonly ConnectionContext _connection;
     private readonly SessionServices _services;
     private readonly CancellationTokenSource _closeCts = new();
@@ -119,6 +123,9 @@ internal abstract partial class DeviceSession : IRegisteredConnection
 
         IngestMetrics.Connections.Add(1, ProtocolTag);
         using var logScope = Logger.BeginScope(_scope);
+        // The server is stopping: say goodbye and end, instead of being cut at the end of the shutdown timeout.
+        using var shutdown = _connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
+            .Register(static s => ((DeviceSession)s!).RequestClose("server shutting down"), this);
         IDisposable? connectionSubscription = null;
         try
         {
@@ -235,9 +242,16 @@ internal abstract partial class DeviceSession : IRegisteredConnection
     protected async ValueTask FailAsync(string kind, string message)
     {
         IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", kind));
-        Logger.LogWarning("Protocol violation ({Kind}): {Message}; closing", kind, message);
+        Logger.LogWarning("Protocol violation ({Kind}), closing: {Message}", kind, message);
         await CloseAsync("protocol error");
     }
+
+    /// <summary>
+    /// Sends the answers written so far once they are worth a write, so that a long batch of input
+    /// does not pile its answers up in memory.
+    /// </summary>
+    protected ValueTask<bool> FlushIfLargeAsync() =>
+        Output.UnflushedBytes >= OutputFlushThreshold ? FlushOutputAsync() : ValueTask.FromResult(true);
 
     /// <summary>
     /// Sends what was written to <see cref="Output"/>. A device that does not take its bytes within

@@ -48,6 +48,7 @@ internal sealed partial class M2mpSession : DeviceSession
             }
             CountIn();
             await HandleFrameAsync(frame);
+            await FlushIfLargeAsync();
         }
         if (Output.UnflushedBytes > 0)
         {

@@ -30,9 +30,6 @@ public readonly record struct Location
 
     public double? Altitude { get; init; }
 
-    /// <summary>Binary <c>sen:loc</c> length: time (4) + sat (1).</summary>
-    private const int TimeAndSat = 5;
-
     /// <summary>
     /// Decodes the M2MP <c>sen:loc</c> payload, field by field while bytes remain:
     /// <code>
@@ -58,7 +55,7 @@ public readonly record struct Location
             case 0:
                 location = new Location { Time = time };
                 return ValueError.None;
-            case TimeAndSat - 4:
+            case 1:
                 location = new Location { Time = time, Satellites = rest[0] };
                 return ValueError.None;
             case 8 or 10 or 12:

@@ -16,9 +16,15 @@ public static class DeviceIds
     public static Guid FromIdent(string ident)
     {
         ArgumentNullException.ThrowIfNull(ident);
-        var name = Encoding.UTF8.GetBytes(ident);
+        return NameBased(IdentNamespace, ident);
+    }
+
+    /// <summary>A version-5 UUID of <paramref name="text"/> (UTF-8) in <paramref name="namespaceId"/>.</summary>
+    internal static Guid NameBased(Guid namespaceId, string text)
+    {
+        var name = Encoding.UTF8.GetBytes(text);
         var input = new byte[16 + name.Length];
-        IdentNamespace.TryWriteBytes(input, bigEndian: true, out _);
+        namespaceId.TryWriteBytes(input, bigEndian: true, out _);
         name.CopyTo(input, 16);
         Span<byte> hash = stackalloc byte[20];
         SHA1.HashData(input, hash);

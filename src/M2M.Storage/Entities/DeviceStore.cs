@@ -72,7 +72,7 @@ public sealed partial class DeviceStore : IDeviceStore
             return null;
         }
         var values = await EntityVersioning.LoadAsync(_registry, path, CurrentVersion, _steps, cancellationToken).ConfigureAwait(false);
-        if (EntityValues.Text(values, "ident") is not { } ident)
+        if (values is null || EntityValues.Text(values, "ident") is not { } ident)
         {
             return null;
         }
@@ -665,6 +665,7 @@ public sealed partial class DeviceStore : IDeviceStore
     public async ValueTask<string?> ResolveChannelTranslationAsync(Guid deviceId, string channel, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(channel);
+        await EnsureExistsAsync(deviceId, cancellationToken).ConfigureAwait(false);
         foreach (var node in new[] { Node(deviceId, "channel-translation"), EntityPaths.DefaultDevice.Child("channel-translation") })
         {
             foreach (var rule in ParseRules(await _registry.GetValuesAsync(node, cancellationToken).ConfigureAwait(false)))

@@ -83,7 +83,7 @@ public sealed partial class DomainStore(IRegistry registry, TimeProvider? timePr
             return null;
         }
         var values = await EntityVersioning.LoadAsync(registry, path, CurrentVersion, Steps, cancellationToken).ConfigureAwait(false);
-        return EntityValues.Text(values, "name") is { } name
+        return values is not null && EntityValues.Text(values, "name") is { } name
             ? new Domain(id, name, EntityValues.Time(values, "created_date") ?? DateTimeOffset.UnixEpoch)
             : null;
     }

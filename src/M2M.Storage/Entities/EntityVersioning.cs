@@ -11,17 +11,26 @@ internal delegate ValueTask UpgradeStep(IRegistry registry, RegistryPath path, I
 /// </summary>
 internal static class EntityVersioning
 {
-    public static async ValueTask<IReadOnlyDictionary<string, string>> LoadAsync(
+    /// <summary>The node's values after any upgrade; <c>null</c> when the node was deleted while being upgraded.</summary>
+    public static async ValueTask<IReadOnlyDictionary<string, string>?> LoadAsync(
         IRegistry registry, RegistryPath path, int currentVersion, IReadOnlyList<UpgradeStep> steps, CancellationToken cancellationToken)
     {
         var values = await registry.GetValuesAsync(path, cancellationToken).ConfigureAwait(false);
         var version = values.TryGetValue(EntityPaths.Version, out var text) ? RegistryValueExtensions.ParseInt64(text) ?? 1 : 1;
         // A newer version was written by newer code: read it as it is.
-        for (; version < currentVersion; version++)
+        try
         {
-            await steps[(int)version - 1](registry, path, values, cancellationToken).ConfigureAwait(false);
-            await registry.SetValueAsync(path, EntityPaths.Version, RegistryValueExtensions.FormatInt64(version + 1), cancellationToken: cancellationToken).ConfigureAwait(false);
-            values = await registry.GetValuesAsync(path, cancellationToken).ConfigureAwait(false);
+            for (; version < currentVersion; version++)
+            {
+                await steps[(int)version - 1](registry, path, values, cancellationToken).ConfigureAwait(false);
+                await registry.SetValueAsync(path, EntityPaths.Version, RegistryValueExtensions.FormatInt64(version + 1), cancellationToken: cancellationToken).ConfigureAwait(false);
+                values = await registry.GetValuesAsync(path, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (RegistryNodeNotFoundException)
+        {
+            // Deleted concurrently: writes below a soft-deleted node are refused, and the entity is gone.
+            return null;
         }
         return values;
     }

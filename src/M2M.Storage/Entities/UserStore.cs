@@ -129,7 +129,7 @@ public sealed partial class UserStore(IRegistry registry, IDomainStore domains, 
             return null;
         }
         var values = await EntityVersioning.LoadAsync(registry, path, CurrentVersion, Steps, cancellationToken).ConfigureAwait(false);
-        if (EntityValues.Text(values, "name") is not { } name)
+        if (values is null || EntityValues.Text(values, "name") is not { } name)
         {
             return null;
         }

@@ -72,6 +72,10 @@ public sealed class FirmwareStore(IRegistry registry, IFileStore files, TimeProv
 
     public async ValueTask<FirmwareInfo?> GetAsync(Guid id, CancellationToken cancellationToken = default)
     {
+        if (await registry.GetStatusAsync(Node(id), cancellationToken).ConfigureAwait(false) != RegistryNodeStatus.Created)
+        {
+            return null;
+        }
         var values = await registry.GetValuesAsync(Node(id), cancellationToken).ConfigureAwait(false);
         if (!values.TryGetValue("name", out var name))
         {

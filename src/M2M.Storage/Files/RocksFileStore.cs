@@ -60,6 +60,11 @@ public sealed class RocksFileStore(RocksRegistry registry) : IFileStore
 
     public async ValueTask<StoredFileInfo?> GetInfoAsync(RegistryPath path, CancellationToken cancellationToken = default)
     {
+        // A soft-deleted file keeps its rows until cleanup but is no longer a file.
+        if (await registry.GetStatusAsync(path, cancellationToken).ConfigureAwait(false) != RegistryNodeStatus.Created)
+        {
+            return null;
+        }
         var values = await registry.GetValuesAsync(path, cancellationToken).ConfigureAwait(false);
         if (values.GetValueOrDefault(FileValues.IsFile) != "1")
         {

@@ -183,6 +183,7 @@ internal sealed class RocksFileStream : Stream
         return _position;
     }
 
+    /// <summary>Truncates or extends the file; like <see cref="MemoryStream"/>, a position past the new end moves to the end.</summary>
     public override void SetLength(long value)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -196,6 +197,7 @@ internal sealed class RocksFileStream : Stream
             // Growing: the new bytes read as zeros (missing blocks, or the zeroed tail of the last block).
             _length = value;
             _lengthDirty = true;
+            _position = Math.Min(_position, value);
             Flush();
             return;
         }
@@ -219,6 +221,7 @@ internal sealed class RocksFileStream : Stream
         }
         _length = value;
         _lengthDirty = true;
+        _position = Math.Min(_position, value);
         using var batch = new WriteBatch();
         var from = RegistryKeys.Block(_path, keep);
         batch.DeleteRange(from, (ulong)from.Length, _blockEnd, (ulong)_blockEnd.Length, _blocks);

@@ -21,7 +21,9 @@ public enum RegistryNodeStatus
 /// <remarks>
 /// Writing a value (or a <see cref="RegistryBatch"/>) to a node that was never created creates it and
 /// its missing ancestors first; a write below a soft-deleted node throws
-/// <see cref="RegistryNodeNotFoundException"/> instead of reviving it (only create/check revive). Reads of a node that is not created return nothing (no values, no children).
+/// <see cref="RegistryNodeNotFoundException"/> instead of reviving it (only create/check revive). Reads do not check the status: a
+/// never-created node has no values and no children, and a soft-deleted node keeps its data
+/// readable until <see cref="CleanupAsync"/> (check <see cref="GetStatusAsync"/> to tell).
 /// Names of children starting with <c>.</c> are hidden from the ordinary listing.
 /// </remarks>
 public interface IRegistry

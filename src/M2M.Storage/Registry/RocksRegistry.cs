@@ -363,10 +363,6 @@ public sealed class RocksRegistry : IRegistry
     public ValueTask<string?> GetValueAsync(RegistryPath path, string name, CancellationToken cancellationToken = default)
     {
         RegistryLimits.CheckName(name);
-        if (ReadStatus(path) != RegistryNodeStatus.Created)
-        {
-            return ValueTask.FromResult<string?>(null);
-        }
         var cell = _db.Get(RegistryKeys.Value(path, name), _cf);
         return ValueTask.FromResult(cell is not null && RegistryKeys.IsLive(cell, NowMs) ? RegistryKeys.ValueText(cell) : null);
     }
@@ -374,12 +370,9 @@ public sealed class RocksRegistry : IRegistry
     public ValueTask<IReadOnlyDictionary<string, string>> GetValuesAsync(RegistryPath path, CancellationToken cancellationToken = default)
     {
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        if (ReadStatus(path) == RegistryNodeStatus.Created)
+        foreach (var cell in ReadCells(path))
         {
-            foreach (var cell in ReadCells(path))
-            {
-                result[cell.Name] = cell.Value;
-            }
+            result[cell.Name] = cell.Value;
         }
         return ValueTask.FromResult<IReadOnlyDictionary<string, string>>(result);
     }
@@ -398,7 +391,7 @@ public sealed class RocksRegistry : IRegistry
         return result;
     }
 
-    /// <summary>The live value cells of a node (no status check).</summary>
+    /// <summary>The live value cells of a node.</summary>
     private List<Cell> ReadCells(RegistryPath path)
     {
         var now = NowMs;
@@ -448,10 +441,6 @@ public sealed class RocksRegistry : IRegistry
     public ValueTask<bool> DeleteValueAsync(RegistryPath path, string name, CancellationToken cancellationToken = default)
     {
         RegistryLimits.CheckName(name);
-        if (ReadStatus(path) != RegistryNodeStatus.Created)
-        {
-            return ValueTask.FromResult(false);
-        }
         var key = RegistryKeys.Value(path, name);
         lock (Stripe(path, name))
         {
@@ -468,10 +457,6 @@ public sealed class RocksRegistry : IRegistry
     public ValueTask DeleteValuesAsync(RegistryPath path, IEnumerable<string> names, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(names);
-        if (ReadStatus(path) != RegistryNodeStatus.Created)
-        {
-            return ValueTask.CompletedTask;
-        }
         var batch = new RegistryBatch();
         foreach (var name in names)
         {
@@ -603,10 +588,6 @@ public sealed class RocksRegistry : IRegistry
 
     public ValueTask<IReadOnlyList<string>> GetChildrenAsync(RegistryPath path, bool includeHidden = false, CancellationToken cancellationToken = default)
     {
-        if (ReadStatus(path) != RegistryNodeStatus.Created)
-        {
-            return ValueTask.FromResult<IReadOnlyList<string>>([]);
-        }
         var names = ReadChildren(path);
         if (!includeHidden)
         {
@@ -755,7 +736,7 @@ public sealed class RocksRegistry : IRegistry
             }
             foreach (var e in exp.EnumerateObject())
             {
-                if (!e.Value.TryGetInt64(out var ms) || ms <= 0)
+                if (e.Value.ValueKind != JsonValueKind.Number || !e.Value.TryGetInt64(out var ms) || ms <= 0)
                 {
                     throw new RegistryImportException($"Expiry of '{e.Name}' in '{path}' is not a positive integer.");
                 }

@@ -4,6 +4,16 @@ namespace M2M.Storage.TimeSeries;
 /// Time series grouped by month. Writes are idempotent on <c>(id, type, time)</c>; retention drops
 /// whole months.
 /// </summary>
+/// <remarks>
+/// Common to every backend (checked by the storage contract tests): ids and types are 1–200 UTF-8
+/// bytes without U+0000 and data is at most 1 MiB (<see cref="TimeSeriesLimits"/>); invalid arguments,
+/// reversed ranges and limits outside <c>1..<see cref="TimeSeriesQuery.MaxLimit"/></c> throw
+/// <see cref="StorageValidationException"/>, a foreign or altered token
+/// <see cref="InvalidContinuationTokenException"/>. Queries order records by time, then by type
+/// (ordinal), reversed when newest first; a continuation token encodes the position of the last
+/// record, so paging neither repeats nor skips records that existed when paging started. Explicit
+/// deletions also fix the latest values; dropping a month keeps them.
+/// </remarks>
 public interface ITimeSeriesStore
 {
     /// <summary>Stores one record durably.</summary>
@@ -27,7 +37,7 @@ public interface ITimeSeriesStore
     /// <summary>Deletes the records of a series (of one type when <paramref name="type"/> is set) within <c>[from, to]</c>.</summary>
     ValueTask DeleteRangeAsync(string id, string? type, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);
 
-    /// <summary>The months that hold data, oldest first.</summary>
+    /// <summary>The months that hold data, oldest first (a month stays listed until dropped, even when its records were deleted one by one).</summary>
     ValueTask<IReadOnlyList<DateOnly>> GetMonthsAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Drops every record of a month at once (retention). <paramref name="month"/>'s day is ignored.</summary>

@@ -1,0 +1,283 @@
+using System.Diagnostics.Metrics;
+using M2M.Storage.Rocks;
+using M2M.Storage.TimeSeries;
+using M2M.Testing;
+
+namespace M2M.Storage.Tests;
+
+public sealed class RecordWriterTests : IDisposable
+{
+    private readonly TempDirectory _directory = new("m2m-writer");
+    private readonly RocksStore _rocks;
+    private readonly RocksTimeSeriesStore _store;
+
+    public RecordWriterTests()
+    {
+        _rocks = RocksStore.Open(_directory.Path);
+        _store = new RocksTimeSeriesStore(_rocks);
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose()
+    {
+        _rocks.Dispose();
+        _directory.Dispose();
+    }
+
+    private static TimeSeriesRecord Record(int producer, int sequence) =>
+        new($"dev-{producer}", sequence % 3 == 0 ? "sen:loc" : "sen:temp",
+            new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero).AddMinutes(sequence * 37), $$"""{"p":{{producer}},"s":{{sequence}}}""");
+
+    [Fact]
+    public async Task Every_ticket_of_concurrent_producers_is_durable_only_once_its_record_is_readable()
+    {
+        await using var writer = new RecordWriter(_store, new RecordWriterOptions { QueueCapacity = 256, MaxBatchSize = 100 });
+        writer.Start();
+        const int Producers = 8;
+        const int PerProducer = 1_500;
+
+        var tickets = await Task.WhenAll(Enumerable.Range(0, Producers).Select(p => Task.Run(async () =>
+        {
+            var mine = new List<long>();
+            for (var i = 0; i < PerProducer; i++)
+            {
+                var record = Record(p, i);
+                var ticket = await writer.WriteAsync(record, Ct);
+                mine.Add(ticket);
+                if (i % 10 == 9 || i == PerProducer - 1)
+                {
+                    await writer.WaitDurableAsync(ticket, Ct);
+                    Assert.True(writer.DurableTicket >= ticket);
+                    // Everything this producer wrote up to the ticket is readable now.
+                    for (var j = i - i % 10; j <= i; j++)
+                    {
+                        var expected = Record(p, j);
+                        Assert.Equal(expected, await _store.GetAsync(expected.Id, expected.Type, expected.Time, Ct));
+                    }
+                }
+            }
+            return mine;
+        }, Ct)));
+
+        var all = tickets.SelectMany(t => t).ToList();
+        Assert.Equal(Producers * PerProducer, all.Distinct().Count());
+        Assert.Equal(Enumerable.Range(1, Producers * PerProducer).Select(i => (long)i), all.Order());
+        Assert.All(tickets, mine => Assert.Equal(mine.Order(), mine));
+        Assert.Equal(Producers * PerProducer, writer.DurableTicket);
+        for (var p = 0; p < Producers; p++)
+        {
+            var page = await _store.QueryAsync(new TimeSeriesQuery($"dev-{p}", Limit: TimeSeriesQuery.MaxLimit), Ct);
+            Assert.Equal(PerProducer, page.Items.Count);
+        }
+    }
+
+    [Fact]
+    public async Task A_ticket_covers_the_records_of_other_producers_accepted_before_it()
+    {
+        await using var writer = new RecordWriter(_store);
+        var first = await writer.WriteAsync(Record(1, 1), Ct);
+        var second = await writer.WriteAsync(Record(2, 1), Ct);
+        Assert.True(second > first);
+        var wait = writer.WaitDurableAsync(second, Ct).AsTask();
+        Assert.False(wait.IsCompleted, "Nothing is committed before the writer starts.");
+        Assert.Equal(0, writer.DurableTicket);
+
+        writer.Start();
+        await wait;
+
+        Assert.NotNull(await _store.GetAsync("dev-1", Record(1, 1).Type, Record(1, 1).Time, Ct));
+        Assert.NotNull(await _store.GetAsync("dev-2", Record(2, 1).Type, Record(2, 1).Time, Ct));
+        Assert.True(writer.WaitDurableAsync(first, Ct).IsCompletedSuccessfully);
+    }
+
+    [Fact]
+    public async Task Waiting_for_a_ticket_never_handed_out_is_an_error()
+    {
+        await using var writer = new RecordWriter(_store);
+        writer.Start();
+        var ticket = await writer.WriteAsync(Record(1, 1), Ct);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => writer.WaitDurableAsync(ticket + 1, Ct));
+    }
+
+    [Fact]
+    public async Task Full_queue_makes_producers_wait_and_drops_nothing()
+    {
+        await using var writer = new RecordWriter(_store, new RecordWriterOptions { QueueCapacity = 10, MaxBatchSize = 4 });
+        for (var i = 0; i < 10; i++)
+        {
+            await writer.WriteAsync(Record(1, i), Ct);
+        }
+
+        var blocked = writer.WriteAsync(Record(1, 10), Ct).AsTask();
+        await Task.Delay(100, Ct);
+        Assert.False(blocked.IsCompleted, "A full queue must make the producer wait.");
+
+        writer.Start();
+        var ticket = await blocked;
+        Assert.Equal(11, ticket);
+        await writer.WaitDurableAsync(ticket, Ct);
+        var page = await _store.QueryAsync(new TimeSeriesQuery("dev-1", Limit: 100), Ct);
+        Assert.Equal(11, page.Items.Count);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_wait_cancels_only_that_wait()
+    {
+        await using var writer = new RecordWriter(_store);
+        var ticket = await writer.WriteAsync(Record(1, 1), Ct);
+        using var cancel = new CancellationTokenSource();
+
+        var cancelled = writer.WaitDurableAsync(ticket, cancel.Token).AsTask();
+        var other = writer.WaitDurableAsync(ticket, Ct).AsTask();
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        writer.Start();
+        await other;
+    }
+
+    [Fact]
+    public async Task Stopping_commits_every_accepted_record_and_refuses_new_ones()
+    {
+        var writer = new RecordWriter(_store, new RecordWriterOptions { MaxBatchSize = 50 });
+        writer.Start();
+        long last = 0;
+        for (var i = 0; i < 2_000; i++)
+        {
+            last = await writer.WriteAsync(Record(i % 5, i), Ct);
+        }
+
+        await writer.DisposeAsync();
+
+        Assert.Equal(last, writer.DurableTicket);
+        var total = 0;
+        for (var p = 0; p < 5; p++)
+        {
+            total += (await _store.QueryAsync(new TimeSeriesQuery($"dev-{p}", Limit: TimeSeriesQuery.MaxLimit), Ct)).Items.Count;
+        }
+        Assert.Equal(2_000, total);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => writer.WriteAsync(Record(1, 1), Ct).AsTask());
+    }
+
+    [Fact]
+    public async Task Invalid_record_is_refused_when_written_and_does_not_affect_the_others()
+    {
+        await using var writer = new RecordWriter(_store);
+        writer.Start();
+        var good = await writer.WriteAsync(Record(1, 1), Ct);
+
+        await Assert.ThrowsAsync<StorageValidationException>(() => writer.WriteAsync(new TimeSeriesRecord("", "t", DateTimeOffset.UtcNow, "{}"), Ct).AsTask());
+        var after = await writer.WriteAsync(Record(1, 2), Ct);
+
+        Assert.Equal(good + 1, after);
+        await writer.WaitDurableAsync(after, Ct);
+        Assert.Equal(2, (await _store.QueryAsync(new TimeSeriesQuery("dev-1"), Ct)).Items.Count);
+    }
+
+    [Fact]
+    public async Task Failed_commit_fails_waiters_signals_nothing_durable_and_stops_the_writer()
+    {
+        var failing = new FailingStore(_store, failOnCall: 2);
+        await using var writer = new RecordWriter(failing, new RecordWriterOptions { MaxBatchSize = 1 });
+        var first = await writer.WriteAsync(Record(1, 1), Ct);
+        writer.Start();
+        await writer.WaitDurableAsync(first, Ct);
+
+        var second = await writer.WriteAsync(Record(1, 2), Ct);
+        var error = await Assert.ThrowsAsync<RecordWriterFaultedException>(() => writer.WaitDurableAsync(second, Ct).AsTask());
+
+        Assert.IsType<IOException>(error.InnerException);
+        Assert.Equal(first, writer.DurableTicket);
+        Assert.NotNull(writer.Fault);
+        await Assert.ThrowsAsync<RecordWriterFaultedException>(() => writer.WriteAsync(Record(1, 3), Ct).AsTask());
+        await Assert.ThrowsAsync<RecordWriterFaultedException>(() => writer.WaitDurableAsync(second, Ct).AsTask());
+        Assert.Null(await _store.GetAsync("dev-1", Record(1, 2).Type, Record(1, 2).Time, Ct));
+    }
+
+    [Fact]
+    public async Task Commits_are_reported_as_metrics()
+    {
+        long written = 0;
+        var batches = new List<int>();
+        var durations = 0;
+        // A meter factory of our own: writers of tests running in parallel use other meters of the same name.
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meterFactory = services.GetRequiredService<IMeterFactory>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == StorageMetrics.MeterName && ReferenceEquals(instrument.Meter.Scope, meterFactory))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "m2m.storage.records_written")
+            {
+                Interlocked.Add(ref written, value);
+            }
+        });
+        listener.SetMeasurementEventCallback<int>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "m2m.storage.batch_size")
+            {
+                lock (batches)
+                {
+                    batches.Add(value);
+                }
+            }
+            else if (instrument.Name == "m2m.storage.queue_length")
+            {
+                Assert.InRange(value, 0, 100);
+            }
+        });
+        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "m2m.storage.commit_duration" && value > 0)
+            {
+                Interlocked.Increment(ref durations);
+            }
+        });
+        listener.Start();
+
+        var writer = new RecordWriter(_store, new RecordWriterOptions { QueueCapacity = 100, MaxBatchSize = 30 }, meterFactory);
+        await using (writer)
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                await writer.WriteAsync(Record(1, i), Ct);
+            }
+            writer.Start();
+            await writer.WaitDurableAsync(100, Ct);
+            listener.RecordObservableInstruments();
+        }
+
+        Assert.Equal(100, Interlocked.Read(ref written));
+        Assert.Equal(100, batches.Sum());
+        Assert.All(batches, b => Assert.InRange(b, 1, 30));
+        Assert.Equal(batches.Count, durations);
+    }
+
+    /// <summary>The real store, with one commit made to fail as a full disk would.</summary>
+    private sealed class FailingStore(ITimeSeriesStore inner, int failOnCall) : ITimeSeriesStore
+    {
+        private int _calls;
+
+        public ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default) =>
+            Interlocked.Increment(ref _calls) == failOnCall
+                ? ValueTask.FromException(new IOException("No space left on device"))
+                : inner.SaveManyAsync(records, cancellationToken);
+
+        public ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default) => inner.SaveAsync(record, cancellationToken);
+        public ValueTask<TimeSeriesPage> QueryAsync(TimeSeriesQuery query, CancellationToken cancellationToken = default) => inner.QueryAsync(query, cancellationToken);
+        public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetLatestAsync(string id, CancellationToken cancellationToken = default) => inner.GetLatestAsync(id, cancellationToken);
+        public ValueTask<TimeSeriesRecord?> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.GetAsync(id, type, time, cancellationToken);
+        public ValueTask<bool> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.DeleteAsync(id, type, time, cancellationToken);
+        public ValueTask DeleteRangeAsync(string id, string? type, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) => inner.DeleteRangeAsync(id, type, from, to, cancellationToken);
+        public ValueTask<IReadOnlyList<DateOnly>> GetMonthsAsync(CancellationToken cancellationToken = default) => inner.GetMonthsAsync(cancellationToken);
+        public ValueTask DropMonthAsync(DateOnly month, CancellationToken cancellationToken = default) => inner.DropMonthAsync(month, cancellationToken);
+    }
+}
