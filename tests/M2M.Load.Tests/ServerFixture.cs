@@ -47,7 +47,8 @@ public sealed class ServerFixture : IAsyncLifetime
     }
 
     /// <summary>A device plan aimed at this server; every call hands out fresh ident numbers.</summary>
-    public DevicePlan Plan(DeviceMode mode, RunCounters counters, int barrierEvery = 5, TimeSpan? period = null) => new()
+    public DevicePlan Plan(
+        DeviceMode mode, RunCounters counters, int barrierEvery = 5, TimeSpan? period = null, ReplayFile? replay = null, DateTimeOffset? replayStart = null) => new()
     {
         M2mpEndPoint = M2mp,
         AlipEndPoint = Alip,
@@ -62,6 +63,8 @@ public sealed class ServerFixture : IAsyncLifetime
         IdentTimeout = TimeSpan.FromSeconds(10),
         DrainTimeout = TimeSpan.FromSeconds(10),
         KeepAckedRecords = true,
+        Replay = replay,
+        ReplayStart = replayStart ?? DateTimeOffset.UtcNow,
     };
 
     /// <summary><paramref name="count"/> devices; <paramref name="alip"/> decides the protocol of each.</summary>

@@ -137,6 +137,40 @@ public sealed class SimulatorAgainstServerTests(ServerFixture server) : IClassFi
             stored.Select(r => (r.Type, r.Time.ToUnixTimeSeconds())).Order());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_replayed_file_is_stored_at_its_times_shifted_to_now(bool alip)
+    {
+        var counters = new RunCounters();
+        var replay = ReplayFile.Parse(
+        [
+            "time,type,content",
+            "1700000000,sen:loc,48.85,2.35,42,35",
+            "1700000001,sen:temp,21.5",
+            "1700000002,sen:loc,48.86,2.36",
+        ]);
+        var start = DateTimeOffset.UtcNow;
+        var plan = server.Plan(DeviceMode.Replay, counters, barrierEvery: 2, replay: replay, replayStart: start);
+        var device = server.CreateDevices(plan, 1, _ => alip)[0];
+        using var stop = new CancellationTokenSource();
+        var running = device.RunAsync(stop.Token);
+        await WaitUntilAsync(() => device.AckedRecords.Count == 3, TimeSpan.FromSeconds(30));
+        await stop.CancelAsync();
+        await running.WaitAsync(TimeSpan.FromSeconds(30), Test);
+
+        var locations = await server.StoredAsync(device.Ident, "sen:loc");
+        var temperatures = await server.StoredAsync(device.Ident, "sen:temp");
+        Assert.Equal(
+            [(uint)start.ToUnixTimeSeconds(), (uint)start.AddSeconds(2).ToUnixTimeSeconds()],
+            locations.Select(r => (uint)r.Time.ToUnixTimeSeconds()));
+        Assert.Equal(48.86, JsonDocument.Parse(locations[1].Data).RootElement.GetProperty("lat").GetDouble(), 0.0001);
+        var temperature = Assert.Single(temperatures);
+        Assert.Equal((uint)start.AddSeconds(1).ToUnixTimeSeconds(), (uint)temperature.Time.ToUnixTimeSeconds());
+        Assert.Equal("21.5", JsonDocument.Parse(temperature.Data).RootElement.GetString());
+        Assert.Equal(0, counters.ProtocolErrors + counters.ServerErrors);
+    }
+
     private static void AssertSameContent(DeviceRecord sent, TimeSeriesRecord stored)
     {
         using var json = JsonDocument.Parse(stored.Data);
