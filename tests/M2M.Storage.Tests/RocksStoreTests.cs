@@ -130,6 +130,25 @@ public sealed class RocksStoreTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Instances_over_the_same_store_share_the_latest_values()
+    {
+        using var store = RocksStore.Open(_directory.Path);
+        var first = new RocksTimeSeriesStore(store);
+        var second = new RocksTimeSeriesStore(store);
+        var t = new DateTimeOffset(2026, 4, 1, 0, 0, 0, TimeSpan.Zero);
+
+        await first.SaveAsync(new TimeSeriesRecord("dev-1", "sen:temp", t, """{"t":1}"""), Ct);
+        await second.SaveAsync(new TimeSeriesRecord("dev-1", "sen:temp", t.AddMinutes(20), """{"t":3}"""), Ct);
+        // Newer than what the first instance wrote, older than the second's: must not become the latest.
+        await first.SaveAsync(new TimeSeriesRecord("dev-1", "sen:temp", t.AddMinutes(10), """{"t":2}"""), Ct);
+
+        Assert.Equal("""{"t":3}""", Assert.Single(await first.GetLatestAsync("dev-1", Ct)).Data);
+        Assert.True(await second.DeleteAsync("dev-1", "sen:temp", t.AddMinutes(20), Ct));
+        await first.SaveAsync(new TimeSeriesRecord("dev-1", "sen:temp", t.AddMinutes(5), """{"t":1.5}"""), Ct);
+        Assert.Equal("""{"t":2}""", Assert.Single(await second.GetLatestAsync("dev-1", Ct)).Data);
+    }
+
     private static byte[] U(string s) => Encoding.UTF8.GetBytes(s);
 
     private static byte[] Month(DateTimeOffset time)

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Buffers.Text;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -16,8 +17,9 @@ namespace M2M.Storage.Rocks;
 /// <remarks>
 /// Every method completes synchronously: RocksDB calls block for the time of a memtable access or,
 /// for writes, one WAL append (and fsync when <see cref="Durability.Synced"/>). Writes are serialized
-/// by a lock because <c>ts_latest</c> is a read-compare-write; use one instance per
-/// <see cref="RocksStore"/> (the DI registration does). Queries take no lock.
+/// by a lock because <c>ts_latest</c> is a read-compare-write; the lock and the cache of latest times
+/// belong to the <see cref="RocksStore"/>, so instances over the same store stay correct (the DI
+/// registration makes one). Queries take no lock.
 /// <para>
 /// Deletions and <c>ts_latest</c>: explicit deletions (<see cref="DeleteAsync"/>,
 /// <see cref="DeleteRangeAsync"/>) remove data the caller wants gone, so a latest value they delete
@@ -40,7 +42,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     private readonly ColumnFamilyHandle _latest;
     private readonly ColumnFamilyHandle _meta;
     private readonly ReadOptions _readOptions = new();
-    private readonly Lock _writeLock = new();
+    private readonly Lock _writeLock;
 
     /// <summary>
     /// Stored <c>ts_latest</c> time per (id, type), so that a batch does not read <c>ts_latest</c> back for
@@ -48,9 +50,18 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     /// under it): entries are set after a commit, removed by deletions, and the whole cache is dropped
     /// when it reaches <see cref="LatestCacheCapacity"/> entries.
     /// </summary>
-    private readonly Dictionary<(string Id, string Type), long> _latestTicks = [];
+    private readonly Dictionary<(string Id, string Type), long> _latestTicks;
     private const int LatestCacheCapacity = 100_000;
     private SaveBuffers? _spareBuffers;
+
+    /// <summary>Write lock and latest-time cache of each open <see cref="RocksStore"/>, shared by its instances.</summary>
+    private static readonly ConditionalWeakTable<RocksStore, WriteState> WriteStates = new();
+
+    private sealed class WriteState
+    {
+        public readonly Lock Lock = new();
+        public readonly Dictionary<(string Id, string Type), long> LatestTicks = [];
+    }
 
     public RocksTimeSeriesStore(RocksStore store)
     {
@@ -61,6 +72,9 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         _byType = store.Family(RocksStore.Families.SeriesByType);
         _latest = store.Family(RocksStore.Families.SeriesLatest);
         _meta = store.Family(RocksStore.Families.Meta);
+        var state = WriteStates.GetValue(store, _ => new WriteState());
+        _writeLock = state.Lock;
+        _latestTicks = state.LatestTicks;
     }
 
     public ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default)
