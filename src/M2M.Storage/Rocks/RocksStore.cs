@@ -90,6 +90,9 @@ public sealed class RocksStore : IDisposable
             // Bounds the memtables of all families together (4 write buffers' worth).
             .SetDbWriteBufferSize((ulong)options.WriteBufferBytes * 4)
             .SetKeepLogFileNum(5);
+        // Measured for the time-series ingest and not set (BENCHMARKS.md, Storage, format 2): pipelined
+        // writes (slower with the single committing thread), no compression on L0/L1 and 4 write buffers
+        // with an L0 compaction trigger of 8 (no difference within the noise of the 2-core machine).
 
         var families = new ColumnFamilies();
         foreach (var name in Families.All)
@@ -127,8 +130,8 @@ public sealed class RocksStore : IDisposable
         var bulk = name is Families.Series or Families.SeriesByType;
         var table = new BlockBasedTableOptions()
             .SetBlockCache(blockCache)
-            // 10 bits per key ≈ 1 % false positives: point reads (registry values, ts_latest before each
-            // batch, GetAsync) skip the files that cannot hold the key. Full filters (format 5).
+            // 10 bits per key ≈ 1 % false positives: point reads (registry values, ts_latest for series
+            // the write cache has not seen, GetAsync) skip the files that cannot hold the key. Full filters (format 5).
             .SetFilterPolicy(BloomFilterPolicy.Create(10, false))
             .SetFormatVersion(5)
             // Index and filter blocks live in (and are bounded by) the block cache; those of level 0
