@@ -12,7 +12,7 @@ namespace M2M.Storage.Rocks;
 public sealed class RocksStore : IDisposable
 {
     /// <summary>Format of the keys and values written by this code. Bump it with an upgrade step in <see cref="Upgrade"/>.</summary>
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
 
     /// <summary>Column family names.</summary>
     public static class Families
@@ -21,7 +21,7 @@ public sealed class RocksStore : IDisposable
         public const string Meta = "meta";
         /// <summary>Time-series records by (month, id, time, type).</summary>
         public const string Series = "ts";
-        /// <summary>Time-series index by (month, id, type, time).</summary>
+        /// <summary>Time-series index by (month, id, type, time); keys only (format 2), the data is in <see cref="Series"/>.</summary>
         public const string SeriesByType = "ts_type";
         /// <summary>Latest record per (id, type).</summary>
         public const string SeriesLatest = "ts_latest";
@@ -90,6 +90,9 @@ public sealed class RocksStore : IDisposable
             // Bounds the memtables of all families together (4 write buffers' worth).
             .SetDbWriteBufferSize((ulong)options.WriteBufferBytes * 4)
             .SetKeepLogFileNum(5);
+        // Measured for the time-series ingest and not set (BENCHMARKS.md, Storage, format 2): pipelined
+        // writes (slower with the single committing thread), no compression on L0/L1 and 4 write buffers
+        // with an L0 compaction trigger of 8 (no difference within the noise of the 2-core machine).
 
         var families = new ColumnFamilies();
         foreach (var name in Families.All)
@@ -127,8 +130,8 @@ public sealed class RocksStore : IDisposable
         var bulk = name is Families.Series or Families.SeriesByType;
         var table = new BlockBasedTableOptions()
             .SetBlockCache(blockCache)
-            // 10 bits per key ≈ 1 % false positives: point reads (registry values, ts_latest before each
-            // batch, GetAsync) skip the files that cannot hold the key. Full filters (format 5).
+            // 10 bits per key ≈ 1 % false positives: point reads (registry values, ts_latest for series
+            // the write cache has not seen, GetAsync) skip the files that cannot hold the key. Full filters (format 5).
             .SetFilterPolicy(BloomFilterPolicy.Create(10, false))
             .SetFormatVersion(5)
             // Index and filter blocks live in (and are bounded by) the block cache; those of level 0
@@ -185,10 +188,65 @@ public sealed class RocksStore : IDisposable
     {
         for (var version = from; version < FormatVersion; version++)
         {
-            // No step exists yet: format 1 is the first. A step rewrites the keys it changes, then stores version + 1.
-            Db.Put(FormatVersionKey, EncodeVersion(version + 1), Family(Families.Meta), WriteOptions);
+            // A step rewrites the keys it changes, then stores version + 1. Each step must be idempotent:
+            // an interrupted step runs again from its start on the next open.
+            switch (version)
+            {
+                case 1:
+                    EmptyTypeIndexValues(logger);
+                    break;
+            }
+            // Synced whatever the configured durability: it also makes the step's (unsynced) batches durable
+            // before the new version is trusted.
+            Db.Put(FormatVersionKey, EncodeVersion(version + 1), Family(Families.Meta), SyncedWrite);
             logger?.LogInformation("Upgraded storage format {From} to {To}", version, version + 1);
         }
+    }
+
+    private static readonly WriteOptions SyncedWrite = new WriteOptions().SetSync(true);
+
+    /// <summary>
+    /// Format 1 → 2: <c>ts_type</c> becomes a key-only index. Every value is replaced by an empty one (keys
+    /// unchanged), in batches of 10 000; the old values disappear from the files as compaction rewrites them.
+    /// </summary>
+    private void EmptyTypeIndexValues(ILogger? logger)
+    {
+        const int Chunk = 10_000;
+        var family = Family(Families.SeriesByType);
+        var unsynced = new WriteOptions().SetSync(false);
+        long rewritten = 0;
+        // A full scan of the family: keep it out of the block cache.
+        var scan = new ReadOptions().SetFillCache(false);
+        using var iterator = Db.NewIterator(family, scan);
+        var batch = new WriteBatch();
+        try
+        {
+            for (iterator.SeekToFirst(); iterator.Valid(); iterator.Next())
+            {
+                if (iterator.GetValueSpan().IsEmpty)
+                {
+                    continue;
+                }
+                batch.Put(iterator.GetKeySpan(), ReadOnlySpan<byte>.Empty, family);
+                if (batch.Count() >= Chunk)
+                {
+                    Db.Write(batch, unsynced);
+                    batch.Clear();
+                    rewritten += Chunk;
+                    if (rewritten % 1_000_000 == 0)
+                    {
+                        logger?.LogInformation("Storage format 2 upgrade: {Count} ts_type entries rewritten", rewritten);
+                    }
+                }
+            }
+            rewritten += batch.Count();
+            Db.Write(batch, unsynced);
+        }
+        finally
+        {
+            batch.Dispose();
+        }
+        logger?.LogInformation("Storage format 2 upgrade: {Count} ts_type entries rewritten as keys only", rewritten);
     }
 
     /// <summary>The stored format version (4 bytes, little-endian int32, key <c>format_version</c> of <c>meta</c>).</summary>

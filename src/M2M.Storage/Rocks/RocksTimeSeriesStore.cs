@@ -1,6 +1,7 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Buffers.Text;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using M2M.Storage.TimeSeries;
@@ -16,8 +17,9 @@ namespace M2M.Storage.Rocks;
 /// <remarks>
 /// Every method completes synchronously: RocksDB calls block for the time of a memtable access or,
 /// for writes, one WAL append (and fsync when <see cref="Durability.Synced"/>). Writes are serialized
-/// by a lock because <c>ts_latest</c> is a read-compare-write; use one instance per
-/// <see cref="RocksStore"/> (the DI registration does). Queries take no lock.
+/// by a lock because <c>ts_latest</c> is a read-compare-write; the lock and the cache of latest times
+/// belong to the <see cref="RocksStore"/>, so instances over the same store stay correct (the DI
+/// registration makes one). Queries take no lock.
 /// <para>
 /// Deletions and <c>ts_latest</c>: explicit deletions (<see cref="DeleteAsync"/>,
 /// <see cref="DeleteRangeAsync"/>) remove data the caller wants gone, so a latest value they delete
@@ -31,6 +33,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     private const byte TokenVersion = 1;
     private const int TokenMacBytes = 8;
     private const int DeleteChunk = 10_000;
+    private const int StepsBeforeSeek = 16;
 
     private readonly RocksStore _store;
     private readonly RocksDb _db;
@@ -39,7 +42,26 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     private readonly ColumnFamilyHandle _latest;
     private readonly ColumnFamilyHandle _meta;
     private readonly ReadOptions _readOptions = new();
-    private readonly Lock _writeLock = new();
+    private readonly Lock _writeLock;
+
+    /// <summary>
+    /// Stored <c>ts_latest</c> time per (id, type), so that a batch does not read <c>ts_latest</c> back for
+    /// series it has seen. Guarded by <see cref="_writeLock"/> (every change of <c>ts_latest</c> happens
+    /// under it): entries are set after a commit, removed by deletions, and the whole cache is dropped
+    /// when it reaches <see cref="LatestCacheCapacity"/> entries.
+    /// </summary>
+    private readonly Dictionary<(string Id, string Type), long> _latestTicks;
+    private const int LatestCacheCapacity = 100_000;
+    private SaveBuffers? _spareBuffers;
+
+    /// <summary>Write lock and latest-time cache of each open <see cref="RocksStore"/>, shared by its instances.</summary>
+    private static readonly ConditionalWeakTable<RocksStore, WriteState> WriteStates = new();
+
+    private sealed class WriteState
+    {
+        public readonly Lock Lock = new();
+        public readonly Dictionary<(string Id, string Type), long> LatestTicks = [];
+    }
 
     public RocksTimeSeriesStore(RocksStore store)
     {
@@ -50,6 +72,9 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         _byType = store.Family(RocksStore.Families.SeriesByType);
         _latest = store.Family(RocksStore.Families.SeriesLatest);
         _meta = store.Family(RocksStore.Families.Meta);
+        var state = WriteStates.GetValue(store, _ => new WriteState());
+        _writeLock = state.Lock;
+        _latestTicks = state.LatestTicks;
     }
 
     public ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default)
@@ -165,34 +190,53 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
             return;
         }
 
-        var key = ArrayPool<byte>.Shared.Rent(SeriesKeys.MaxKeyBytes);
-        var value = ArrayPool<byte>.Shared.Rent(4096);
+        // One set of buffers (write batch, key and value buffers, per-series dictionary) is kept between
+        // calls; a concurrent caller that finds it taken uses its own.
+        var buffers = Interlocked.Exchange(ref _spareBuffers, null) ?? new SaveBuffers();
         try
         {
-            using var batch = new WriteBatch();
+            var batch = buffers.Batch;
+            var seriesKey = buffers.SeriesKey.AsSpan();
+            var typeKey = buffers.TypeKey.AsSpan();
+            Span<byte> id = stackalloc byte[TimeSeriesLimits.MaxIdBytes];
+            Span<byte> type = stackalloc byte[TimeSeriesLimits.MaxTypeBytes];
             // Newest record of each (id, type) in this batch; the last one wins among equal times, as in ts.
-            var newest = new Dictionary<(string Id, string Type), int>();
-            uint lastMonth = 0;
-            var months = new HashSet<uint>();
+            var newest = buffers.Newest;
+            var months = buffers.Months;
+            uint month = 0;
+            long monthStart = 0, monthEnd = 0;
+            string? lastId = null, lastType = null;
+            var idLength = 0;
+            var typeLength = 0;
             for (var i = 0; i < records.Count; i++)
             {
                 var record = records[i];
                 var ticks = record.Time.UtcTicks;
-                var dataLength = EncodeData(record.Data, ref value);
-                var data = value.AsSpan(0, dataLength);
-
-                var length = SeriesKeys.WriteSeriesKey(key, record.Id, record.Type, ticks);
-                batch.Put(key.AsSpan(0, length), data, _series);
-                length = SeriesKeys.WriteTypeKey(key, record.Id, record.Type, ticks);
-                batch.Put(key.AsSpan(0, length), data, _byType);
-
-                var month = SeriesKeys.MonthOf(ticks);
-                if (month != lastMonth)
+                if (ticks < monthStart || ticks >= monthEnd)
                 {
-                    months.Add(month);
-                    lastMonth = month;
+                    month = SeriesKeys.MonthOf(ticks, out monthStart, out monthEnd);
+                    if (!months.Contains(month))
+                    {
+                        months.Add(month);
+                    }
                 }
-                ref var slot = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(newest, (record.Id, record.Type), out var exists);
+                if (!ReferenceEquals(record.Id, lastId))
+                {
+                    idLength = Encoding.UTF8.GetBytes(record.Id, id);
+                    lastId = record.Id;
+                }
+                if (!ReferenceEquals(record.Type, lastType))
+                {
+                    typeLength = Encoding.UTF8.GetBytes(record.Type, type);
+                    lastType = record.Type;
+                }
+                SeriesKeys.WriteRecordKeys(seriesKey, typeKey, month, id[..idLength], type[..typeLength], ticks, out var seriesLength, out var typeKeyLength);
+                var dataLength = EncodeData(record.Data, ref buffers.Value);
+                batch.Put(seriesKey[..seriesLength], buffers.Value.AsSpan(0, dataLength), _series);
+                // ts_type is a key-only index (format 2): typed queries read the data from ts.
+                batch.Put(typeKey[..typeKeyLength], ReadOnlySpan<byte>.Empty, _byType);
+
+                ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(newest, (record.Id, record.Type), out var exists);
                 if (!exists || records[slot].Time.UtcTicks <= ticks)
                 {
                     slot = i;
@@ -201,38 +245,96 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
 
             // The month index is rewritten by every batch that touches a month: a put of an empty value
             // is cheaper than keeping a cache coherent with concurrent month drops.
-            foreach (var month in months)
+            for (var i = 0; i < months.Count; i++)
             {
-                batch.Put(SeriesKeys.MonthIndexKey(month), Array.Empty<byte>(), _meta);
+                SeriesKeys.WriteMonthIndexKey(seriesKey, months[i], out var length);
+                batch.Put(seriesKey[..length], ReadOnlySpan<byte>.Empty, _meta);
             }
 
             lock (_writeLock)
             {
+                var written = buffers.LatestWritten;
                 foreach (var (series, index) in newest)
                 {
                     var record = records[index];
                     var ticks = record.Time.UtcTicks;
-                    var length = SeriesKeys.WriteLatestKey(key, series.Id, series.Type);
-                    var current = _db.Get(key.AsSpan(0, length), _latest, _readOptions);
-                    if (current is not null && SeriesKeys.DecodeTime(current) > ticks)
+                    var length = SeriesKeys.WriteLatestKey(seriesKey, series.Id, series.Type);
+                    if (!_latestTicks.TryGetValue(series, out var stored))
+                    {
+                        var current = _db.Get(seriesKey[..length], _latest, _readOptions);
+                        stored = current is null ? long.MinValue : SeriesKeys.DecodeTime(current);
+                        if (current is not null)
+                        {
+                            RememberLatest(series, stored);
+                        }
+                    }
+                    if (stored > ticks)
                     {
                         continue;
                     }
-                    var dataLength = EncodeData(record.Data, ref value, SeriesKeys.TimeBytes);
-                    SeriesKeys.WriteTime(value, ticks);
-                    batch.Put(key.AsSpan(0, length), value.AsSpan(0, SeriesKeys.TimeBytes + dataLength), _latest);
+                    var dataLength = EncodeData(record.Data, ref buffers.Value, SeriesKeys.TimeBytes);
+                    SeriesKeys.WriteTime(buffers.Value, ticks);
+                    batch.Put(seriesKey[..length], buffers.Value.AsSpan(0, SeriesKeys.TimeBytes + dataLength), _latest);
+                    written.Add((series, ticks));
                 }
                 _db.Write(batch, _store.WriteOptions);
+                // Only after the commit: a failed write leaves the cache describing what is stored.
+                foreach (var (series, ticks) in written)
+                {
+                    RememberLatest(series, ticks);
+                }
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(value);
-            ArrayPool<byte>.Shared.Return(key);
+            buffers.Reset();
+            if (Interlocked.CompareExchange(ref _spareBuffers, buffers, null) is not null)
+            {
+                buffers.Dispose();
+            }
         }
     }
 
-    /// <summary>Writes <paramref name="data"/> as UTF-8 at <paramref name="offset"/>, growing the pooled buffer when needed.</summary>
+    /// <summary>Records the stored <c>ts_latest</c> time of a series; called under the write lock.</summary>
+    private void RememberLatest((string Id, string Type) series, long ticks)
+    {
+        if (_latestTicks.Count >= LatestCacheCapacity && !_latestTicks.ContainsKey(series))
+        {
+            // Bounded: past the capacity the cache starts over (misses only cost the read they replace).
+            _latestTicks.Clear();
+        }
+        _latestTicks[series] = ticks;
+    }
+
+    /// <summary>Per-call state of <see cref="Save"/>, reused between calls.</summary>
+    private sealed class SaveBuffers : IDisposable
+    {
+        private const int KeptValueBytes = 64 * 1024;
+
+        public readonly WriteBatch Batch = new();
+        public readonly byte[] SeriesKey = new byte[SeriesKeys.MaxKeyBytes];
+        public readonly byte[] TypeKey = new byte[SeriesKeys.MaxKeyBytes];
+        public readonly Dictionary<(string Id, string Type), int> Newest = [];
+        public readonly List<uint> Months = [];
+        public readonly List<((string Id, string Type) Series, long Ticks)> LatestWritten = [];
+        public byte[] Value = new byte[4096];
+
+        public void Reset()
+        {
+            Batch.Clear();
+            Newest.Clear();
+            Months.Clear();
+            LatestWritten.Clear();
+            if (Value.Length > KeptValueBytes)
+            {
+                Value = new byte[4096];
+            }
+        }
+
+        public void Dispose() => Batch.Dispose();
+    }
+
+    /// <summary>Writes <paramref name="data"/> as UTF-8 at <paramref name="offset"/>, growing the buffer when needed.</summary>
     private static int EncodeData(string data, ref byte[] buffer, int offset = 0)
     {
         var max = Encoding.UTF8.GetMaxByteCount(data.Length);
@@ -241,8 +343,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
             var needed = offset + Encoding.UTF8.GetByteCount(data);
             if (buffer.Length < needed)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
-                buffer = ArrayPool<byte>.Shared.Rent(needed);
+                buffer = new byte[Math.Max(needed, buffer.Length * 2)];
             }
         }
         return Encoding.UTF8.GetBytes(data, buffer.AsSpan(offset));
@@ -305,6 +406,12 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         }
 
         var family = query.Type is null ? _series : _byType;
+        // A typed query walks the key-only ts_type index and reads each record's data from ts with a second
+        // iterator (see ReadTypedRecord), both through one snapshot so that a concurrent write or delete is
+        // seen in both or neither.
+        using var snapshot = query.Type is null ? null : _db.CreateSnapshot();
+        var readOptions = snapshot is null ? _readOptions : new ReadOptions().SetSnapshot(snapshot);
+        var seriesKey = query.Type is null ? [] : new byte[SeriesKeys.MaxKeyBytes];
         var items = new List<TimeSeriesRecord>(Math.Min(query.Limit + 1, 1024));
         var lower = new byte[SeriesKeys.MaxKeyBytes];
         var upper = new byte[SeriesKeys.MaxKeyBytes];
@@ -317,6 +424,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
             {
                 continue;
             }
+            var seriesPrefixLength = query.Type is null ? 0 : SeriesKeys.WritePrefix(seriesKey, month, query.Id, null);
             var prefixLength = SeriesKeys.WritePrefix(lower, month, query.Id, query.Type);
             lower.AsSpan(0, prefixLength).CopyTo(upper);
             var lowerKey = lower.AsSpan(0, prefixLength + SeriesKeys.WriteTime(lower.AsSpan(prefixLength), from));
@@ -333,7 +441,9 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                 resumeAt = resumeKey.AsSpan(0, length);
             }
 
-            using var iterator = _db.NewIterator(family, _readOptions);
+            using var iterator = _db.NewIterator(family, readOptions);
+            using var data = query.Type is null ? null : _db.NewIterator(_series, readOptions);
+            var dataPositioned = false;
             if (!query.Descending)
             {
                 iterator.Seek(resumeAt.IsEmpty ? lowerKey : resumeAt);
@@ -348,7 +458,14 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                     {
                         continue;
                     }
-                    items.Add(ReadRecord(query, key, prefixLength, iterator.GetValueSpan()));
+                    if (query.Type is null)
+                    {
+                        items.Add(ReadRecord(query, key, prefixLength, iterator.GetValueSpan()));
+                    }
+                    else
+                    {
+                        items.Add(ReadTypedRecord(query, key, seriesPrefixLength, prefixLength, seriesKey, data!, ref dataPositioned));
+                    }
                     if (items.Count > query.Limit)
                     {
                         break;
@@ -369,7 +486,14 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                     {
                         continue;
                     }
-                    items.Add(ReadRecord(query, key, prefixLength, iterator.GetValueSpan()));
+                    if (query.Type is null)
+                    {
+                        items.Add(ReadRecord(query, key, prefixLength, iterator.GetValueSpan()));
+                    }
+                    else
+                    {
+                        items.Add(ReadTypedRecord(query, key, seriesPrefixLength, prefixLength, seriesKey, data!, ref dataPositioned));
+                    }
                     if (items.Count > query.Limit)
                     {
                         break;
@@ -397,6 +521,50 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         var ticks = SeriesKeys.DecodeTime(key[prefixLength..]);
         var type = query.Type ?? Encoding.UTF8.GetString(key[(prefixLength + SeriesKeys.TimeBytes)..]);
         return new TimeSeriesRecord(query.Id, type, new DateTimeOffset(ticks, TimeSpan.Zero), Encoding.UTF8.GetString(value));
+    }
+
+    /// <summary>
+    /// The record a <c>ts_type</c> key points to, read from <c>ts</c> by <paramref name="data"/>, an iterator
+    /// that follows the query's direction: the records of the other types of the series lie between two
+    /// records of one type, so when the type is frequent the next record is a few steps away and stepping
+    /// is much cheaper than a seek or point lookup (10 M-record benchmark, a 1 000-record page of one type
+    /// among three: median 11.6 ms with one point lookup per record, 2.1 ms stepping); a rare type falls
+    /// back to a seek after <see cref="StepsBeforeSeek"/> steps.
+    /// </summary>
+    private static TimeSeriesRecord ReadTypedRecord(TimeSeriesQuery query, ReadOnlySpan<byte> typeKey, int seriesPrefixLength, int prefixLength, byte[] seriesKey, Iterator data, ref bool positioned)
+    {
+        var target = seriesKey.AsSpan(0, SeriesKeys.SeriesKeyFromTypeKey(typeKey, seriesPrefixLength, prefixLength, seriesKey));
+        if (positioned)
+        {
+            for (var step = 0; step < StepsBeforeSeek && data.Valid(); step++)
+            {
+                var order = data.GetKeySpan().SequenceCompareTo(target);
+                if (order == 0)
+                {
+                    return ReadRecord(query, typeKey, prefixLength, data.GetValueSpan());
+                }
+                if (query.Descending ? order < 0 : order > 0)
+                {
+                    break;
+                }
+                if (query.Descending)
+                {
+                    data.Prev();
+                }
+                else
+                {
+                    data.Next();
+                }
+            }
+        }
+        data.Seek(target);
+        positioned = true;
+        // Both keys are written and deleted in the same batches and read through one snapshot.
+        if (!data.Valid() || !data.GetKeySpan().SequenceEqual(target))
+        {
+            throw new StorageFormatException("A ts_type key has no ts record; the database is inconsistent.");
+        }
+        return ReadRecord(query, typeKey, prefixLength, data.GetValueSpan());
     }
 
     private void DeleteRange(string id, string? type, long from, long to)
@@ -470,6 +638,8 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     /// </summary>
     private void FixLatestAfterDelete(WriteBatch batch, string id, string type, long from, long to)
     {
+        // The cache entry goes whatever happens below; the next save reads ts_latest again.
+        _latestTicks.Remove((id, type));
         var key = new byte[SeriesKeys.MaxKeyBytes];
         var length = SeriesKeys.WriteLatestKey(key, id, type);
         var latestKey = key.AsSpan(0, length);
@@ -499,6 +669,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         var months = ReadMonths();
         var prefix = new byte[SeriesKeys.MaxKeyBytes];
         var seek = new byte[SeriesKeys.MaxKeyBytes];
+        var seriesKey = new byte[SeriesKeys.MaxKeyBytes];
         using var iterator = _db.NewIterator(_byType, _readOptions);
         for (var i = months.Count - 1; i >= 0; i--)
         {
@@ -517,7 +688,14 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
             if (iterator.Valid() && iterator.GetKeySpan().StartsWith(prefix.AsSpan(0, prefixLength)))
             {
                 var key = iterator.GetKeySpan();
-                var value = iterator.GetValueSpan();
+                // ts_type holds keys only: the data is in ts (same batch, so present under the write lock).
+                var seriesPrefixLength = SeriesKeys.WritePrefix(seriesKey, months[i], id, null);
+                var seriesLength = SeriesKeys.SeriesKeyFromTypeKey(key, seriesPrefixLength, prefixLength, seriesKey);
+                var value = _db.Get(seriesKey.AsSpan(0, seriesLength), _series, _readOptions);
+                if (value is null)
+                {
+                    throw new StorageFormatException("A ts_type key has no ts record; the database is inconsistent.");
+                }
                 var result = new byte[SeriesKeys.TimeBytes + value.Length];
                 key[prefixLength..].CopyTo(result);
                 value.CopyTo(result.AsSpan(SeriesKeys.TimeBytes));

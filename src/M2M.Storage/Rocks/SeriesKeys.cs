@@ -7,7 +7,7 @@ namespace M2M.Storage.Rocks;
 /// Byte layout of the time-series keys (see <c>docs/storage-layout.md</c>):
 /// <code>
 /// ts        month u32 BE | id | 0x00 | time u64 BE | type
-/// ts_type   month u32 BE | id | 0x00 | type | 0x00 | time u64 BE
+/// ts_type   month u32 BE | id | 0x00 | type | 0x00 | time u64 BE → (empty, format 2)
 /// ts_latest id | 0x00 | type                      → time u64 BE | data
 /// meta      "ts/month/" | month u32 BE            → (empty)
 /// </code>
@@ -24,6 +24,16 @@ internal static class SeriesKeys
     public static uint MonthOf(long utcTicks)
     {
         var date = new DateTime(utcTicks, DateTimeKind.Utc);
+        return (uint)(date.Year * 100 + date.Month);
+    }
+
+    /// <summary>The month of <paramref name="utcTicks"/> and its bounds <c>[start, end)</c> in ticks.</summary>
+    public static uint MonthOf(long utcTicks, out long start, out long end)
+    {
+        var date = new DateTime(utcTicks, DateTimeKind.Utc);
+        var first = new DateTime(date.Year, date.Month, 1, 0, 0, 0, DateTimeKind.Utc);
+        start = first.Ticks;
+        end = date.Year == 9999 && date.Month == 12 ? DateTime.MaxValue.Ticks + 1 : first.AddMonths(1).Ticks;
         return (uint)(date.Year * 100 + date.Month);
     }
 
@@ -76,6 +86,41 @@ internal static class SeriesKeys
         return length;
     }
 
+    /// <summary>
+    /// Both index keys of a record at once, from the UTF-8 bytes of id and type (encoded once by the
+    /// caller): <c>ts</c> into <paramref name="seriesKey"/>, <c>ts_type</c> into <paramref name="typeKey"/>.
+    /// </summary>
+    public static void WriteRecordKeys(Span<byte> seriesKey, Span<byte> typeKey, uint month, ReadOnlySpan<byte> id, ReadOnlySpan<byte> type, long utcTicks, out int seriesLength, out int typeLength)
+    {
+        BinaryPrimitives.WriteUInt32BigEndian(seriesKey, month);
+        id.CopyTo(seriesKey[MonthBytes..]);
+        var prefix = MonthBytes + id.Length;
+        seriesKey[prefix++] = 0;
+        seriesKey[..prefix].CopyTo(typeKey);
+        var time = EncodeTime(utcTicks);
+        BinaryPrimitives.WriteUInt64BigEndian(seriesKey[prefix..], time);
+        type.CopyTo(seriesKey[(prefix + TimeBytes)..]);
+        seriesLength = prefix + TimeBytes + type.Length;
+        type.CopyTo(typeKey[prefix..]);
+        typeKey[prefix + type.Length] = 0;
+        BinaryPrimitives.WriteUInt64BigEndian(typeKey[(prefix + type.Length + 1)..], time);
+        typeLength = prefix + type.Length + 1 + TimeBytes;
+    }
+
+    /// <summary>
+    /// The <c>ts</c> key of the record a <c>ts_type</c> key points to: <paramref name="seriesPrefixLength"/>
+    /// is the length of <c>month | id | 0x00</c>, <paramref name="typePrefixLength"/> that of
+    /// <c>month | id | 0x00 | type | 0x00</c>.
+    /// </summary>
+    public static int SeriesKeyFromTypeKey(ReadOnlySpan<byte> typeKey, int seriesPrefixLength, int typePrefixLength, Span<byte> destination)
+    {
+        typeKey[..seriesPrefixLength].CopyTo(destination);
+        typeKey.Slice(typePrefixLength, TimeBytes).CopyTo(destination[seriesPrefixLength..]);
+        var type = typeKey[seriesPrefixLength..(typePrefixLength - 1)];
+        type.CopyTo(destination[(seriesPrefixLength + TimeBytes)..]);
+        return seriesPrefixLength + TimeBytes + type.Length;
+    }
+
     /// <summary>The <c>ts_latest</c> key of a series and type (<c>id | 0x00 | type</c>).</summary>
     public static int WriteLatestKey(Span<byte> destination, string id, string type)
     {
@@ -98,6 +143,13 @@ internal static class SeriesKeys
         MonthIndexPrefix.CopyTo(key, 0);
         BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(MonthIndexPrefix.Length), month);
         return key;
+    }
+
+    public static void WriteMonthIndexKey(Span<byte> destination, uint month, out int length)
+    {
+        MonthIndexPrefix.CopyTo(destination);
+        BinaryPrimitives.WriteUInt32BigEndian(destination[MonthIndexPrefix.Length..], month);
+        length = MonthIndexPrefix.Length + MonthBytes;
     }
 
     /// <summary><c>month</c> as the first 4 bytes of a key: the start of a month's key range.</summary>

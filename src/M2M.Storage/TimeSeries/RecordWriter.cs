@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Threading.Channels;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -20,6 +19,10 @@ namespace M2M.Storage.TimeSeries;
 /// commit order are one order, and a durable ticket covers every record accepted before it.</para>
 /// <para>Waiters: one <see cref="TaskCompletionSource"/> per <see cref="WaitDurableAsync"/> call that
 /// has to wait (none per record), kept in a min-heap by ticket and completed after each commit.</para>
+/// <para>The queue is a ring of records under the accept lock (tickets are consecutive, so the ring
+/// holds no ticket): a producer pays one short lock and no allocation per record; the loop takes a
+/// whole batch in one lock; producers waiting for room share one signal, released once per batch taken
+/// (not once per record, which on a full queue made producer and loop ping-pong per record).</para>
 /// <para>On a failed commit the writer stops: durability is never signalled for that batch, every
 /// waiter not yet durable fails with a <see cref="RecordWriterFaultedException"/>, queued records are
 /// dropped unacknowledged and later writes fail. Producers learn that nothing past
@@ -34,7 +37,7 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     private readonly ITimeSeriesStore _store;
     private readonly ILogger _logger;
     private readonly int _maxBatchSize;
-    private readonly Channel<Entry> _queue;
+    private readonly TimeSeriesRecord[] _ring;
     private readonly Lock _acceptLock = new();
     private readonly Lock _waitLock = new();
     private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
@@ -44,6 +47,13 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     private readonly Histogram<double> _commitDuration;
     private long _lastTicket;
     private long _durableTicket;
+    // Ring state, under _acceptLock: the queued records are _ring[_head .. _head + _count) (wrapping);
+    // their tickets are _lastTicket - _count + 1 .. _lastTicket.
+    private int _head;
+    private int _count;
+    private bool _completed;
+    private TaskCompletionSource? _roomSignal;
+    private TaskCompletionSource? _recordsSignal;
     private Exception? _fault;
     private Task? _loop;
 
@@ -56,12 +66,7 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         _store = store;
         _logger = logger ?? NullLogger<RecordWriter>.Instance;
         _maxBatchSize = options.MaxBatchSize;
-        _queue = Channel.CreateBounded<Entry>(new BoundedChannelOptions(options.QueueCapacity)
-        {
-            FullMode = BoundedChannelFullMode.Wait,
-            SingleReader = true,
-            SingleWriter = false,
-        });
+        _ring = new TimeSeriesRecord[options.QueueCapacity];
 
         Meter meter;
         if (meterFactory is null)
@@ -75,7 +80,7 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         _recordsWritten = meter.CreateCounter<long>("m2m.storage.records_written", "{record}", "Records committed by the batch writer.");
         _batchSize = meter.CreateHistogram<int>("m2m.storage.batch_size", "{record}", "Records per group commit.");
         _commitDuration = meter.CreateHistogram<double>("m2m.storage.commit_duration", "s", "Duration of one group commit.");
-        meter.CreateObservableGauge("m2m.storage.queue_length", () => _queue.Reader.Count, "{record}", "Records accepted and not yet committed.");
+        meter.CreateObservableGauge("m2m.storage.queue_length", () => Volatile.Read(ref _count), "{record}", "Records accepted and not yet committed.");
     }
 
     /// <inheritdoc />
@@ -97,26 +102,65 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     }
 
     /// <inheritdoc />
-    public async ValueTask<long> WriteAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default)
+    public ValueTask<long> WriteAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default)
     {
-        // Validated here so that one bad record can never make a whole batch fail.
-        TimeSeriesLimits.ValidateRecord(record);
+        Task room;
+        try
+        {
+            // Validated here so that one bad record can never make a whole batch fail.
+            TimeSeriesLimits.ValidateRecord(record);
+            if (TryAccept(record, out var ticket, out room))
+            {
+                return new ValueTask<long>(ticket);
+            }
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<long>(e);
+        }
+        return WaitAndWriteAsync(record, room, cancellationToken);
+    }
+
+    private async ValueTask<long> WaitAndWriteAsync(TimeSeriesRecord record, Task room, CancellationToken cancellationToken)
+    {
         while (true)
         {
-            lock (_acceptLock)
+            await room.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (TryAccept(record, out var ticket, out room))
             {
-                var ticket = _lastTicket + 1;
-                if (_queue.Writer.TryWrite(new Entry(ticket, record)))
-                {
-                    Volatile.Write(ref _lastTicket, ticket);
-                    return ticket;
-                }
+                return ticket;
             }
-            if (!await _queue.Writer.WaitToWriteAsync(cancellationToken).ConfigureAwait(false))
+        }
+    }
+
+    /// <summary>Queues the record and hands out its ticket, or returns the signal of the next free room.</summary>
+    private bool TryAccept(TimeSeriesRecord record, out long ticket, out Task room)
+    {
+        TaskCompletionSource? wake;
+        lock (_acceptLock)
+        {
+            if (_completed)
             {
                 throw Stopped();
             }
+            if (_count == _ring.Length)
+            {
+                _roomSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                room = _roomSignal.Task;
+                ticket = 0;
+                return false;
+            }
+            var tail = _head + _count;
+            _ring[tail >= _ring.Length ? tail - _ring.Length : tail] = record;
+            Volatile.Write(ref _count, _count + 1);
+            ticket = _lastTicket + 1;
+            Volatile.Write(ref _lastTicket, ticket);
+            wake = _recordsSignal;
+            _recordsSignal = null;
         }
+        wake?.TrySetResult();
+        room = Task.CompletedTask;
+        return true;
     }
 
     /// <inheritdoc />
@@ -151,11 +195,16 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         Task? loop;
+        TaskCompletionSource? records, room;
         lock (_acceptLock)
         {
-            _queue.Writer.TryComplete();
+            _completed = true;
             loop = _loop;
+            (records, _recordsSignal, room, _roomSignal) = (_recordsSignal, null, _roomSignal, null);
         }
+        // The loop drains what is queued, then ends; producers waiting for room see the writer stopped.
+        records?.TrySetResult();
+        room?.TrySetResult();
         if (loop is not null)
         {
             await loop.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -176,20 +225,45 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
 
     private async Task RunAsync()
     {
-        var reader = _queue.Reader;
         var batch = new List<TimeSeriesRecord>(_maxBatchSize);
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        while (true)
         {
             long last = 0;
-            while (batch.Count < _maxBatchSize && reader.TryRead(out var entry))
+            Task? records = null;
+            TaskCompletionSource? room;
+            lock (_acceptLock)
             {
-                batch.Add(entry.Record);
-                last = entry.Ticket;
+                if (_count == 0)
+                {
+                    if (_completed)
+                    {
+                        return;
+                    }
+                    _recordsSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    records = _recordsSignal.Task;
+                    room = null;
+                }
+                else
+                {
+                    var take = Math.Min(_count, _maxBatchSize);
+                    for (var i = 0; i < take; i++)
+                    {
+                        batch.Add(_ring[_head]);
+                        _ring[_head] = default;
+                        _head = _head + 1 == _ring.Length ? 0 : _head + 1;
+                    }
+                    Volatile.Write(ref _count, _count - take);
+                    last = _lastTicket - _count;
+                    room = _roomSignal;
+                    _roomSignal = null;
+                }
             }
-            if (batch.Count == 0)
+            if (records is not null)
             {
+                await records.ConfigureAwait(false);
                 continue;
             }
+            room?.TrySetResult();
 
             var started = Stopwatch.GetTimestamp();
             try
@@ -226,14 +300,19 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     private void FailAll(Exception error, int batchCount)
     {
         _logger.LogError(error, "Commit of {Count} records failed; the record writer stops. Durable up to ticket {Ticket}.", batchCount, DurableTicket);
+        TaskCompletionSource? room;
         lock (_acceptLock)
         {
             Volatile.Write(ref _fault, error);
-            _queue.Writer.TryComplete();
+            _completed = true;
+            // Queued records are dropped unacknowledged: nothing past the durable ticket is reported stored.
+            Array.Clear(_ring);
+            _head = 0;
+            Volatile.Write(ref _count, 0);
+            room = _roomSignal;
+            _roomSignal = null;
         }
-        while (_queue.Reader.TryRead(out _))
-        {
-        }
+        room?.TrySetResult();
         lock (_waitLock)
         {
             while (_waiters.TryDequeue(out var waiter, out _))
@@ -246,8 +325,6 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     private Exception Stopped() => _fault is { } fault
         ? new RecordWriterFaultedException(fault)
         : new InvalidOperationException("The record writer is stopped; it accepts no more records.");
-
-    private readonly record struct Entry(long Ticket, TimeSeriesRecord Record);
 }
 
 /// <summary>Tuning of the batch writer (configuration section <c>M2M:Storage:Writer</c>).</summary>
