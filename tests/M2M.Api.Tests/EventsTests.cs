@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using M2M.Messaging;
 using static M2M.Api.Tests.Http;
@@ -68,6 +69,54 @@ public class EventsTests(ApiFixture fixture)
         Assert.Equal(Calls.DeviceIdentified, name);
         Assert.Equal(mine, data.GetProperty("device_id").GetString());
         Assert.True(data.GetProperty("time").GetInt64() > 0);
+    }
+
+    [Fact]
+    public async Task A_device_moved_to_another_domain_stops_streaming_to_its_former_domain()
+    {
+        var (userA, domainA) = await fixture.Host.NewDomainUserAsync(fixture.Admin);
+        var (_, domainB) = await fixture.Host.NewDomainUserAsync(fixture.Admin);
+        var moved = (await DevicesTests.CreateDeviceAsync(fixture.Admin, domain: domainA)).GetProperty("id").GetString()!;
+        var stays = (await DevicesTests.CreateDeviceAsync(fixture.Admin, domain: domainA)).GetProperty("id").GetString()!;
+        var bus = fixture.Host.Get<IMessageBus>();
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        cts.CancelAfter(TimeSpan.FromSeconds(20));
+        using var response = await userA.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/api/events"), HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+        var events = new List<(string Event, string Device)>();
+        string? name = null;
+        while (await reader.ReadLineAsync(cts.Token) is { } line)
+        {
+            if (line.StartsWith("event: ", StringComparison.Ordinal))
+            {
+                name = line[7..];
+                continue;
+            }
+            if (!line.StartsWith("data: ", StringComparison.Ordinal) || name == "ping")
+            {
+                continue;
+            }
+            if (name == "ready")
+            {
+                await bus.PublishAsync(Topics.Events, new BusMessage(Calls.DeviceIdentified, "ingest").With("device_id", moved).With("connection_id", "n1:1"), Ct);
+                continue;
+            }
+            var device = JsonDocument.Parse(line[6..]).RootElement.GetProperty("device_id").GetString()!;
+            events.Add((name!, device));
+            if (device == stays)
+            {
+                break;
+            }
+            // The stream has seen the device; now it belongs to domain B.
+            (await fixture.Admin.PatchAsJsonAsync($"/api/devices/{moved}", new { domain = domainB }, Ct)).EnsureSuccessStatusCode();
+            await bus.PublishAsync(Topics.Events, new BusMessage(Calls.DeviceDisconnected, "ingest").With("device_id", moved).With("connection_id", "n1:1"), Ct);
+            await bus.PublishAsync(Topics.Events, new BusMessage(Calls.DeviceIdentified, "ingest").With("device_id", stays).With("connection_id", "n1:2"), Ct);
+        }
+
+        Assert.Equal(
+            [(Calls.DeviceIdentified, moved), (Calls.DeviceIdentified, stays)],
+            events);
     }
 
     [Fact]

@@ -46,8 +46,6 @@ public static class EventsApi
             return ValueTask.CompletedTask;
         });
 
-        // Domain of each device seen, so that a busy device costs one lookup per stream.
-        var domains = new Dictionary<Guid, Guid?>();
         yield return new SseItem<JsonObject>(new JsonObject { ["time"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds() }, "ready");
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -75,7 +73,7 @@ public static class EventsApi
             }
             while (channel.Reader.TryRead(out var message))
             {
-                if (await VisibleAsync(caller, message, devices, domains, cancellationToken))
+                if (await VisibleAsync(caller, message, devices, cancellationToken))
                 {
                     yield return new SseItem<JsonObject>(ToData(message), message.Call);
                 }
@@ -83,7 +81,7 @@ public static class EventsApi
         }
     }
 
-    private static async ValueTask<bool> VisibleAsync(Caller caller, BusMessage message, IDeviceStore devices, Dictionary<Guid, Guid?> domains, CancellationToken cancellationToken)
+    private static async ValueTask<bool> VisibleAsync(Caller caller, BusMessage message, IDeviceStore devices, CancellationToken cancellationToken)
     {
         if (caller.IsAdmin)
         {
@@ -94,15 +92,9 @@ public static class EventsApi
             // Events about no particular device (e.g. a new receiver node) are for administrators.
             return false;
         }
-        if (!domains.TryGetValue(deviceId, out var domain))
-        {
-            domain = (await devices.GetAsync(deviceId, cancellationToken))?.DomainId;
-            if (domains.Count > 10_000)
-            {
-                domains.Clear();
-            }
-            domains[deviceId] = domain;
-        }
+        // Looked up for every event, not cached per stream: a device moved to another domain must
+        // stop streaming to its former domain at once.
+        var domain = (await devices.GetAsync(deviceId, cancellationToken))?.DomainId;
         return domain == caller.DomainId;
     }
 

@@ -21,6 +21,8 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
     private readonly ConcurrentDictionary<string, IRegisteredConnection> _connections = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Guid, ConcurrentDictionary<string, IRegisteredConnection>> _byDevice = new();
 
+    private readonly Lock _byDeviceWrites = new();
+
     public int Count => _connections.Count;
 
     public IReadOnlyList<ConnectionInfo> GetAll() => [.. _connections.Values.Select(c => c.Snapshot())];
@@ -69,18 +71,32 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
     }
 
     /// <summary>Records that <paramref name="connection"/> is now identified as <paramref name="deviceId"/>.</summary>
-    internal void SetDevice(IRegisteredConnection connection, Guid deviceId) =>
-        _byDevice.GetOrAdd(deviceId, static _ => new(StringComparer.Ordinal))[connection.ConnectionId] = connection;
+    internal void SetDevice(IRegisteredConnection connection, Guid deviceId)
+    {
+        // Under the lock that Remove takes to drop an empty set: else a connection could be added to a
+        // set that a leaving connection of the same device is removing, and be unfindable.
+        lock (_byDeviceWrites)
+        {
+            _byDevice.GetOrAdd(deviceId, static _ => new(StringComparer.Ordinal))[connection.ConnectionId] = connection;
+        }
+    }
 
     internal void Remove(IRegisteredConnection connection)
     {
         _connections.TryRemove(connection.ConnectionId, out _);
-        if (connection.DeviceId is { } deviceId && _byDevice.TryGetValue(deviceId, out var set))
+        if (connection.DeviceId is not { } deviceId)
         {
-            set.TryRemove(connection.ConnectionId, out _);
-            if (set.IsEmpty)
+            return;
+        }
+        lock (_byDeviceWrites)
+        {
+            if (_byDevice.TryGetValue(deviceId, out var set))
             {
-                _byDevice.TryRemove(new KeyValuePair<Guid, ConcurrentDictionary<string, IRegisteredConnection>>(deviceId, set));
+                set.TryRemove(connection.ConnectionId, out _);
+                if (set.IsEmpty)
+                {
+                    _byDevice.TryRemove(new KeyValuePair<Guid, ConcurrentDictionary<string, IRegisteredConnection>>(deviceId, set));
+                }
             }
         }
     }

@@ -7,9 +7,9 @@ namespace M2M.Storage.Entities;
 
 /// <summary>
 /// <see cref="IDeviceStore"/> over any <see cref="IRegistry"/>. Device nodes are upgraded on read
-/// (<see cref="CurrentVersion"/>); creation by ident is serialised per ident in the process and
-/// claims the ident index before writing the device, so a crash leaves at most a dangling index
-/// that the next creation takes over.
+/// (<see cref="CurrentVersion"/>); creation by ident is serialised per ident in the process and is
+/// one atomic registry write, conditional on the ident index being unchanged since it was read: the
+/// index, the device node with its values and its entry in the domain's device map appear together.
 /// </summary>
 public sealed partial class DeviceStore : IDeviceStore
 {
@@ -147,27 +147,40 @@ public sealed partial class DeviceStore : IDeviceStore
             // The deterministic id is taken (another ident's device, or a deleted device): a random one.
             id = Guid.NewGuid();
         }
-        var holder = await UniqueIndex.ClaimAsync(_registry, EntityPaths.DeviceByIdent(ident), id,
-            async other => (await GetAsync(other, cancellationToken).ConfigureAwait(false))?.Ident == ident, cancellationToken).ConfigureAwait(false);
-        if (holder is not null)
-        {
-            throw new DuplicateNameException(Kind, ident);
-        }
         var now = Now;
-        var values = new Dictionary<string, string>
+        var node = EntityPaths.Device(id);
+        var index = EntityPaths.DeviceByIdent(ident);
+        for (var attempt = 0; ; attempt++)
         {
-            ["ident"] = ident,
-            ["domain"] = domainId.ToString("D"),
-            ["created_date"] = EntityValues.FormatTime(now),
-            [EntityPaths.Version] = CurrentVersion.ToString(CultureInfo.InvariantCulture),
-        };
-        if (displayName is not null)
-        {
-            values["display_name"] = displayName;
+            // One atomic, conditional write: the ident index (only if nobody changed it since it was
+            // read), the device node with its values and the entry in its domain's device map.
+            var current = await _registry.GetValueAsync(index, EntityPaths.IndexId, cancellationToken).ConfigureAwait(false);
+            if (current is not null && Guid.TryParse(current, out var holder) && holder != id
+                && (await GetAsync(holder, cancellationToken).ConfigureAwait(false))?.Ident == ident)
+            {
+                throw new DuplicateNameException(Kind, ident);
+            }
+            var batch = new RegistryBatch()
+                .Expect(index, EntityPaths.IndexId, current)
+                .SetValue(index, EntityPaths.IndexId, id.ToString("D"))
+                .SetValue(node, "ident", ident)
+                .SetValue(node, "domain", domainId.ToString("D"))
+                .SetValue(node, "created_date", EntityValues.FormatTime(now))
+                .SetValue(node, EntityPaths.Version, CurrentVersion.ToString(CultureInfo.InvariantCulture))
+                .SetValue(DomainDevices(domainId), id.ToString("D"), "");
+            if (displayName is not null)
+            {
+                batch.SetValue(node, "display_name", displayName);
+            }
+            if (await _registry.TryWriteAsync(batch, cancellationToken).ConfigureAwait(false))
+            {
+                return new Device(id, ident, displayName, domainId, null, now);
+            }
+            if (attempt > 10)
+            {
+                throw new InvalidOperationException($"The index '{index}' keeps changing.");
+            }
         }
-        await _registry.CreateAsync(EntityPaths.Device(id), values, cancellationToken).ConfigureAwait(false);
-        await _registry.SetValueAsync(DomainDevices(domainId), id.ToString("D"), "", cancellationToken: cancellationToken).ConfigureAwait(false);
-        return new Device(id, ident, displayName, domainId, null, now);
     }
 
     private static RegistryPath DomainDevices(Guid domainId) => EntityPaths.Domain(domainId).Child("devices");

@@ -91,7 +91,15 @@ public interface IRegistry
     ValueTask<bool> CompareAndSetValueAsync(RegistryPath path, string name, string? expected, string? value, CancellationToken cancellationToken = default);
 
     /// <summary>Applies value writes and deletions on several nodes atomically where the backend allows.</summary>
+    /// <exception cref="InvalidOperationException">A condition of the batch (<see cref="RegistryBatch.Expect"/>) does not hold.</exception>
     ValueTask WriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Applies the batch, nodes it writes to created with it, in one atomic write only when every
+    /// condition (<see cref="RegistryBatch.Expect"/>) holds, atomically against every other writer;
+    /// <c>false</c> (nothing written) otherwise.
+    /// </summary>
+    ValueTask<bool> TryWriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default);
 
     /// <summary>The names of the node's created children, sorted ordinally; hidden (<c>.</c>) names only when asked.</summary>
     ValueTask<IReadOnlyList<string>> GetChildrenAsync(RegistryPath path, bool includeHidden = false, CancellationToken cancellationToken = default);

@@ -497,25 +497,75 @@ public sealed class RocksRegistry : IRegistry
         }
     }
 
-    public ValueTask WriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default)
+    public async ValueTask WriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default)
+    {
+        if (!await TryWriteAsync(batch, cancellationToken).ConfigureAwait(false))
+        {
+            throw new InvalidOperationException("A condition of the registry batch does not hold.");
+        }
+    }
+
+    public ValueTask<bool> TryWriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        if (batch.IsEmpty)
+        if (batch.IsEmpty && batch.Conditions.Count == 0)
         {
-            return ValueTask.CompletedTask;
+            return ValueTask.FromResult(true);
         }
-        foreach (var path in batch.Operations.Where(o => o.Value is not null).Select(o => o.Path).Distinct())
+        var missing = batch.Operations.Where(o => o.Value is not null).Select(o => o.Path).Distinct()
+            .Where(p => ReadStatus(p) != RegistryNodeStatus.Created).ToList();
+        if (missing.Count == 0)
         {
-            EnsureCreated(path);
+            return ValueTask.FromResult(WriteLocked(batch, null));
         }
-        var stripes = batch.Operations.Select(o => StripeIndex(o.Path, o.Name)).Distinct().Order().ToArray();
+        // Nodes to create go into the same write as the values: the batch appears whole or not at all.
+        lock (_structure)
+        {
+            return ValueTask.FromResult(WriteLocked(batch, missing));
+        }
+    }
+
+    /// <summary>Checks the conditions and writes the batch (creating <paramref name="missing"/> nodes, under <c>_structure</c>) under the stripes it touches.</summary>
+    private bool WriteLocked(RegistryBatch batch, List<RegistryPath>? missing)
+    {
+        var stripes = batch.Operations.Select(o => StripeIndex(o.Path, o.Name))
+            .Concat(batch.Conditions.Select(c => StripeIndex(c.Path, c.Name)))
+            .Distinct().Order().ToArray();
         foreach (var s in stripes)
         {
             _stripes[s].Enter();
         }
         try
         {
+            foreach (var condition in batch.Conditions)
+            {
+                var cell = _db.Get(RegistryKeys.Value(condition.Path, condition.Name), _cf);
+                var current = cell is not null && RegistryKeys.IsLive(cell, NowMs) ? RegistryKeys.ValueText(cell) : null;
+                if (!string.Equals(current, condition.Expected, StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
             using var write = new WriteBatch();
+            if (missing is not null)
+            {
+                var created = new HashSet<RegistryPath>();
+                foreach (var path in missing)
+                {
+                    foreach (var node in Lineage(path))
+                    {
+                        switch (ReadStatus(node))
+                        {
+                            case RegistryNodeStatus.Deleted:
+                                throw new RegistryNodeNotFoundException(node);
+                            case RegistryNodeStatus.Undefined when created.Add(node):
+                                write.Put(RegistryKeys.Status(node), CreatedCell, _cf);
+                                write.Put(RegistryKeys.Child(node.Parent!.Value, node.Name), NoBytes, _cf);
+                                break;
+                        }
+                    }
+                }
+            }
             foreach (var op in batch.Operations)
             {
                 var key = RegistryKeys.Value(op.Path, op.Name);
@@ -529,6 +579,7 @@ public sealed class RocksRegistry : IRegistry
                 }
             }
             _db.Write(write, _store.WriteOptions);
+            return true;
         }
         finally
         {
@@ -537,7 +588,6 @@ public sealed class RocksRegistry : IRegistry
                 _stripes[stripes[i]].Exit();
             }
         }
-        return ValueTask.CompletedTask;
     }
 
     private long Expiry(TimeSpan? timeToLive)
