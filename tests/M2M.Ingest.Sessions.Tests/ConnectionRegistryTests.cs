@@ -57,4 +57,36 @@ public class ConnectionRegistryTests
 
         Assert.Equal(0, lost);
     }
+
+    [Fact]
+    public async Task Simultaneous_accepts_never_exceed_the_connection_limit()
+    {
+        const int max = 100;
+        var registry = new ConnectionRegistry();
+        var accepted = new System.Collections.Concurrent.ConcurrentBag<FakeConnection>();
+        using var start = new Barrier(4);
+
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(t => Task.Run(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < 1_000; i++)
+            {
+                var connection = new FakeConnection($"c-{t}-{i}", Guid.NewGuid());
+                if (registry.TryAdd(connection, max))
+                {
+                    accepted.Add(connection);
+                }
+            }
+        }, TestContext.Current.CancellationToken)));
+
+        Assert.Equal(max, accepted.Count);
+        Assert.Equal(max, registry.Count);
+        foreach (var connection in accepted.Take(10))
+        {
+            registry.Remove(connection);
+            registry.Remove(connection);
+        }
+        Assert.Equal(max - 10, registry.Count);
+        Assert.True(registry.TryAdd(new FakeConnection("late", Guid.NewGuid()), max));
+    }
 }

@@ -19,11 +19,14 @@ internal interface IRegisteredConnection
 internal sealed class ConnectionRegistry : IConnectionRegistry
 {
     private readonly ConcurrentDictionary<string, IRegisteredConnection> _connections = new(StringComparer.Ordinal);
+    // Kept beside the dictionary: its Count takes every lock, and a check-then-add on it lets
+    // simultaneous accepts overshoot the limit. A slot is reserved before the add.
+    private int _count;
     private readonly ConcurrentDictionary<Guid, ConcurrentDictionary<string, IRegisteredConnection>> _byDevice = new();
 
     private readonly Lock _byDeviceWrites = new();
 
-    public int Count => _connections.Count;
+    public int Count => Volatile.Read(ref _count);
 
     public IReadOnlyList<ConnectionInfo> GetAll() => [.. _connections.Values.Select(c => c.Snapshot())];
 
@@ -63,11 +66,17 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
     /// <summary>Adds a new connection; <c>false</c> when the node already holds <paramref name="max"/>.</summary>
     internal bool TryAdd(IRegisteredConnection connection, int max)
     {
-        if (_connections.Count >= max)
+        if (Interlocked.Increment(ref _count) > max)
         {
+            Interlocked.Decrement(ref _count);
             return false;
         }
-        return _connections.TryAdd(connection.ConnectionId, connection);
+        if (_connections.TryAdd(connection.ConnectionId, connection))
+        {
+            return true;
+        }
+        Interlocked.Decrement(ref _count);
+        return false;
     }
 
     /// <summary>Records that <paramref name="connection"/> is now identified as <paramref name="deviceId"/>.</summary>
@@ -83,7 +92,10 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
 
     internal void Remove(IRegisteredConnection connection)
     {
-        _connections.TryRemove(connection.ConnectionId, out _);
+        if (_connections.TryRemove(connection.ConnectionId, out _))
+        {
+            Interlocked.Decrement(ref _count);
+        }
         if (connection.DeviceId is not { } deviceId)
         {
             return;
