@@ -9,47 +9,32 @@ namespace M2M.Storage.Registry;
 /// </summary>
 public static class RegistryValueExtensions
 {
-    public static async ValueTask<long?> GetInt64Async(this IRegistry registry, RegistryPath path, string name, CancellationToken cancellationToken = default)
-    {
-        var text = await registry.GetValueAsync(path, name, cancellationToken).ConfigureAwait(false);
-        return text is null ? null : ParseInt64(text) ?? throw new RegistryValueFormatException(path.Value, name, "int64");
-    }
+    public static ValueTask<long?> GetInt64Async(this IRegistry registry, RegistryPath path, string name, CancellationToken cancellationToken = default)
+        => GetParsedAsync(registry, path, name, ParseInt64, "int64", cancellationToken);
 
     public static ValueTask SetInt64Async(this IRegistry registry, RegistryPath path, string name, long value, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
         => registry.SetValueAsync(path, name, FormatInt64(value), timeToLive, cancellationToken);
 
-    public static async ValueTask<double?> GetDoubleAsync(this IRegistry registry, RegistryPath path, string name, CancellationToken cancellationToken = default)
-    {
-        var text = await registry.GetValueAsync(path, name, cancellationToken).ConfigureAwait(false);
-        return text is null ? null : ParseDouble(text) ?? throw new RegistryValueFormatException(path.Value, name, "double");
-    }
+    public static ValueTask<double?> GetDoubleAsync(this IRegistry registry, RegistryPath path, string name, CancellationToken cancellationToken = default)
+        => GetParsedAsync(registry, path, name, ParseDouble, "double", cancellationToken);
 
     public static ValueTask SetDoubleAsync(this IRegistry registry, RegistryPath path, string name, double value, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
         => registry.SetValueAsync(path, name, FormatDouble(value), timeToLive, cancellationToken);
 
-    public static async ValueTask<bool?> GetBoolAsync(this IRegistry registry, RegistryPath path, string name, CancellationToken cancellationToken = default)
-    {
-        var text = await registry.GetValueAsync(path, name, cancellationToken).ConfigureAwait(false);
-        return text is null ? null : ParseBool(text) ?? throw new RegistryValueFormatException(path.Value, name, "bool");
-    }
+    public static ValueTask<bool?> GetBoolAsync(this IRegistry registry, RegistryPath path, string name, CancellationToken cancellationToken = default)
+        => GetParsedAsync(registry, path, name, ParseBool, "bool", cancellationToken);
 
     public static ValueTask SetBoolAsync(this IRegistry registry, RegistryPath path, string name, bool value, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
         => registry.SetValueAsync(path, name, FormatBool(value), timeToLive, cancellationToken);
 
-    public static async ValueTask<DateTimeOffset?> GetTimeAsync(this IRegistry registry, RegistryPath path, string name, CancellationToken cancellationToken = default)
-    {
-        var text = await registry.GetValueAsync(path, name, cancellationToken).ConfigureAwait(false);
-        return text is null ? null : ParseTime(text) ?? throw new RegistryValueFormatException(path.Value, name, "time");
-    }
+    public static ValueTask<DateTimeOffset?> GetTimeAsync(this IRegistry registry, RegistryPath path, string name, CancellationToken cancellationToken = default)
+        => GetParsedAsync(registry, path, name, ParseTime, "time", cancellationToken);
 
     public static ValueTask SetTimeAsync(this IRegistry registry, RegistryPath path, string name, DateTimeOffset value, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
         => registry.SetValueAsync(path, name, FormatTime(value), timeToLive, cancellationToken);
 
-    public static async ValueTask<Guid?> GetGuidAsync(this IRegistry registry, RegistryPath path, string name, CancellationToken cancellationToken = default)
-    {
-        var text = await registry.GetValueAsync(path, name, cancellationToken).ConfigureAwait(false);
-        return text is null ? null : ParseGuid(text) ?? throw new RegistryValueFormatException(path.Value, name, "UUID");
-    }
+    public static ValueTask<Guid?> GetGuidAsync(this IRegistry registry, RegistryPath path, string name, CancellationToken cancellationToken = default)
+        => GetParsedAsync(registry, path, name, ParseGuid, "UUID", cancellationToken);
 
     public static ValueTask SetGuidAsync(this IRegistry registry, RegistryPath path, string name, Guid value, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
         => registry.SetValueAsync(path, name, FormatGuid(value), timeToLive, cancellationToken);
@@ -81,4 +66,12 @@ public static class RegistryValueExtensions
         => ParseInt64(text) is { } ms && ms >= -62135596800000 && ms <= 253402300799999 ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
 
     public static Guid? ParseGuid(string text) => Guid.TryParse(text, out var v) ? v : null;
+
+    // Absent value → null; a value that does not parse as the asked type → a typed error naming it.
+    private static async ValueTask<T?> GetParsedAsync<T>(IRegistry registry, RegistryPath path, string name, Func<string, T?> parse, string typeName, CancellationToken cancellationToken)
+        where T : struct
+    {
+        var text = await registry.GetValueAsync(path, name, cancellationToken).ConfigureAwait(false);
+        return text is null ? null : parse(text) ?? throw new RegistryValueFormatException(path.Value, name, typeName);
+    }
 }
