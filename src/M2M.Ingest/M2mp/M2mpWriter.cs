@@ -70,14 +70,9 @@ public static class M2mpWriter
     {
         var size = 1L + payload.Length;
         var width = CheckWidth(sizeWidth, size);
-        var total = 1 + width + size;
-        CheckFrameSize(total, maxFrameSize);
-        var span = output.GetSpan((int)total);
-        span[0] = TypeFor(0x21, width);
-        WriteSize(span[1..], width, size);
-        span[1 + width] = channel;
-        payload.CopyTo(span[(2 + width)..]);
-        output.Advance((int)total);
+        var total = BeginSized(output, 0x21, width, size, channel, maxFrameSize, out var body);
+        payload.CopyTo(body);
+        output.Advance(total);
     }
 
     /// <summary>
@@ -95,13 +90,8 @@ public static class M2mpWriter
         }
 
         var (width, size) = ArrayWidth(items.Length, sum, longest, sizeWidth);
-        var total = 1 + width + size;
-        CheckFrameSize(total, maxFrameSize);
-        var span = output.GetSpan((int)total);
-        span[0] = TypeFor(0x22, width);
-        WriteSize(span[1..], width, size);
-        span[1 + width] = channel;
-        var o = 2 + width;
+        var total = BeginSized(output, 0x22, width, size, channel, maxFrameSize, out var span);
+        var o = 0;
         foreach (var item in items)
         {
             WriteSize(span[o..], width, item.Length);
@@ -110,7 +100,7 @@ public static class M2mpWriter
             o += item.Length;
         }
 
-        output.Advance((int)total);
+        output.Advance(total);
     }
 
     /// <summary>An array of text items, each encoded as UTF-8 straight into the output (e.g. <c>["sg", "gps_period=15"]</c>).</summary>
@@ -126,13 +116,8 @@ public static class M2mpWriter
         }
 
         var (width, size) = ArrayWidth(items.Length, sum, longest, 0);
-        var total = 1 + width + size;
-        CheckFrameSize(total, maxFrameSize);
-        var span = output.GetSpan((int)total);
-        span[0] = TypeFor(0x22, width);
-        WriteSize(span[1..], width, size);
-        span[1 + width] = channel;
-        var o = 2 + width;
+        var total = BeginSized(output, 0x22, width, size, channel, maxFrameSize, out var span);
+        var o = 0;
         foreach (var item in items)
         {
             var length = Encoding.UTF8.GetBytes(item, span[(o + width)..]);
@@ -140,7 +125,23 @@ public static class M2mpWriter
             o += width + length;
         }
 
-        output.Advance((int)total);
+        output.Advance(total);
+    }
+
+    /// <summary>
+    /// Checks the frame size, writes <c>T SIZE ID</c> of a sized frame and returns the frame's total
+    /// length; <paramref name="body"/> is the space after the header, for the payload or the items.
+    /// </summary>
+    private static int BeginSized(IBufferWriter<byte> output, byte oneByteType, int width, long size, byte channel, int maxFrameSize, out Span<byte> body)
+    {
+        var total = 1 + width + size;
+        CheckFrameSize(total, maxFrameSize);
+        var span = output.GetSpan((int)total);
+        span[0] = TypeFor(oneByteType, width);
+        WriteSize(span[1..], width, size);
+        span[1 + width] = channel;
+        body = span[(2 + width)..(int)total];
+        return (int)total;
     }
 
     private static (int Width, long Size) ArrayWidth(int count, long itemBytes, int longest, int requested)
