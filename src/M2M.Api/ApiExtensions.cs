@@ -31,7 +31,8 @@ public static class ApiExtensions
             .Bind(builder.Configuration.GetSection(ApiOptions.Section))
             .Validate(o => o.TokenLifetime > TimeSpan.Zero, "M2M:Api:TokenLifetime must be positive.")
             .Validate(o => o.MaxRequestBodyBytes > 0, "M2M:Api:MaxRequestBodyBytes must be positive.")
-            .Validate(o => o.LoginFailuresPerUser > 0 && o.LoginAttemptsPerAddress > 0 && o.LoginWindow > TimeSpan.Zero, "Login throttling limits must be positive.")
+            .Validate(o => o.LoginFreeFailures > 0 && o.LoginAddressFreeFailures > 0 && o.LoginUserAttackFailures > 0 && o.LoginMaxTrackedKeys >= 16
+                && o.LoginMaxDelay >= LoginThrottle.BaseDelay && o.LoginWindow > TimeSpan.Zero && o.LoginTrustedAddressLifetime >= TimeSpan.Zero, "Login throttling limits must be positive (LoginMaxTrackedKeys at least 16, LoginMaxDelay at least 1 s).")
             .Validate(o => o.EventBufferPerClient > 0, "M2M:Api:EventBufferPerClient must be positive.")
             .ValidateOnStart();
         services.AddOptions<AdminBootstrapOptions>().Bind(builder.Configuration.GetSection(AdminBootstrapOptions.Section));

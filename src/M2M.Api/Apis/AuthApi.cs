@@ -32,7 +32,7 @@ public static class AuthApi
         {
             return Validation.Problem("password", "Required.");
         }
-        var address = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        var address = context.Connection.RemoteIpAddress;
         if (throttle.TryBegin(request.User, address) is { } wait)
         {
             context.Response.Headers.RetryAfter = ((int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
@@ -41,10 +41,9 @@ public static class AuthApi
         var user = await users.VerifyPasswordAsync(request.User, request.Password, cancellationToken);
         if (user is null)
         {
-            throttle.Failed(request.User);
             return TypedResults.Unauthorized();
         }
-        throttle.Succeeded(request.User);
+        throttle.Succeeded(request.User, address);
         var token = tokens.Issue(Caller.From(user));
         return TypedResults.Ok(new TokenResponse(token.AccessToken, "Bearer", token.ExpiresIn));
     }
