@@ -21,6 +21,9 @@ public sealed class ApiOptions
     /// <summary>How long an access token is valid.</summary>
     public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>How long a refresh token stays valid; each use rotates it and starts this time again.</summary>
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
+
     /// <summary>Largest accepted request body of every route but file uploads, in bytes.</summary>
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
 

@@ -18,6 +18,8 @@ public class LoginTests(ApiFixture fixture)
         Assert.Equal("Bearer", body.GetProperty("token_type").GetString());
         Assert.Equal(3600, body.GetProperty("expires_in").GetInt32());
         Assert.Equal(3, body.GetProperty("access_token").GetString()!.Split('.').Length);
+        Assert.StartsWith("m2mr_", body.GetProperty("refresh_token").GetString(), StringComparison.Ordinal);
+        Assert.Equal(30 * 24 * 3600, body.GetProperty("refresh_expires_in").GetInt32());
     }
 
     [Theory]
