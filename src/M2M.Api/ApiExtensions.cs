@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using M2M.Api.Apis;
 using M2M.Api.Auth;
 using M2M.Api.Http;
+using M2M.Api.OpenApi;
 using M2M.Storage.Entities;
 using M2M.Storage.Registry;
 using Microsoft.AspNetCore.Authentication;
@@ -81,13 +82,21 @@ public static class ApiExtensions
         services.AddExceptionHandler<ApiExceptionHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.Configure<JsonOptions>(o => ConfigureJson(o.SerializerOptions));
-        services.AddOpenApi(o => o.AddDocumentTransformer<BearerSecurityTransformer>());
+        services.AddOpenApi(o =>
+        {
+            o.AddDocumentTransformer<ApiDocumentTransformer>();
+            o.AddOperationTransformer<ApiOperationTransformer>();
+        });
         return builder;
     }
 
-    /// <summary>The JSON rules of the API: camelCase, enums as camelCase strings, unknown or missing required fields refused.</summary>
+    /// <summary>
+    /// The JSON rules of the API: camelCase, enums as camelCase strings, numbers as numbers (not
+    /// strings), unknown or missing required fields refused.
+    /// </summary>
     public static void ConfigureJson(JsonSerializerOptions options)
     {
+        options.NumberHandling = JsonNumberHandling.Strict;
         options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
         options.RespectNullableAnnotations = true;
         options.RespectRequiredConstructorParameters = true;

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using M2M.Api.Auth;
 using M2M.Api.Http;
 using M2M.Storage.Entities;
@@ -25,7 +26,7 @@ public static class ApiKeysApi
     }
 
     internal static async Task<Results<Ok<Page<ApiKeyView>>, ValidationProblem>> ListAsync(
-        IApiKeyStore keys, IDomainStore domains, CancellationToken cancellationToken, string? domain = null, int? limit = null, string? cursor = null)
+        IApiKeyStore keys, IDomainStore domains, CancellationToken cancellationToken, string? domain = null, [Range(1, MaxLimit)] int? limit = null, string? cursor = null)
     {
         if (!Validation.TryLimit(limit, 100, MaxLimit, out var size, out var invalid))
         {
