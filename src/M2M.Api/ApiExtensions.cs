@@ -4,8 +4,6 @@ using M2M.Api.Apis;
 using M2M.Api.Auth;
 using M2M.Api.Http;
 using M2M.Api.OpenApi;
-using M2M.Storage.Entities;
-using M2M.Storage.Registry;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
@@ -52,8 +50,6 @@ public static class ApiExtensions
         services.AddSingleton<LoginThrottle>();
         services.AddSingleton<CredentialHasher>();
         services.AddSingleton<RefreshTokenService>();
-        services.TryAddSingleton<IApiKeyStore>(sp => new ApiKeyStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton<IRefreshTokenStore>(sp => new RefreshTokenStore(sp.GetRequiredService<IRegistry>()));
         services.AddHostedService<AdminBootstrap>();
         services.AddHostedService<RefreshTokenSweeper>();
 
