@@ -286,6 +286,19 @@ public partial class OpenApiTests(ApiFixture fixture)
         Assert.Equal(Operations(await DocumentAsync()).Count(), result.Document!.Paths.Sum(p => p.Value.Operations?.Count ?? 0));
     }
 
+    [Theory]
+    [InlineData("GET", "api/devices/{id}/data", "getDevicesByIdData")]
+    [InlineData("POST", "api/devices/{id}/records-live", "postDevicesByIdRecordsLive")]
+    [InlineData("PUT", "api/files/{**path}", "putFilesByPath")]
+    [InlineData("DELETE", "api/devices", "deleteDevices")]
+    public void Routes_without_a_name_get_a_derived_operation_id(string method, string route, string expected)
+    {
+        var id = M2M.Api.OpenApi.ApiOperationTransformer.DerivedId(method, route);
+
+        Assert.Equal(expected, id);
+        Assert.Matches(OperationId(), id);
+    }
+
     [Fact]
     public async Task Every_reference_resolves()
     {
