@@ -67,6 +67,11 @@ public sealed class RefreshTokenStore(IRegistry registry) : IRefreshTokenStore
     public async ValueTask<bool> RevokeAsync(Guid id, CancellationToken cancellationToken = default)
     {
         var path = Path(id);
+        // Anyone may present a made-up token to logout: an unknown id costs one read and writes nothing.
+        if (await registry.GetStatusAsync(path, cancellationToken).ConfigureAwait(false) == RegistryNodeStatus.Undefined)
+        {
+            return false;
+        }
         var existed = await registry.GetValueAsync(path, TokenHash, cancellationToken).ConfigureAwait(false) is not null;
         // Values first: a rotation racing with the revocation then fails its condition.
         await registry.DeleteValueAsync(path, TokenHash, cancellationToken).ConfigureAwait(false);
