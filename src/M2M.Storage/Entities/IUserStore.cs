@@ -27,7 +27,7 @@ public interface IUserStore
     /// <summary>
     /// The user's security stamp: a random value replaced with every password change, so that
     /// credentials derived from a sign-in (refresh tokens) can tell the password changed since.
-    /// <c>null</c> when the user does not exist; empty for a user stored before stamps existed.
+    /// <c>null</c> when the user does not exist; empty until the first password change.
     /// </summary>
     ValueTask<string?> GetSecurityStampAsync(Guid id, CancellationToken cancellationToken = default);
 

@@ -95,7 +95,6 @@ public sealed partial class UserStore(IRegistry registry, IDomainStore domains, 
                 ["name"] = name,
                 ["created_date"] = EntityValues.FormatTime(now),
                 [PasswordHash] = Hasher.HashPassword(HashSubject, password),
-                [SecurityStamp] = NewSecurityStamp(),
                 ["domain"] = domain.Id.ToString("D"),
                 ["role"] = role,
                 [EntityPaths.Version] = CurrentVersion.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -186,6 +185,8 @@ public sealed partial class UserStore(IRegistry registry, IDomainStore domains, 
         return found.User;
     }
 
+    private static string NewSecurityStamp() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+
     public async ValueTask<string?> GetSecurityStampAsync(Guid id, CancellationToken cancellationToken = default)
         => await LoadAsync(id, cancellationToken).ConfigureAwait(false) is { } loaded
             ? loaded.Values.TryGetValue(SecurityStamp, out var stamp) ? stamp : ""
@@ -202,8 +203,6 @@ public sealed partial class UserStore(IRegistry registry, IDomainStore domains, 
             [SecurityStamp] = NewSecurityStamp(),
         }, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
-
-    private static string NewSecurityStamp() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
 
     public async ValueTask<User> RenameAsync(Guid id, string newName, CancellationToken cancellationToken = default)
     {
