@@ -78,7 +78,7 @@ public sealed class CrashTests
         {
             var parts = line.Split(' ');
             var time = new DateTimeOffset(long.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture), TimeSpan.Zero);
-            if (await series.GetAsync(parts[0], parts[1], time, Ct) is null)
+            if ((await series.GetAsync(parts[0], parts[1], time, Ct)).Count == 0)
             {
                 missing.Add(line);
             }
