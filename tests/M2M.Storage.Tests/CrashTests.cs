@@ -15,7 +15,7 @@ public sealed class CrashTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>The child's build output: same layout as ours, with the child's project name.</summary>
-    private static string ChildExecutable()
+    internal static string ChildExecutable()
     {
         var ours = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
         var directory = ours.Replace("M2M.Storage.Tests", "M2M.Storage.CrashChild", StringComparison.Ordinal);
