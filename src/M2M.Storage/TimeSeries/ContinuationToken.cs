@@ -6,45 +6,40 @@ using System.Text;
 namespace M2M.Storage.TimeSeries;
 
 /// <summary>
-/// The position of a record in the order of a series (time, type, discriminator; see
-/// <see cref="RecordIdentity"/>): what a continuation token points at.
+/// Where a page stopped: the time (UTC ticks), type and content discriminator of its last record — its place
+/// in the order every backend follows (see <see cref="RecordIdentity"/>).
 /// </summary>
-public readonly record struct SeriesPosition(long Ticks, string Type, long Discriminator);
+public readonly record struct TimeSeriesPosition(long Ticks, string Type, long Discriminator);
 
 /// <summary>
-/// The continuation-token codec of time-series queries, common to every backend: a token encodes the
-/// <see cref="SeriesPosition"/> of the last record of a page, never an offset, and is bound to its query.
+/// The continuation tokens of <see cref="ITimeSeriesStore.QueryAsync"/>, shared by every backend: a
+/// token is opaque to the caller, carries the position of the last record returned and is bound to
+/// the query that produced it (series, type filter, range, order), so a token replayed with another
+/// query, altered or corrupted is refused with <see cref="InvalidContinuationTokenException"/>.
 /// </summary>
 /// <remarks>
-/// <c>base64url(version u8 │ flags u8 │ ticks i64 LE │ discriminator i64 LE │ type UTF-8 │ mac[8])</c>, where
-/// <c>mac</c> is the first 8 bytes of SHA-256(payload │ query fingerprint) and the fingerprint is made of the
-/// id, type, range and order. The mac is not a secret: it catches corrupted, hand-edited and cross-query
-/// tokens; a forged token can only point inside the same query. Version 1 tokens (before records had a
-/// discriminator) are refused with <see cref="InvalidContinuationTokenException"/>: the client starts over.
+/// Token: base64url( version u8 | flags u8 | time i64 LE | discriminator i64 LE | type UTF-8 | mac[8] ),
+/// where mac is the first 8 bytes of SHA-256(payload | query fingerprint). The mac is not a secret: it
+/// catches corrupted, hand-edited and cross-query tokens; a forged token can only point into the same
+/// query. Version 1 (before records had a content discriminator: time and type only) is refused like any
+/// other version: the client starts its paging over.
 /// </remarks>
 public static class ContinuationToken
 {
-    /// <summary>Current token version (1 had no discriminator).</summary>
-    public const byte Version = 2;
-
-    private const int MacBytes = 8;
+    private const byte TokenVersion = 2;
+    private const int TokenMacBytes = 8;
     private const int HeaderBytes = 2 + 8 + 8;
 
-    /// <summary>The lower bound of a query in UTC ticks (<c>From</c>, or the earliest time).</summary>
-    public static long FromTicks(TimeSeriesQuery query) => query.From?.UtcTicks ?? 0;
-
-    /// <summary>The upper bound of a query in UTC ticks, inclusive (<c>To</c>, or the latest time).</summary>
-    public static long ToTicks(TimeSeriesQuery query) => query.To?.UtcTicks ?? DateTimeOffset.MaxValue.UtcTicks;
-
-    /// <summary>The token of the page that follows <paramref name="last"/>, the last record returned by <paramref name="query"/>.</summary>
-    public static string Encode(TimeSeriesQuery query, SeriesPosition last)
+    /// <summary>The token of the page after the one that ended at <paramref name="last"/>.</summary>
+    public static string Encode(TimeSeriesQuery query, TimeSeriesPosition last)
     {
         ArgumentNullException.ThrowIfNull(query);
+        ArgumentNullException.ThrowIfNull(last.Type);
         var fingerprint = Fingerprint(query);
         var typeLength = Encoding.UTF8.GetByteCount(last.Type);
         var payloadLength = HeaderBytes + typeLength;
-        var token = new byte[payloadLength + MacBytes];
-        token[0] = Version;
+        var token = new byte[payloadLength + TokenMacBytes];
+        token[0] = TokenVersion;
         token[1] = Flags(query);
         BinaryPrimitives.WriteInt64LittleEndian(token.AsSpan(2), last.Ticks);
         BinaryPrimitives.WriteInt64LittleEndian(token.AsSpan(10), last.Discriminator);
@@ -53,12 +48,18 @@ public static class ContinuationToken
         return Base64Url.EncodeToString(token);
     }
 
-    /// <summary>The position <paramref name="query"/>'s <see cref="TimeSeriesQuery.Continuation"/> points at.</summary>
-    /// <exception cref="InvalidContinuationTokenException">Malformed, altered, from an older version or from another query.</exception>
-    public static SeriesPosition Decode(TimeSeriesQuery query)
+    /// <summary>
+    /// The position <see cref="TimeSeriesQuery.Continuation"/> resumes after, or <c>null</c> for a first page.
+    /// </summary>
+    /// <exception cref="InvalidContinuationTokenException">The token is malformed, altered, from another
+    /// version or another query, or points outside the query's range.</exception>
+    public static TimeSeriesPosition? Decode(TimeSeriesQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
-        ArgumentNullException.ThrowIfNull(query.Continuation);
+        if (query.Continuation is null)
+        {
+            return null;
+        }
         byte[] token;
         try
         {
@@ -68,23 +69,23 @@ public static class ContinuationToken
         {
             throw new InvalidContinuationTokenException("The continuation token is not valid base64url.", e);
         }
-        if (token.Length < HeaderBytes + 1 + MacBytes || token[0] != Version)
+        if (token.Length < HeaderBytes + 1 + TokenMacBytes || token[0] != TokenVersion)
         {
             throw new InvalidContinuationTokenException("The continuation token is malformed or from another version.");
         }
-        var payloadLength = token.Length - MacBytes;
-        Span<byte> mac = stackalloc byte[MacBytes];
+        var payloadLength = token.Length - TokenMacBytes;
+        Span<byte> mac = stackalloc byte[TokenMacBytes];
         Mac(token.AsSpan(0, payloadLength), Fingerprint(query), mac);
         if (!mac.SequenceEqual(token.AsSpan(payloadLength)) || token[1] != Flags(query))
         {
             throw new InvalidContinuationTokenException("The continuation token was altered or belongs to another query.");
         }
         var ticks = BinaryPrimitives.ReadInt64LittleEndian(token.AsSpan(2));
-        if (ticks < FromTicks(query) || ticks > ToTicks(query))
+        var (from, to) = Range(query);
+        if (ticks < from || ticks > to)
         {
             throw new InvalidContinuationTokenException("The continuation token points outside the query range.");
         }
-        var discriminator = BinaryPrimitives.ReadInt64LittleEndian(token.AsSpan(10));
         string type;
         try
         {
@@ -98,11 +99,18 @@ public static class ContinuationToken
         {
             throw new InvalidContinuationTokenException("The continuation token belongs to another query.");
         }
-        return new SeriesPosition(ticks, type, discriminator);
+        return new TimeSeriesPosition(ticks, type, BinaryPrimitives.ReadInt64LittleEndian(token.AsSpan(10)));
     }
 
-    private static byte[] Fingerprint(TimeSeriesQuery query) =>
-        Encoding.UTF8.GetBytes($"{query.Id}\0{query.Type}\0{query.Type is null}\0{FromTicks(query)}\0{ToTicks(query)}\0{query.Descending}");
+    /// <summary>The query's range in UTC ticks, open ends made explicit.</summary>
+    private static (long From, long To) Range(TimeSeriesQuery query) =>
+        (query.From?.UtcTicks ?? 0, query.To?.UtcTicks ?? DateTimeOffset.MaxValue.UtcTicks);
+
+    private static byte[] Fingerprint(TimeSeriesQuery query)
+    {
+        var (from, to) = Range(query);
+        return Encoding.UTF8.GetBytes($"{query.Id}\0{query.Type}\0{query.Type is null}\0{from}\0{to}\0{query.Descending}");
+    }
 
     private static byte Flags(TimeSeriesQuery query) => (byte)((query.Descending ? 1 : 0) | (query.Type is null ? 0 : 2));
 
