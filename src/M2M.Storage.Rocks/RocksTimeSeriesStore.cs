@@ -210,8 +210,16 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         }
         TimeSeriesLimits.ValidateRange(from, to);
         cancellationToken.ThrowIfCancellationRequested();
-        DeleteRange(id, type, from.UtcTicks, to.UtcTicks);
+        DeleteRange(id, type, from.UtcTicks, to.UtcTicks, fixLatest: true);
         return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<long> ExpireRangeAsync(string id, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        TimeSeriesLimits.ValidateId(id);
+        TimeSeriesLimits.ValidateRange(from, to);
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(DeleteRange(id, null, from.UtcTicks, to.UtcTicks, fixLatest: false));
     }
 
     public ValueTask<IReadOnlyList<DateOnly>> GetMonthsAsync(CancellationToken cancellationToken = default)
@@ -642,8 +650,14 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         return ReadRecord(query, typeKey, prefixLength, data.GetValueSpan());
     }
 
-    private void DeleteRange(string id, string? type, long from, long to)
+    /// <summary>
+    /// Deletes both index keys of every record of the range; with <paramref name="fixLatest"/> the latest
+    /// values pointing into it are replaced (explicit deletion), else they are kept (retention). Returns the
+    /// number of records deleted.
+    /// </summary>
+    private long DeleteRange(string id, string? type, long from, long to, bool fixLatest)
     {
+        var deleted = 0L;
         var months = ReadMonths();
         months.RemoveAll(m => m < SeriesKeys.MonthOf(from) || m > SeriesKeys.MonthOf(to));
         var family = type is null ? _series : _byType;
@@ -674,6 +688,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                             break;
                         }
                         batch.Delete(key, family);
+                        deleted++;
                         if (type is null)
                         {
                             batch.Delete(other.AsSpan(0, SeriesKeys.TypeKeyFromSeriesKey(key, prefixLength, other)), _byType);
@@ -691,10 +706,13 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                     }
                 }
 
-                var types = type is not null ? [type] : ReadLatest(id).Select(r => r.Type).ToList();
-                foreach (var t in types)
+                if (fixLatest)
                 {
-                    FixLatestAfterDelete(batch, id, t, new Instant(from, long.MinValue), new Instant(to, long.MaxValue));
+                    var types = type is not null ? [type] : ReadLatest(id).Select(r => r.Type).ToList();
+                    foreach (var t in types)
+                    {
+                        FixLatestAfterDelete(batch, id, t, new Instant(from, long.MinValue), new Instant(to, long.MaxValue));
+                    }
                 }
                 _db.Write(batch, _store.WriteOptions);
             }
@@ -703,6 +721,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                 batch.Dispose();
             }
         }
+        return deleted;
     }
 
     /// <summary>
