@@ -217,6 +217,9 @@ internal abstract partial class DeviceSession : IRegisteredConnection
     /// <summary>Writes the server's ping (<c>03 N</c> / <c>A n</c>).</summary>
     protected abstract void WritePing(long n);
 
+    /// <summary>Last work of an identified session once its loops are over (e.g. state kept in memory to write).</summary>
+    protected virtual ValueTask OnEndAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
     /// <summary>Counts a frame or line received.</summary>
     protected void CountIn()
     {
@@ -497,6 +500,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
             {
                 // The session's loops are over: the publisher is ours alone again.
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await OnEndAsync(timeout.Token);
                 await _publisher.PublishAsync(ServerRecord(Calls.DeviceDisconnected, _services.Time.GetUtcNow(), duration), timeout.Token);
                 await _publisher.FlushAsync(timeout.Token);
             }
