@@ -153,7 +153,13 @@ internal sealed partial class AlipSession
         }
     }
 
-    /// <summary><c>C &lt;n&gt; &lt;text&gt;</c> (line breaks of the text become spaces).</summary>
+    /// <summary>An ALIP command is one line: a command with a line break cannot be sent (it is marked failed).</summary>
+    protected override string? CannotCarry(DeviceCommand command) =>
+        command.Text.AsSpan().IndexOfAny('\r', '\n') >= 0
+            ? "The command has several lines and ALIP sends a command as one line."
+            : null;
+
+    /// <summary><c>C &lt;n&gt; &lt;text&gt;</c>.</summary>
     protected override void WriteCommand(DeviceCommand command)
     {
         if (!_commandNumbers.TryGetValue(command.Id, out var n))
@@ -162,6 +168,6 @@ internal sealed partial class AlipSession
             _commandNumbers[command.Id] = n;
             _commandIds[n] = command.Id;
         }
-        Alip.AlipWriter.WriteCommand(Output, n, OneLine(command.Text));
+        Alip.AlipWriter.WriteCommand(Output, n, command.Text);
     }
 }

@@ -5,6 +5,7 @@ using System.Net;
 using System.Threading.Channels;
 using M2M.Ingest.Connections;
 using M2M.Messaging;
+using M2M.Storage.Entities;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
@@ -75,6 +76,9 @@ internal abstract partial class DeviceSession : IRegisteredConnection
     public string ConnectionId { get; }
 
     public DeviceProtocol Protocol { get; }
+
+    /// <summary>The protocol as the registry and the events name it (<see cref="DeviceProtocols"/>).</summary>
+    protected string ProtocolName => Protocol == DeviceProtocol.M2mp ? DeviceProtocols.M2mp : DeviceProtocols.Alip;
 
     public string RemoteAddress { get; }
 
