@@ -477,9 +477,11 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         }
 
         var silent = now - Volatile.Read(ref _lastInputTick);
-        if (silent >= (long)o.IdleDisconnect.TotalMilliseconds)
+        // ALIP closes a silent device; M2MP only pings it, unless its own idle limit is configured.
+        var idle = Protocol == DeviceProtocol.M2mp ? o.M2mpIdleDisconnect : o.IdleDisconnect;
+        if (idle > TimeSpan.Zero && silent >= (long)idle.TotalMilliseconds)
         {
-            Logger.LogInformation("Silent for {Idle}; closing", o.IdleDisconnect);
+            Logger.LogInformation("Silent for {Idle}; closing", idle);
             await CloseAsync("idle timeout");
             return;
         }
