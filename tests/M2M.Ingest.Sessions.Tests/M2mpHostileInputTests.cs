@@ -152,6 +152,10 @@ public sealed class M2mpHostileInputTests(SharedServer shared)
             _ => true,
             async (s, id, _, i) => (await s.Devices.ListCommandsAsync(id, cancellationToken: Ct)).Count(c => c.State == CommandState.Acknowledged) == i + 1,
             Commands: 22),
+        ["_special payload"] = new(
+            (d, v, _, _) => d.SendDataAsync("_special", v.Bytes),
+            _ => false,
+            (s, id, _, _) => Task.FromResult(!s.Connections.IsConnected(id))),
         ["sen: value"] = new(
             (d, v, i, _) => d.SendArrayAsync($"sen:h{i}", Items(Time(1700000000), v.Bytes)),
             v => FitsRecord(v),
