@@ -123,6 +123,7 @@ public static class ApiExtensions
         api.MapDeviceDataApi();
         api.MapFilesApi();
         api.MapAdminApi();
+        api.MapMaintenanceApi();
         api.MapApiKeysApi();
         api.MapRegistryApi();
         api.MapEventsApi();

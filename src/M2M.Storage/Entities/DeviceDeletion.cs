@@ -5,7 +5,6 @@ using M2M.Storage.Registry;
 namespace M2M.Storage.Entities;
 
 /// <summary>Where a device deletion stands (<see cref="DeviceDeletion.State"/>).</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<DeviceDeletionState>))]
 public enum DeviceDeletionState
 {
     /// <summary>Recorded: the device left its ident index and domain; its registry subtree is still to be removed.</summary>
@@ -56,6 +55,7 @@ public static class DeviceDeletionJournal
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
     /// <summary>The entry of <paramref name="id"/>, or <c>null</c>.</summary>
