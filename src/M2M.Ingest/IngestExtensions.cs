@@ -1,4 +1,5 @@
 using M2M.Ingest.Connections;
+using M2M.Ingest.Converters;
 using M2M.Ingest.Hosting;
 using M2M.Ingest.Sessions;
 using Microsoft.Extensions.Configuration;
@@ -31,7 +32,8 @@ public static class IngestExtensions
             .Validate(o => o.FirmwareChunkMax > 0, "M2M:Ingest:FirmwareChunkMax must be positive.")
             .Validate(
                 o => o.IdentificationTimeout > TimeSpan.Zero && o.PingAfterIdle > TimeSpan.Zero && o.PingMinSendGap >= TimeSpan.Zero
-                    && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero,
+                    && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero
+                    && o.ConverterTimeout > TimeSpan.Zero,
                 "M2M:Ingest timeouts must be positive.")
             .Validate(o => o.M2mpIdleDisconnect >= TimeSpan.Zero, "M2M:Ingest:M2mpIdleDisconnect must not be negative (0 = off).")
             .ValidateOnStart();
@@ -41,6 +43,8 @@ public static class IngestExtensions
         builder.Services.TryAddSingleton<IConnectionRegistry>(sp => sp.GetRequiredService<ConnectionRegistry>());
         builder.Services.TryAddSingleton<IngestEndpoints>();
         builder.Services.TryAddSingleton<SessionServices>();
+        builder.Services.TryAddSingleton<ChannelConverters>();
+        builder.Services.AddChannelConverter<NmeaConverter>();
         builder.Services.AddHostedService<IngestServer>();
         builder.Services.AddHostedService<ReceiverAnnouncement>();
         return builder;

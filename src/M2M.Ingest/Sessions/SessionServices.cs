@@ -1,4 +1,5 @@
 using M2M.Ingest.Connections;
+using M2M.Ingest.Converters;
 using M2M.Ingest.Hosting;
 using M2M.Messaging;
 using M2M.Storage.Entities;
@@ -19,6 +20,7 @@ internal sealed class SessionServices(
     IRecordBus records,
     IDeviceStore devices,
     IFirmwareStore firmware,
+    ChannelConverters converters,
     IServiceProvider services,
     ILoggerFactory loggerFactory)
 {
@@ -35,6 +37,9 @@ internal sealed class SessionServices(
     public IDeviceStore Devices { get; } = devices;
 
     public IFirmwareStore Firmware { get; } = firmware;
+
+    /// <summary>The in-process converters, by topic.</summary>
+    public ChannelConverters Converters { get; } = converters;
 
     /// <summary>Read access to the time series (ALIP <c>DB LAST</c>); absent in a host without one.</summary>
     public ITimeSeriesStore? TimeSeries { get; } = services.GetService<ITimeSeriesStore>();
