@@ -243,6 +243,11 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
             batch.Delete(SeriesKeys.MonthIndexKey(m), _meta);
             _db.Write(batch, _store.WriteOptions);
         }
+        // The range tombstones hide the month at once; compacting its range removes it from the files now
+        // instead of whenever later compactions reach those levels (a retention run frees its disk space).
+        // Outside the write lock: writes go on meanwhile.
+        _db.CompactRange(start, end, _series);
+        _db.CompactRange(start, end, _byType);
         return ValueTask.CompletedTask;
     }
 

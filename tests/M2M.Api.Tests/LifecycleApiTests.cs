@@ -202,6 +202,10 @@ public class MaintenanceApiTests
         Assert.Contains(MonthsAgo(6).ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture), dropped);
         Assert.True(report.GetProperty("complete").GetBoolean());
         Assert.Equal("api", after.GetProperty("lastRun").GetProperty("trigger").GetString());
+        var month = (int n) => MonthsAgo(n).ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal([month(8), month(6), DateTimeOffset.UtcNow.AddDays(-1).ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture)],
+            before.GetProperty("storedMonths").EnumerateArray().Select(m => m.GetString()));
+        Assert.DoesNotContain(month(8), after.GetProperty("storedMonths").EnumerateArray().Select(m => m.GetString()));
         Assert.Equal(dropped.Count, after.GetProperty("lastRun").GetProperty("monthsDropped").GetArrayLength());
         var data = await (await admin.GetAsync($"/api/devices/{device}/data", Ct)).JsonAsync();
         Assert.Equal(["sen:temp"], data.GetProperty("items").EnumerateArray().Select(r => r.GetProperty("type").GetString()));

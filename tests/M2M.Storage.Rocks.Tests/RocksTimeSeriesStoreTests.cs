@@ -16,6 +16,32 @@ public sealed class RocksTimeSeriesStoreTests : TimeSeriesStoreContract, IDispos
         return ValueTask.FromResult<ITimeSeriesStore>(new RocksTimeSeriesStore(_store));
     }
 
+    [Fact]
+    public async Task Dropping_a_month_frees_its_disk_space_at_once()
+    {
+        var store = await CreateStoreAsync();
+        var records = new List<TimeSeriesRecord>();
+        for (var i = 0; i < 40_000; i++)
+        {
+            records.Add(new TimeSeriesRecord($"dev-{i % 50}", "sen:loc", new DateTimeOffset(2026, 2, 1, 0, 0, 0, TimeSpan.Zero).AddSeconds(i * 60),
+                $$"""{"lat":{{48 + (i % 1000) / 1000.0}},"lon":{{2 + (i % 777) / 777.0}},"spd":{{i % 120}},"alt":35,"pad":"{{new string('x', 100)}}"}"""));
+        }
+        var kept = new TimeSeriesRecord("dev-0", "sen:loc", new DateTimeOffset(2026, 4, 2, 0, 0, 0, TimeSpan.Zero), "{}");
+        await store.SaveManyAsync([.. records, kept], Ct);
+        var ts = _store!.Family(RocksStore.Families.Series);
+        _store.Db.CompactRange((byte[]?)null, null, ts); // flush and settle: what a long-running database looks like
+        var before = SstBytes(ts);
+
+        await store.DropMonthAsync(new DateOnly(2026, 2, 1), Ct);
+
+        var after = SstBytes(ts);
+        Assert.True(before > 1_000_000, $"{before} bytes of files before");
+        Assert.True(after < before / 20, $"{after} bytes of files left of {before}");
+        Assert.Equal(kept, Assert.Single((await store.QueryAsync(new TimeSeriesQuery("dev-0"), Ct)).Items));
+    }
+
+    private long SstBytes(RocksDbSharp.ColumnFamilyHandle family) => long.Parse(_store!.Db.GetProperty("rocksdb.total-sst-files-size", family), System.Globalization.CultureInfo.InvariantCulture);
+
     public void Dispose()
     {
         _store?.Dispose();

@@ -139,6 +139,7 @@ public static class CommandLine
         "--window" => o with { Window = Int(value, 1, 200) },
         "--max-unacked" => o with { MaxUnacked = Int(value, 1, 100_000_000) },
         "--history" => o with { History = ParseDuration(value!) },
+        "--spacing" => o with { Spacing = WholeSeconds(ParseDuration(value!)) },
         "--replay" => o with { ReplayFile = NonEmpty(value) },
         "--replay-loop" => o with { ReplayLoop = true },
         "--reconnect-min" => o with { ReconnectMin = Positive(ParseDuration(value!)) },
@@ -297,6 +298,11 @@ public static class CommandLine
     private static string NonEmpty(string? value) =>
         string.IsNullOrWhiteSpace(value) ? throw new FormatException("must not be empty.") : value;
 
+    private static TimeSpan WholeSeconds(TimeSpan value) =>
+        value >= TimeSpan.FromSeconds(1) && value.Ticks % TimeSpan.TicksPerSecond == 0 && value <= TimeSpan.FromDays(366)
+            ? value
+            : throw new FormatException("must be whole seconds, from 1s to 366d.");
+
     private static TimeSpan Positive(TimeSpan value) =>
         value > TimeSpan.Zero ? value : throw new FormatException("must be above 0.");
 
@@ -373,7 +379,7 @@ public static class CommandLine
             LoadCommand.Load => $"""
                 m2m-load load — the same devices as fast as possible
 
-                Each device uploads records (alternately sen:loc and sen:temp, stamped one second apart per
+                Each device uploads records (alternately sen:loc and sen:temp, stamped --spacing apart per
                 type from now - history, like a tracker emptying its buffer), a barrier after every K, with
                 at most --window barriers in flight. Reports records/s acknowledged by barriers, barrier
                 latency (median, p95, p99, max), connections, errors and the server's memory and CPU.
@@ -383,6 +389,9 @@ public static class CommandLine
                   --rate <records/s>          target rate over all devices; 0 = as fast as possible (default 0)
                   --window <W>                barriers in flight per device (default 2)
                   --history <time>            first record time is now minus this (default 7d)
+                  --spacing <time>            time between two records of one type, whole seconds (default
+                                              1s); e.g. --history 180d --spacing 30m spreads the records
+                                              over six past months (retention demonstrations)
                 Defaults: --devices 100, --barrier-every 100.
                 {Common}{Times}
                 """,
@@ -404,7 +413,7 @@ public static class CommandLine
                                               --then-load (default 0): time to inspect the server
                   --then-load                 then run the load with the idle connections open
                   -d, --duration <time>       load duration with --then-load (default 20s)
-                  --rate, --window, --history as for load (--devices 100, --barrier-every 100)
+                  --rate, --window, --history, --spacing as for load (--devices 100, --barrier-every 100)
                 {Common}{Times}
                 """,
             LoadCommand.RocksBaseline => """

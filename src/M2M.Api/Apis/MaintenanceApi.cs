@@ -1,4 +1,5 @@
 using M2M.Storage.Lifecycle;
+using M2M.Storage.TimeSeries;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 
@@ -24,11 +25,12 @@ public static class MaintenanceApi
         return group;
     }
 
-    internal static async Task<Ok<RetentionStatus>> GetRetentionAsync(RetentionJob job, CancellationToken cancellationToken)
+    internal static async Task<Ok<RetentionStatus>> GetRetentionAsync(RetentionJob job, ITimeSeriesStore series, CancellationToken cancellationToken)
     {
         var options = job.Options;
+        var months = await series.GetMonthsAsync(cancellationToken);
         return TypedResults.Ok(new RetentionStatus(options.Months, options.Interval.TotalSeconds, options.MaxSeriesPerRun, options.Enabled,
-            await job.GetHolderAsync(cancellationToken) is not null, await job.GetLastRunAsync(cancellationToken)));
+            await job.GetHolderAsync(cancellationToken) is not null, [.. months.Select(RetentionPeriods.Format)], await job.GetLastRunAsync(cancellationToken)));
     }
 
     internal static async Task<Results<Ok<RetentionReport>, ProblemHttpResult>> RunRetentionAsync(RetentionJob job)
@@ -62,8 +64,9 @@ public static class MaintenanceApi
 /// <param name="MaxSeriesPerRun">(device, month) deletions per run for domains with a shorter retention.</param>
 /// <param name="Enabled">Whether runs are scheduled.</param>
 /// <param name="Running">Whether a node runs it now.</param>
+/// <param name="StoredMonths">The months that hold time series now (<c>yyyy-MM</c>, oldest first).</param>
 /// <param name="LastRun">The report of the last run, if any.</param>
-public sealed record RetentionStatus(int? Months, double IntervalSeconds, int MaxSeriesPerRun, bool Enabled, bool Running, RetentionReport? LastRun);
+public sealed record RetentionStatus(int? Months, double IntervalSeconds, int MaxSeriesPerRun, bool Enabled, bool Running, IReadOnlyList<string> StoredMonths, RetentionReport? LastRun);
 
 /// <summary>The registry cleanup job as the API shows it.</summary>
 /// <param name="GracePeriodSeconds">How long soft-deleted nodes are kept.</param>
