@@ -195,15 +195,15 @@ internal static class ConverterRecords
     /// </summary>
     public static string RawJson(string topic, string channel, ReadOnlySpan<byte> payload, int part, int parts, ConversionOutcome? outcome)
     {
-        using var buffer = new MemoryStream(64 + (payload.Length * 2));
-        using (var json = new Utf8JsonWriter(buffer))
+        var buffer = new ArrayBufferWriter<byte>(256 + (payload.Length * 2));
+        var hex = ArrayPool<byte>.Shared.Rent(Hex.GetEncodedLength(payload.Length));
+        try
         {
+            using var json = new Utf8JsonWriter(buffer);
             json.WriteStartObject();
             json.WriteString("topic", topic);
             json.WriteString("channel", channel);
-            var hex = new byte[Hex.GetEncodedLength(payload.Length)];
-            Hex.Encode(payload, hex);
-            json.WriteString("payload_hex", hex);
+            json.WriteString("payload_hex", hex.AsSpan(0, Hex.Encode(payload, hex)));
             if (parts > 1)
             {
                 json.WriteNumber("part", part + 1);
@@ -223,8 +223,13 @@ internal static class ConverterRecords
                 }
             }
             json.WriteEndObject();
+            json.Flush();
         }
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(hex);
+        }
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     /// <summary>Why a converted record cannot be stored, or <c>null</c> when it can.</summary>
