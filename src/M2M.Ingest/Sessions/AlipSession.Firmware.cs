@@ -24,7 +24,7 @@ internal sealed partial class AlipSession
         if (v.SequenceEqual("N"u8) && !rest.IsEmpty)
         {
             var name = Encoding.UTF8.GetString(rest.Span);
-            _firmware = name.Length <= IFirmwareStore.MaxNameLength ? await Services.Firmware.FindByNameAsync(name, Closing) : null;
+            _firmware = name.Length <= IFirmwareStore.MaxNameLength ? await FindFirmwareAsync(name) : null;
             AlipWriter.WriteFirmwareFound(Output, _firmware is not null);
             CountOut();
         }
@@ -47,6 +47,19 @@ internal sealed partial class AlipSession
             CountError("invalid_firmware_command");
             Error("Invalid firmware command");
         }
+    }
+
+    /// <summary>
+    /// The firmware <paramref name="name"/> when the device's domain may read it (read now: a device
+    /// moved to another domain is judged by its new one); a firmware of other domains is "not found".
+    /// </summary>
+    private async ValueTask<FirmwareInfo?> FindFirmwareAsync(string name)
+    {
+        if (name.Any(char.IsControl) || await Services.Devices.GetAsync(DeviceId, Closing) is not { } device)
+        {
+            return null;
+        }
+        return await Services.Firmware.FindForDomainAsync(name, device.DomainId, Closing);
     }
 
     private async ValueTask OnFirmwareGetAsync(ReadOnlyMemory<byte> rest)

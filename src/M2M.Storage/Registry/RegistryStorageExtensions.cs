@@ -14,7 +14,7 @@ public static class RegistryStorageExtensions
 {
     /// <summary>
     /// Adds <see cref="IRegistry"/>, <see cref="IFileStore"/>, <see cref="IFirmwareStore"/>,
-    /// <see cref="IDomainStore"/>, <see cref="IUserStore"/> and <see cref="IDeviceStore"/> as singletons,
+    /// <see cref="IDomainStore"/>, <see cref="IUserStore"/>, <see cref="IDeviceStore"/> and <see cref="IDeviceAuthStore"/> as singletons,
     /// and a hosted service that ensures the <c>default</c> domain at start.
     /// </summary>
     public static IServiceCollection AddRegistryStorage(this IServiceCollection services)
@@ -27,6 +27,7 @@ public static class RegistryStorageExtensions
         services.TryAddSingleton<IDomainStore>(sp => new DomainStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IUserStore>(sp => new UserStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IDeviceStore>(sp => new DeviceStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IDeviceAuthStore>(sp => new DeviceAuthStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<RegistryStartup>();
         return services;
     }
