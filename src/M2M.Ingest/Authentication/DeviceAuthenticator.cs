@@ -175,20 +175,17 @@ internal sealed class DeviceAuthenticator
         List<string> thumbprints = [];
         if (attempt.Certificate is { } cert)
         {
-            var fromCa = IsIssuedByClientCa(cert);
-            if (fromCa && CommonName(cert) == attempt.Ident)
-            {
-                certificate = PresentedCertificate.Matches;
-            }
-            else if (!fromCa)
-            {
-                certificate = PresentedCertificate.Matches;
-                thumbprints.Add(DeviceCertificates.Thumbprint(cert));
-            }
-            else
+            if (IsIssuedByClientCa(cert) && CommonName(cert) != attempt.Ident)
             {
                 // Issued by the CA to another ident: it proves nothing about this one, and is not pinned.
                 certificate = PresentedCertificate.NoMatch;
+            }
+            else
+            {
+                // Issued to this ident by the CA, or self-signed: pinned, so that the device is
+                // protected by its certificate whatever its domain's policy becomes.
+                certificate = PresentedCertificate.Matches;
+                thumbprints.Add(DeviceCertificates.Thumbprint(cert));
             }
         }
         var refusal = AuthDecision.Evaluate(target.Policy.Require, hasCredentials: false, secret, certificate);

@@ -160,8 +160,9 @@ internal sealed partial class AlipSession : DeviceSession
         }
         var space = content.Span.IndexOf((byte)' ');
         var ident = space < 0 ? content : content[..space];
-        ReadOnlyMemory<byte>? secret = space < 0 ? null : content[(space + 1)..];
-        if (!Identification.IsValidAlip(ident.Span))
+        ReadOnlyMemory<byte>? secret = space < 0 ? default(ReadOnlyMemory<byte>?) : content[(space + 1)..];
+        // A malformed secret is a format error like a malformed ident; a wrong one is a refusal (ID 0).
+        if (!Identification.IsValidAlip(ident.Span) || (secret is { } s && !DeviceSecrets.IsWellFormed(s.Span)))
         {
             CountError("invalid_identification");
             Error(ValueErrors.Reason(ValueError.InvalidIdentification));

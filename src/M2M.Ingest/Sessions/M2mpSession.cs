@@ -110,8 +110,9 @@ internal sealed partial class M2mpSession : DeviceSession
         var all = payload.AsSpan(scratch);
         var space = all.IndexOf((byte)' ');
         var bytes = space < 0 ? all : all[..space];
-        ReadOnlyMemory<byte>? secret = space < 0 ? null : all[(space + 1)..].ToArray();
-        if (!Identification.IsValidM2mp(bytes))
+        // Not "? null :": null would convert to an empty secret through the array conversion.
+        ReadOnlyMemory<byte>? secret = space < 0 ? default(ReadOnlyMemory<byte>?) : all[(space + 1)..].ToArray();
+        if (!Identification.IsValidM2mp(bytes) || (secret is { } s && !DeviceSecrets.IsWellFormed(s.Span)))
         {
             CountError("invalid_identification");
             M2mpWriter.WriteIdentificationResult(Output, accepted: false);
