@@ -3,7 +3,10 @@ using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using M2M.Ingest.M2mp;
 using M2M.Storage.Entities;
+using M2M.Messaging;
+using M2M.Storage;
 using M2M.Testing;
+using Microsoft.Extensions.Configuration;
 
 namespace M2M.Ingest.Sessions.Tests;
 
@@ -200,6 +203,41 @@ public sealed class TlsListenerTests : IDisposable
         Assert.Equal("ID 0", await none.AskAsync($"ID {ident} {DeviceSecrets.Generate()}"));
         await using var plain = await server.ConnectAlipAsync();
         Assert.Equal("ID 0", await plain.AskAsync($"ID {device.Ident}"));
+    }
+
+    [Fact]
+    public async Task A_host_without_HTTP_serves_devices_over_TLS()
+    {
+        var (certificate, key) = TestCertificates.WritePem(_files, _serverCertificate);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["M2M:DataDirectory"] = Path.Combine(_files.Path, "data"),
+            ["M2M:Ingest:PlainPorts"] = "false",
+            ["M2M:Ingest:Tls:Enabled"] = "true",
+            ["M2M:Ingest:Tls:M2mpPort"] = "0",
+            ["M2M:Ingest:Tls:AlipPort"] = "0",
+            ["M2M:Ingest:Tls:CertificatePath"] = certificate,
+            ["M2M:Ingest:Tls:KeyPath"] = key,
+            ["Logging:LogLevel:Default"] = "Warning",
+        });
+        builder.AddStorage();
+        builder.AddBus();
+        builder.AddIngest();
+        using var host = builder.Build();
+        await host.StartAsync(Ct);
+        try
+        {
+            var endpoints = host.Services.GetRequiredService<Hosting.IngestEndpoints>();
+            var (client, stream) = await TestCertificates.ConnectAsync(endpoints.AlipTls!.Port, _serverCertificate);
+            await using var device = new AlipDevice(client, stream);
+            await device.IdentifyAsync(Idents.New());
+            await device.ExpectAsync("S GA");
+        }
+        finally
+        {
+            await host.StopAsync(Ct);
+        }
     }
 
     [Fact]

@@ -45,7 +45,7 @@ internal sealed class IngestServer(
         ListenOptions? alip = null;
         ListenOptions? m2mpTls = null;
         ListenOptions? alipTls = null;
-        var kestrel = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
+        var kestrel = new KestrelServerOptions { ApplicationServices = o.Tls.Enabled ? WithKestrelMetrics(services) : services, AddServerHeader = false };
         if (o.PlainPorts)
         {
             kestrel.ListenAnyIP(o.M2mpPort, listen =>
@@ -121,6 +121,24 @@ internal sealed class IngestServer(
         _server = null;
         tls.Certificates?.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Kestrel's TLS middleware (<c>UseHttps</c>) takes Kestrel's metrics service from the
+    /// application services, which only a web host registers; in any other host the ingest module
+    /// supplies one (made from the host's <c>IMeterFactory</c>), so TLS works in every host like the rest.
+    /// </summary>
+    private static IServiceProvider WithKestrelMetrics(IServiceProvider services)
+    {
+        var type = typeof(KestrelServer).Assembly.GetType("Microsoft.AspNetCore.Server.Kestrel.Core.Internal.Infrastructure.KestrelMetrics");
+        return type is null || services.GetService(type) is not null
+            ? services
+            : new ServicesWith(services, type, ActivatorUtilities.CreateInstance(services, type));
+    }
+
+    private sealed class ServicesWith(IServiceProvider inner, Type type, object instance) : IServiceProvider
+    {
+        public object? GetService(Type serviceType) => serviceType == type ? instance : inner.GetService(serviceType);
     }
 
     /// <summary>The listeners speak device protocols only: the HTTP application is never called.</summary>
