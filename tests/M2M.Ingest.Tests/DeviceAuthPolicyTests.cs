@@ -181,6 +181,17 @@ public sealed class DeviceAuthPolicyTests
         Assert.Equal(expected, DeviceCertificates.NormalizeThumbprint(input));
 
     [Fact]
+    public void The_documented_M2MP_identification_with_a_secret_is_the_ident_a_space_and_the_secret()
+    {
+        var output = new System.Buffers.ArrayBufferWriter<byte>();
+        M2M.Ingest.M2mp.M2mpWriter.WriteIdentification(output, "imei:1234 k7Qm2xPz9LwR4tYv8NcB"u8);
+        // docs/device-authentication.md, "M2MP".
+        Assert.Equal(
+            Convert.FromHexString("011e696d65693a31323334206b37516d3278507a394c775234745976384e6342"),
+            output.WrittenSpan.ToArray());
+    }
+
+    [Fact]
     public void An_address_is_delayed_only_past_its_failure_threshold_and_forgiven_after_the_window()
     {
         var clock = new ManualClock();
