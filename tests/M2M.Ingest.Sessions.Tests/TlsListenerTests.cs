@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using M2M.Ingest.M2mp;
 using M2M.Storage.Entities;
 using M2M.Messaging;
+using M2M.Server;
 using M2M.Storage;
 using M2M.Testing;
 using Microsoft.Extensions.Configuration;
@@ -222,6 +223,7 @@ public sealed class TlsListenerTests : IDisposable
             ["Logging:LogLevel:Default"] = "Warning",
         });
         builder.AddStorage();
+        builder.AddStorageBackend();
         builder.AddBus();
         builder.AddIngest();
         using var host = builder.Build();
