@@ -49,3 +49,21 @@ public sealed class RocksFirmwareStoreTests : FirmwareStoreContract
 
     public override void Dispose() => _rocks?.Dispose();
 }
+
+public sealed class RocksDeviceAuthStoreTests : DeviceAuthStoreContract
+{
+    private RocksStores? _rocks;
+
+    protected override StoreSet CreateStores(TimeProvider time) => (_rocks = new RocksStores(time)).Stores;
+
+    public override void Dispose() => _rocks?.Dispose();
+}
+
+public sealed class RocksFirmwareAccessTests : FirmwareAccessContract
+{
+    private RocksStores? _rocks;
+
+    protected override StoreSet CreateStores(TimeProvider time) => (_rocks = new RocksStores(time)).Stores;
+
+    public override void Dispose() => _rocks?.Dispose();
+}
