@@ -67,3 +67,12 @@ public sealed class RocksFirmwareAccessTests : FirmwareAccessContract
 
     public override void Dispose() => _rocks?.Dispose();
 }
+
+public sealed class RocksCredentialStoreTests : CredentialStoreContract
+{
+    private RocksStores? _rocks;
+
+    protected override StoreSet CreateStores(TimeProvider time) => (_rocks = new RocksStores(time)).Stores;
+
+    public override void Dispose() => _rocks?.Dispose();
+}
