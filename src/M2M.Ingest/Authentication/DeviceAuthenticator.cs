@@ -68,8 +68,8 @@ internal sealed class DeviceAuthenticator
     }
 
     /// <summary>The server default policy (configuration).</summary>
-    public EffectiveDevicePolicy ServerDefault => new(
-        _options.Auth.Require, _options.AutoRegister, _options.Auth.AutoRegisterPatterns, _options.Auth.AutoRegisterPerMinute);
+    public EffectiveDevicePolicy ServerDefault => field ??= new(
+        _options.Auth.Require, _options.AutoRegister, [.. _options.Auth.AutoRegisterPatterns], _options.Auth.AutoRegisterPerMinute);
 
     /// <summary>Decides <paramref name="attempt"/>. Throws <see cref="InvalidIdentException"/> for an ident the registry refuses.</summary>
     public async ValueTask<IdentificationOutcome> IdentifyAsync(IdentificationAttempt attempt, CancellationToken cancellationToken)
