@@ -34,6 +34,7 @@ public static class IngestExtensions
                 o => o.IdentificationTimeout > TimeSpan.Zero && o.PingAfterIdle > TimeSpan.Zero && o.PingMinSendGap >= TimeSpan.Zero
                     && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero,
                 "M2M:Ingest timeouts must be positive.")
+            .Validate(o => o.M2mpIdleDisconnect >= TimeSpan.Zero, "M2M:Ingest:M2mpIdleDisconnect must not be negative (0 = off).")
             .Validate(o => o.PlainPorts || o.Tls.Enabled, "M2M:Ingest: PlainPorts is false and Tls:Enabled is false: no device could connect.")
             .Validate(o => o.Tls.M2mpPort is >= 0 and <= 65535 && o.Tls.AlipPort is >= 0 and <= 65535, "M2M:Ingest:Tls ports must be in 0..65535.")
             .Validate(o => o.Tls.HandshakeTimeout > TimeSpan.Zero && o.Tls.ReloadInterval >= TimeSpan.Zero, "M2M:Ingest:Tls:HandshakeTimeout must be positive and ReloadInterval not negative.")
@@ -52,6 +53,7 @@ public static class IngestExtensions
         builder.Services.TryAddSingleton<DeviceAuthenticator>();
         builder.Services.TryAddSingleton<SessionServices>();
         builder.Services.AddHostedService<IngestServer>();
+        builder.Services.AddHostedService<ReceiverAnnouncement>();
         return builder;
     }
 }

@@ -128,7 +128,7 @@ public static class DevicesApi
             return TypedResults.Problem(title: "A device with this ident already exists.", statusCode: StatusCodes.Status409Conflict);
         }
         var view = await new DeviceViews(s).ViewAsync(device);
-        return TypedResults.Created($"/api/devices/{device.Id:D}", new CreatedDeviceView(view.Id, view.Ident, view.DisplayName, view.Domain, view.Connected, view.LastSeen, generated));
+        return TypedResults.Created($"/api/devices/{device.Id:D}", new CreatedDeviceView(view.Id, view.Ident, view.DisplayName, view.Domain, view.Connected, view.LastSeen, view.Protocol, generated));
     }
 
     /// <summary>Checks the credential fields of a creation: a 400 to answer, or <paramref name="forbidden"/> (403), or neither.</summary>
@@ -273,7 +273,8 @@ public static class DevicesApi
 /// <param name="Domain">Name of its domain.</param>
 /// <param name="Connected">Whether it holds a connection to this node now.</param>
 /// <param name="LastSeen">Its last activity when connected, else the time of its newest record.</param>
-public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen)
+/// <param name="Protocol">The protocol of its last identification (<c>m2mp</c>, <c>alip</c>), <c>null</c> before the first.</param>
+public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen, string? Protocol)
 {
     public const int MaxDisplayName = 200;
 }
@@ -293,7 +294,7 @@ public sealed record CreateDeviceRequest(
     bool Unauthenticated = false);
 
 /// <summary>A created device; <c>secret</c> is the generated secret (shown in this answer only), else <c>null</c>.</summary>
-public sealed record CreatedDeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen, string? Secret);
+public sealed record CreatedDeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen, string? Protocol, string? Secret);
 
 /// <summary>Changes of a device: an absent field is left as is; an empty <c>displayName</c> clears it.</summary>
 public sealed record UpdateDeviceRequest(string? DisplayName = null, string? Domain = null);
@@ -329,6 +330,6 @@ internal sealed class DeviceViews(DeviceServices s)
                 }
             }
         }
-        return new DeviceView(device.Id, device.Ident, device.DisplayName, domainName, connections.Count > 0, lastSeen);
+        return new DeviceView(device.Id, device.Ident, device.DisplayName, domainName, connections.Count > 0, lastSeen, device.Protocol);
     }
 }
