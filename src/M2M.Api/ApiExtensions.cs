@@ -2,6 +2,9 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using M2M.Api.Apis;
 using M2M.Api.Auth;
+using M2M.Api.Fleet;
+using M2M.Api.Live;
+using M2M.Console;
 using M2M.Api.Http;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
@@ -33,6 +36,7 @@ public static class ApiExtensions
             .Validate(o => o.MaxRequestBodyBytes > 0, "M2M:Api:MaxRequestBodyBytes must be positive.")
             .Validate(o => o.LoginFailuresPerUser > 0 && o.LoginAttemptsPerAddress > 0 && o.LoginWindow > TimeSpan.Zero, "Login throttling limits must be positive.")
             .Validate(o => o.EventBufferPerClient > 0, "M2M:Api:EventBufferPerClient must be positive.")
+            .Validate(o => o.FleetResyncInterval > TimeSpan.Zero, "M2M:Api:FleetResyncInterval must be positive.")
             .ValidateOnStart();
         services.AddOptions<AdminBootstrapOptions>().Bind(builder.Configuration.GetSection(AdminBootstrapOptions.Section));
 
@@ -41,6 +45,11 @@ public static class ApiExtensions
         services.AddSingleton<TokenService>();
         services.AddSingleton<LoginThrottle>();
         services.AddHostedService<AdminBootstrap>();
+        services.AddSingleton<FleetIndex>();
+        services.AddHostedService(sp => sp.GetRequiredService<FleetIndex>());
+        // Wraps the time-series store registered before (AddStorage) so that committed records reach live streams.
+        services.AddLiveRecords();
+        services.AddConsole(builder.Configuration);
 
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
@@ -100,6 +109,11 @@ public static class ApiExtensions
         api.MapAdminApi();
         api.MapRegistryApi();
         api.MapEventsApi();
+        api.MapFleetApi();
+        api.MapConsoleApi();
+
+        // The web console at "/" (static files and the client routes; never /api, /health, /openapi…).
+        app.MapConsole();
         return app;
     }
 

@@ -1,6 +1,7 @@
 using M2M.Api.Http;
 using M2M.Messaging;
 using M2M.Storage.Entities;
+using M2M.Storage.TimeSeries;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 
@@ -22,6 +23,7 @@ public static class DevicesApi
         group.MapDelete("/{id}", DeleteAsync).WithSummary("Delete a device.");
         group.MapPost("/{id}/disconnect", DisconnectAsync).WithSummary("Close the device's connection wherever it is connected.");
         group.MapGet("/{id}/status", GetStatusAsync).WithSummary("Values reported by the device.");
+        group.MapGet("/{id}/sensors", GetSensorsAsync).WithSummary("Sensors the device listed, with when each was first and last seen.");
         return group;
     }
 
@@ -107,6 +109,7 @@ public static class DevicesApi
         {
             return TypedResults.Problem(title: "A device with this ident already exists.", statusCode: StatusCodes.Status409Conflict);
         }
+        s.Fleet.Upsert(device);
         return TypedResults.Created($"/api/devices/{device.Id:D}", await new DeviceViews(s).ViewAsync(device));
     }
 
@@ -166,6 +169,7 @@ public static class DevicesApi
         {
             device = await s.Devices.SetDomainAsync(deviceId, target.Id, s.Aborted);
         }
+        s.Fleet.Upsert(device);
         return TypedResults.Ok(await new DeviceViews(s).ViewAsync(device));
     }
 
@@ -179,6 +183,7 @@ public static class DevicesApi
         {
             return TypedResults.NotFound();
         }
+        s.Fleet.Remove(deviceId);
         // A deleted device must not stay connected as if nothing happened.
         await s.PushAsync(deviceId, Calls.Disconnect);
         return TypedResults.NoContent();
@@ -210,6 +215,19 @@ public static class DevicesApi
         }
         return TypedResults.Ok(await s.Devices.GetStatusAsync(deviceId, s.Aborted));
     }
+
+    internal static async Task<Results<Ok<IReadOnlyList<ListedSensor>>, NotFound, ValidationProblem>> GetSensorsAsync(string id, [AsParameters] DeviceServices s)
+    {
+        if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
+        {
+            return invalid;
+        }
+        if (await s.FindAsync(deviceId) is null)
+        {
+            return TypedResults.NotFound();
+        }
+        return TypedResults.Ok(await s.Devices.GetListedSensorsAsync(deviceId, s.Aborted));
+    }
 }
 
 /// <summary>A device as the API shows it.</summary>
@@ -235,7 +253,7 @@ internal sealed class DeviceViews(DeviceServices s)
 {
     private readonly Dictionary<Guid, string> _domainNames = [];
 
-    public async ValueTask<DeviceView> ViewAsync(Device device)
+    public async ValueTask<DeviceView> ViewAsync(Device device, IReadOnlyList<TimeSeriesRecord>? latest = null)
     {
         if (!_domainNames.TryGetValue(device.DomainId, out var domainName))
         {
@@ -253,7 +271,7 @@ internal sealed class DeviceViews(DeviceServices s)
         }
         if (lastSeen is null)
         {
-            foreach (var record in await s.Series.GetLatestAsync(DeviceServices.SeriesId(device.Id), s.Aborted))
+            foreach (var record in latest ?? await s.Series.GetLatestAsync(DeviceServices.SeriesId(device.Id), s.Aborted))
             {
                 if (lastSeen is null || record.Time > lastSeen)
                 {
