@@ -85,7 +85,7 @@ export function useLeaflet(onReady: (map: L.Map, offline: boolean) => void | (()
       .catch(() => ({ tiles: null }) as ConsoleConfig)
       .then((cfg) => {
         if (disposed || !element.current) return;
-        map = L.map(element.current, { preferCanvas: true, zoomControl: true, attributionControl: true, worldCopyJump: true });
+        map = L.map(element.current, { zoomControl: true, attributionControl: true, worldCopyJump: true });
         if (cfg.tiles) {
           L.tileLayer(cfg.tiles.url, { maxZoom: cfg.tiles.maxZoom, attribution: cfg.tiles.attribution }).addTo(map);
         } else {

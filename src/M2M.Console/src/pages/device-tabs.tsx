@@ -204,7 +204,7 @@ export function SettingsTab(props: { id: string; events: DeviceEvents }) {
   const [newValue, setNewValue] = useState('');
   const action = useAction();
   useDeviceEvent(props.events, (e) => {
-    if (e.name === 'setting_acknowledged' || e.name === 'device_identified') settings.reload();
+    if (e.name === 'setting_acknowledged' || e.name === 'device_identified' || e.name === 'ready') settings.reload();
   });
   const save = (values: Record<string, string>) =>
     action.run(async () => {
@@ -293,7 +293,7 @@ export function CommandsTab(props: { id: string; events: DeviceEvents }) {
   const [ttl, setTtl] = useState('');
   const action = useAction();
   useDeviceEvent(props.events, (e) => {
-    if (e.name === 'command_acknowledged' || e.name === 'device_identified') commands.reload();
+    if (e.name === 'command_acknowledged' || e.name === 'device_identified' || e.name === 'ready') commands.reload();
   });
   return (
     <div class="card">
@@ -380,8 +380,8 @@ export function EventsTab(props: { id: string; events: DeviceEvents }) {
   );
   const [recent, setRecent] = useState<{ name: string; time: string; text: string }[]>([]);
   useDeviceEvent(props.events, (e) => {
-    if (e.name === 'record') {
-      if (e.data.type === '_server' && cursors.length === 1) history.reload();
+    if (e.name === 'record' || e.name === 'ready') {
+      if ((e.name === 'ready' || e.data.type === '_server') && cursors.length === 1) history.reload();
       return;
     }
     const { time, ...rest } = e.data;
@@ -450,7 +450,7 @@ export function FirmwareTab(props: { id: string; events: DeviceEvents }) {
   const settings = useLoad((signal) => get<Record<string, SettingView>>(`/api/devices/${props.id}/settings`, signal), [props.id]);
   const action = useAction();
   useDeviceEvent(props.events, (e) => {
-    if (e.name === 'setting_acknowledged') settings.reload();
+    if (e.name === 'setting_acknowledged' || e.name === 'ready') settings.reload();
   });
   const offered = settings.data?.[firmwareSetting];
   return (

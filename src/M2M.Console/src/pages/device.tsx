@@ -33,11 +33,11 @@ export function DevicePage(props: { id: string; tab: string }) {
     let seq = 0;
     return openLive(`/api/devices/${id}/events?records=true`, {
       onState: setLive,
-      onReady: (reconnected) => {
-        if (reconnected) {
-          device.reload();
-          latest.reload();
-        }
+      // Subscribed first, read second: what was stored before the stream began is in the re-read.
+      onReady: () => {
+        device.reload();
+        latest.reload();
+        events.value = { name: 'ready', data: {}, seq: ++seq };
       },
       onEvent: (e) => {
         events.value = { ...e, seq: ++seq };

@@ -70,7 +70,8 @@ export function FleetPage() {
     };
     const close = openLive(`/api/events${query({ events: 'all', records: true, device: ids ? ids.split(',') : undefined })}`, {
       onState: setLive,
-      onReady: (reconnected) => reconnected && latest.current.reload(),
+      // Subscribed first, read second: whatever was stored before the stream began is in the re-read.
+      onReady: () => latest.current.reload(),
       onEvent: ({ name, data }) => {
         const id = String(data.device_id ?? '');
         const now = new Date().toISOString();

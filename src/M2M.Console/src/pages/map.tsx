@@ -22,6 +22,8 @@ export function MapPage() {
   const layer = useRef<L.LayerGroup | null>(null);
   const markers = useRef(new Map<string, L.CircleMarker>());
   const [ready, setReady] = useState(false);
+  const svg = useRef(L.svg()).current;
+  const canvas = useRef(L.canvas()).current;
 
   const element = useLeaflet((map) => {
     mapRef.current = map;
@@ -36,9 +38,10 @@ export function MapPage() {
 
   const place = (m: FleetMarker) => {
     let marker = markers.current.get(m.id);
-    const style = { radius: 6, weight: 2, color: m.connected ? '#1e7b34' : '#5b6b7a', fillColor: m.connected ? '#3cba54' : '#9aa7b3', fillOpacity: 0.9 };
+    const style = { className: `device-marker dev-${m.id}`, radius: 6, weight: 2, color: m.connected ? '#1e7b34' : '#5b6b7a', fillColor: m.connected ? '#3cba54' : '#9aa7b3', fillOpacity: 0.9 };
     if (!marker) {
-      marker = L.circleMarker([m.lat, m.lon], style).addTo(layer.current!);
+      // SVG markers (one DOM element each, easy to inspect) up to 2,000 devices, canvas beyond.
+      marker = L.circleMarker([m.lat, m.lon], { ...style, renderer: markers.current.size < 2000 ? svg : canvas }).addTo(layer.current!);
       marker.on('click', () => navigate(`/devices/${m.id}`));
       markers.current.set(m.id, marker);
     } else {
