@@ -33,6 +33,8 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
+        // Generous: the machine is shared with other builds; a wait ends as soon as its condition holds.
+        Assertions.SetDefaultExpectTimeout(30_000);
         _host = await ConsoleHost.StartAsync();
         // Chromium is looked up when a test needs it: its absence skips (or fails) the tests, not the fixture.
         var configured = Environment.GetEnvironmentVariable(RequiredServices.ChromiumVariable);

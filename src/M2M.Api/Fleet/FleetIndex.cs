@@ -50,6 +50,7 @@ public sealed partial class FleetIndex : IHostedService, IDisposable
     private IDisposable? _subscription;
     private Task? _loop;
     private volatile bool _reloadRequested;
+    private int _disposed;
 
     private static readonly IReadOnlySet<string> LocationTypes = new HashSet<string>([FleetApi.LocationType], StringComparer.Ordinal);
     private readonly LiveRecordHub _hub;
@@ -94,6 +95,11 @@ public sealed partial class FleetIndex : IHostedService, IDisposable
 
     public void Dispose()
     {
+        // Registered as a singleton and as a hosted service: the container may dispose it twice.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         _subscription?.Dispose();
         _stopping.Cancel();
         _stopping.Dispose();

@@ -313,7 +313,7 @@ export function CommandsTab(props: { id: string; events: DeviceEvents }) {
       >
         <input placeholder="command text" value={text} onInput={(e) => setText(e.currentTarget.value)} class="wide" data-testid="command-text" />
         <label>
-          TTL (s) <input type="number" min={1} value={ttl} onInput={(e) => setTtl(e.currentTarget.value)} class="narrow" data-testid="command-ttl" />
+          TTL (s) <input type="number" value={ttl} onInput={(e) => setTtl(e.currentTarget.value)} class="narrow" data-testid="command-ttl" />
         </label>
         <button class="primary" disabled={action.busy || !text.trim()} data-testid="command-queue">
           Queue

@@ -14,12 +14,13 @@ function Uploader(props: { label: string; target: (file: File) => string; onDone
       class="inline upload"
       onSubmit={async (e) => {
         e.preventDefault();
+        const form = e.currentTarget;
         if (!file) return;
         setProgress({ sent: 0, total: file.size });
         const ok = await action.run(() => upload(props.target(file), file, file.type, (sent, total) => setProgress({ sent, total })));
         if (ok) {
           setFile(null);
-          (e.currentTarget as HTMLFormElement).reset();
+          form.reset();
           props.onDone();
         }
       }}
