@@ -37,8 +37,8 @@ public static class EventsApi
     /// <summary>Interval of the keep-alive <c>ping</c> events.</summary>
     public static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(20);
 
-    /// <summary>Most devices one stream may name.</summary>
-    public const int MaxDevices = 1000;
+    /// <summary>Most devices one stream may name (100 ids fit the request line Kestrel accepts, 8 KiB, with room to spare).</summary>
+    public const int MaxDevices = 100;
 
     /// <summary>Most record types one stream may name.</summary>
     public const int MaxTypes = 100;

@@ -42,7 +42,7 @@ const Graticule = L.GridLayer.extend({
       ctx.moveTo(x + 0.5, 0);
       ctx.lineTo(x + 0.5, size.y);
       ctx.stroke();
-      ctx.fillText(`${round(lon)}°`, x + 3, 11);
+      if (coords.y % 3 === 0) ctx.fillText(`${round(lon)}°`, x + 3, 11);
     }
     for (let lat = Math.ceil(se.lat / step) * step; lat <= nw.lat; lat += step) {
       const [, y] = toPixel(lat, 0);
@@ -50,7 +50,7 @@ const Graticule = L.GridLayer.extend({
       ctx.moveTo(0, y + 0.5);
       ctx.lineTo(size.x, y + 0.5);
       ctx.stroke();
-      ctx.fillText(`${round(lat)}°`, 3, y - 3);
+      if (coords.x % 3 === 0) ctx.fillText(`${round(lat)}°`, 3, y - 3);
     }
     if (Math.abs(se.lat) < 0.0001 || (nw.lat > 0 && se.lat < 0)) {
       const [, y] = toPixel(0, 0);
@@ -66,7 +66,7 @@ const Graticule = L.GridLayer.extend({
 
 function spacing(zoom: number): number {
   const nice = [45, 30, 15, 10, 5, 2, 1, 0.5, 0.25, 0.1, 0.05, 0.025, 0.01, 0.005, 0.0025, 0.001, 0.0005, 0.00025, 0.0001];
-  const wanted = 360 / 2 ** (zoom + 2);
+  const wanted = 360 / 2 ** (zoom + 1);
   return nice.find((n) => n <= wanted) ?? 0.0001;
 }
 

@@ -192,7 +192,7 @@ export function FleetPage() {
           </div>
           <div class="pager">
             <button disabled={cursors.length === 1} onClick={() => setCursors([null])}>
-              ⏮ First
+              « First
             </button>
             <button disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))} data-testid="fleet-prev">
               ◀ Previous
