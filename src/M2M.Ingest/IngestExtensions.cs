@@ -16,7 +16,7 @@ public static class IngestExtensions
     /// <see cref="IConnectionRegistry"/> and <see cref="IngestEndpoints"/>. The listeners run on a
     /// Kestrel server of their own, so the host's HTTP endpoints (<c>urls</c>) are not affected and a
     /// host without HTTP can serve devices too. Needs the bus (<c>AddBus</c>) and the storage
-    /// (<c>AddStorage</c>, <c>AddRegistryStorage</c>) in the same host.
+    /// (<c>AddStorage</c> and a backend such as <c>AddRocksStorage</c>) in the same host.
     /// </summary>
     public static TBuilder AddIngest<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {

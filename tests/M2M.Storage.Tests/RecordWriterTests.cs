@@ -262,7 +262,7 @@ public sealed class RecordWriterTests : IDisposable
     }
 
     /// <summary>The real store, with one commit made to fail as a full disk would.</summary>
-    private sealed class FailingStore(ITimeSeriesStore inner, int failOnCall) : ITimeSeriesStore
+    internal sealed class FailingStore(ITimeSeriesStore inner, int failOnCall) : ITimeSeriesStore
     {
         private int _calls;
 
