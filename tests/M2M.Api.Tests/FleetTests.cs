@@ -130,6 +130,54 @@ public class FleetTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Paging_by_last_seen_and_by_online_visits_every_device_once_in_order()
+    {
+        var (_, domain) = await fixture.Host.NewDomainUserAsync(Admin);
+        var index = fixture.Host.Get<FleetIndex>();
+        var expected = new List<string>();
+        for (var i = 0; i < 8; i++)
+        {
+            var id = (await DevicesTests.CreateDeviceAsync(Admin, domain: domain)).GetProperty("id").GetString()!;
+            // Distinct last-seen times, not in creation (nor ident) order.
+            index.Seen(Guid.Parse(id), DateTimeOffset.UtcNow.AddMinutes(-((i * 5) % 8) - 1));
+            expected.Add(id);
+        }
+        var byTime = expected.OrderBy(id => (expected.IndexOf(id) * 5) % 8).Reverse().ToList(); // oldest first
+
+        foreach (var (sort, order, wanted) in new[]
+        {
+            ("lastSeen", "asc", byTime),
+            ("lastSeen", "desc", Enumerable.Reverse(byTime).ToList()),
+        })
+        {
+            var seen = new List<string>();
+            string? cursor = null;
+            do
+            {
+                var page = await FleetAsync(Admin, $"?domain={domain}&sort={sort}&order={order}&limit=3{(cursor is null ? "" : "&cursor=" + cursor)}");
+                Assert.Equal(8, page.GetProperty("total").GetInt32());
+                seen.AddRange(page.GetProperty("items").EnumerateArray().Select(d => d.GetProperty("id").GetString()!));
+                cursor = page.GetProperty("next").GetString();
+            }
+            while (cursor is not null);
+            Assert.Equal(wanted, seen);
+        }
+
+        // All offline: by online is by ident, both ways.
+        var idents = new List<string>();
+        string? next = null;
+        do
+        {
+            var page = await FleetAsync(Admin, $"?domain={domain}&sort=online&order=desc&limit=3{(next is null ? "" : "&cursor=" + next)}");
+            idents.AddRange(page.GetProperty("items").EnumerateArray().Select(d => d.GetProperty("ident").GetString()!));
+            next = page.GetProperty("next").GetString();
+        }
+        while (next is not null);
+        Assert.Equal(8, idents.Count);
+        Assert.Equal(idents.Order(StringComparer.Ordinal).Reverse(), idents);
+    }
+
+    [Fact]
     public async Task A_domain_user_sees_only_the_fleet_of_their_domain()
     {
         var (user, domainA) = await fixture.Host.NewDomainUserAsync(Admin);

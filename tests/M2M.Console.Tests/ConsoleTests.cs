@@ -312,5 +312,48 @@ public class ConsoleTests(BrowserFixture fixture)
         await page.Context.CloseAsync();
     }
 
+    [Fact]
+    public async Task An_expired_access_token_is_refreshed_without_asking_and_sign_out_ends_the_refresh_token()
+    {
+        using var anonymous = new HttpClient { BaseAddress = Host.Address };
+        var probe = await (await anonymous.PostAsJsonAsync("/api/auth/token", new { user = "admin", password = ConsoleHost.AdminPassword }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        if (!probe.TryGetProperty("refresh_token", out _))
+        {
+            Assert.Skip("This server issues no refresh tokens (POST /api/auth/token has no refresh_token): the console signs in again over the page instead (tested above).");
+        }
+        var page = await NewPageAsync();
+        await SignInAsync(page);
+        await page.GotoAsync("/fleet?q=no-such-device");
+        await Assertions.Expect(page.GetByTestId("fleet-total")).ToHaveTextAsync("No device matches.");
+        var before = await page.EvaluateAsync<string>("() => JSON.parse(sessionStorage.getItem('m2m.console.session')).refreshToken");
+
+        // The access token goes bad; the refresh token is still good.
+        await page.EvaluateAsync("""
+            () => {
+              const key = 'm2m.console.session';
+              const s = JSON.parse(sessionStorage.getItem(key));
+              s.accessToken = s.accessToken.slice(0, -4) + 'AAAA';
+              sessionStorage.setItem(key, JSON.stringify(s));
+            }
+            """);
+        await page.ReloadAsync();
+        await Assertions.Expect(page.GetByTestId("fleet-total")).ToHaveTextAsync("No device matches.");
+        await Assertions.Expect(page.GetByTestId("reauth")).ToHaveCountAsync(0);
+        var after = await page.EvaluateAsync<string>("() => JSON.parse(sessionStorage.getItem('m2m.console.session')).refreshToken");
+        Assert.NotEqual(before, after);
+        // Rotation: the refresh token the console gave up no longer works.
+        var reused = await anonymous.PostAsJsonAsync("/api/auth/refresh", new { refresh_token = before }, Ct);
+        Assert.False(reused.IsSuccessStatusCode);
+
+        // Sign-out ends the sign-in: the console's refresh token stops working too.
+        await page.RunAndWaitForResponseAsync(
+            () => page.GetByTestId("sign-out").ClickAsync(),
+            r => r.Url.EndsWith("/api/auth/logout", StringComparison.Ordinal) && r.Status == 204);
+        await Assertions.Expect(page.Locator("input[name=password]")).ToBeVisibleAsync();
+        var afterLogout = await anonymous.PostAsJsonAsync("/api/auth/refresh", new { refresh_token = after }, Ct);
+        Assert.False(afterLogout.IsSuccessStatusCode);
+        await page.Context.CloseAsync();
+    }
+
     private Task<IPage> NewPageAsync() => fixture.NewPageAsync();
 }

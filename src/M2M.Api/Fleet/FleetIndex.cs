@@ -363,6 +363,9 @@ internal sealed class FleetEntry(Guid id, string ident, string? displayName, Gui
     public string? DisplayName { get; } = displayName;
     public Guid DomainId { get; } = domainId;
 
+    /// <summary>Ident and display name in lower case, searched with an ordinal (vectorised) <c>Contains</c>.</summary>
+    public string SearchText { get; } = (displayName is null ? ident : ident + "\u0001" + displayName).ToLowerInvariant();
+
     /// <summary>Unix milliseconds of the last activity known (0: never).</summary>
     public long LastSeen;
 

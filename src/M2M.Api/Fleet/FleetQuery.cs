@@ -64,74 +64,83 @@ public sealed partial class FleetIndex
     /// <summary>
     /// One page of the fleet: filter by domain and search text, sort, and continue after a position.
     /// Ident and name orders scan a presorted array from the cursor (binary search); last-seen and
-    /// online orders sort the matching entries of this request (their keys move all the time).
+    /// online orders, whose keys move all the time, keep the page's entries in a bounded heap during
+    /// one pass. Either way: one scan of the index, no allocation per device.
     /// </summary>
     internal FleetIndexPage Query(FleetQuery query, IConnectionRegistry connections)
     {
         var views = GetViews();
-        var search = string.IsNullOrEmpty(query.Search) ? null : query.Search;
+        var search = string.IsNullOrEmpty(query.Search) ? null : query.Search.ToLowerInvariant();
         bool Matches(FleetEntry e) =>
             (query.DomainId is not { } d || e.DomainId == d)
-            && (search is null
-                || e.Ident.Contains(search, StringComparison.OrdinalIgnoreCase)
-                || (e.DisplayName?.Contains(search, StringComparison.OrdinalIgnoreCase) ?? false));
+            && (search is null || e.SearchText.Contains(search, StringComparison.Ordinal));
 
-        FleetEntry[] ordered;
-        IComparer<Keyed> comparer;
-        Keyed[] keyed;
-        var now = long.MaxValue;
-        switch (query.Sort)
+        if (query.Sort is FleetSort.Ident or FleetSort.Name)
         {
-            case FleetSort.Ident or FleetSort.Name:
-                ordered = query.Sort == FleetSort.Ident ? views.ByIdent : views.ByName;
-                return ScanSorted(ordered, query, Matches);
-            case FleetSort.LastSeen:
-                keyed = [.. views.ByIdent.Where(Matches).Select(e => new Keyed(e, connections.IsConnected(e.Id), connections.IsConnected(e.Id) ? now : Volatile.Read(ref e.LastSeen)))];
-                comparer = Comparer<Keyed>.Create((a, b) => a.LastSeen != b.LastSeen ? a.LastSeen.CompareTo(b.LastSeen) : string.CompareOrdinal(a.Entry.Ident, b.Entry.Ident));
-                break;
-            default:
-                keyed = [.. views.ByIdent.Where(Matches).Select(e => new Keyed(e, connections.IsConnected(e.Id), 0))];
-                comparer = Comparer<Keyed>.Create((a, b) => a.Connected != b.Connected ? a.Connected.CompareTo(b.Connected) : string.CompareOrdinal(a.Entry.Ident, b.Entry.Ident));
-                break;
+            return ScanSorted(query.Sort == FleetSort.Ident ? views.ByIdent : views.ByName, query, Matches);
         }
-        Array.Sort(keyed, comparer);
-        var start = 0;
-        if (query.After is { } after)
+
+        // Last seen and online move all the time: no presorted view. One pass keeps the page's
+        // entries in a heap of limit + 1 (O(n log limit)), never sorting every match.
+        IComparer<Keyed> comparer = query.Sort == FleetSort.LastSeen
+            ? Comparer<Keyed>.Create((a, b) => a.LastSeen != b.LastSeen ? a.LastSeen.CompareTo(b.LastSeen) : string.CompareOrdinal(a.Entry.Ident, b.Entry.Ident))
+            : Comparer<Keyed>.Create((a, b) => a.Connected != b.Connected ? a.Connected.CompareTo(b.Connected) : string.CompareOrdinal(a.Entry.Ident, b.Entry.Ident));
+        // In page order: ascending, or reversed for descending.
+        var inOrder = query.Descending ? Comparer<Keyed>.Create((a, b) => comparer.Compare(b, a)) : comparer;
+        Keyed? probe = query.After is { } after
+            ? new Keyed(new FleetEntry(Guid.Empty, after.Ident, after.Name, Guid.Empty), after.Connected, after.LastSeen)
+            : null;
+        // The heap's top is the entry that would leave the page first (the last one in page order).
+        var heap = new PriorityQueue<Keyed, Keyed>(query.Limit + 2, Comparer<Keyed>.Create((a, b) => inOrder.Compare(b, a)));
+        var total = 0;
+        foreach (var e in views.ByIdent)
         {
-            var probe = new Keyed(new FleetEntry(Guid.Empty, after.Ident, after.Name, Guid.Empty), after.Connected, after.LastSeen);
-            start = query.Descending ? LastBelow(keyed, probe, comparer) : FirstAbove(keyed, probe, comparer);
-        }
-        var items = new List<FleetEntry>(query.Limit);
-        FleetPosition? next = null;
-        var step = query.Descending ? -1 : 1;
-        if (query.Descending && query.After is null)
-        {
-            start = keyed.Length - 1;
-        }
-        for (var i = start; i >= 0 && i < keyed.Length; i += step)
-        {
-            if (items.Count == query.Limit)
+            if (!Matches(e))
             {
-                var last = keyed[i - step];
-                next = new FleetPosition(last.Entry.Ident, last.Entry.DisplayName, last.LastSeen, last.Connected);
-                break;
+                continue;
             }
-            items.Add(keyed[i].Entry);
+            total++;
+            var connected = connections.IsConnected(e.Id);
+            var keyed = new Keyed(e, connected, connected ? long.MaxValue : Volatile.Read(ref e.LastSeen));
+            if (probe is { } p && inOrder.Compare(keyed, p) <= 0)
+            {
+                continue;
+            }
+            if (heap.Count <= query.Limit)
+            {
+                heap.Enqueue(keyed, keyed);
+            }
+            else if (inOrder.Compare(keyed, heap.Peek()) < 0)
+            {
+                heap.DequeueEnqueue(keyed, keyed);
+            }
         }
-        return new FleetIndexPage(items, next, keyed.Length);
+        var page = new List<Keyed>(heap.Count);
+        while (heap.TryDequeue(out var k, out _))
+        {
+            page.Add(k);
+        }
+        page.Sort(inOrder);
+        FleetPosition? next = null;
+        if (page.Count > query.Limit)
+        {
+            page.RemoveAt(page.Count - 1);
+            var last = page[^1];
+            next = new FleetPosition(last.Entry.Ident, last.Entry.DisplayName, last.LastSeen, last.Connected);
+        }
+        return new FleetIndexPage(page.ConvertAll(k => k.Entry), next, total);
     }
 
     /// <summary>The newest <paramref name="limit"/> positions of the devices matching the domain and search, and how many devices have one.</summary>
     internal (List<FleetEntry> Items, int Total) Positions(Guid? domainId, string? search, int limit)
     {
         var matching = new List<FleetEntry>();
+        var lower = string.IsNullOrEmpty(search) ? null : search.ToLowerInvariant();
         foreach (var e in GetViews().ByIdent)
         {
             if (Volatile.Read(ref e.Position) is not null
                 && (domainId is not { } d || e.DomainId == d)
-                && (string.IsNullOrEmpty(search)
-                    || e.Ident.Contains(search, StringComparison.OrdinalIgnoreCase)
-                    || (e.DisplayName?.Contains(search, StringComparison.OrdinalIgnoreCase) ?? false)))
+                && (lower is null || e.SearchText.Contains(lower, StringComparison.Ordinal)))
             {
                 matching.Add(e);
             }
@@ -158,29 +167,49 @@ public sealed partial class FleetIndex
         {
             start = query.Descending ? ordered.Length - 1 : 0;
         }
-        var step = query.Descending ? -1 : 1;
+        // One pass over the whole array: the total counts every match, the page takes those after the cursor.
         var items = new List<FleetEntry>(query.Limit);
         FleetPosition? next = null;
-        for (var i = start; i >= 0 && i < ordered.Length; i += step)
+        var total = 0;
+        for (var i = 0; i < ordered.Length; i++)
         {
-            if (!matches(ordered[i]))
+            var e = ordered[i];
+            if (!matches(e))
+            {
+                continue;
+            }
+            total++;
+            var afterCursor = query.Descending ? i <= start : i >= start;
+            if (!afterCursor || next is not null)
             {
                 continue;
             }
             if (items.Count == query.Limit)
             {
+                // Ascending, the (limit + 1)th match after the cursor proves there is a next page.
                 next = new FleetPosition(items[^1].Ident, items[^1].DisplayName);
-                break;
+                continue;
             }
-            items.Add(ordered[i]);
-        }
-        // The total counts every match, not only those after the cursor: one pass over the array.
-        var total = 0;
-        foreach (var e in ordered)
-        {
-            if (matches(e))
+            if (!query.Descending)
             {
-                total++;
+                items.Add(e);
+            }
+        }
+        if (query.Descending)
+        {
+            // Descending pages walk the array backwards from the cursor.
+            for (var i = start; i >= 0; i--)
+            {
+                if (!matches(ordered[i]))
+                {
+                    continue;
+                }
+                if (items.Count == query.Limit)
+                {
+                    next = new FleetPosition(items[^1].Ident, items[^1].DisplayName);
+                    break;
+                }
+                items.Add(ordered[i]);
             }
         }
         return new FleetIndexPage(items, next, total);
