@@ -61,6 +61,19 @@ await TimeAsync("`GET /api/fleet/positions?limit=5000` (map)", "/api/fleet/posit
 await TimeAsync("baseline `GET /api/devices?limit=100` (registry listing, first page)", "/api/devices?limit=100", samples);
 await TimeAsync($"baseline `GET /api/devices?q={rare}` (registry listing, search)", $"/api/devices?q={rare}", Math.Max(3, samples / 10));
 
+// The index alone (in process, no HTTP, no store reads): what a page costs before its 100 devices are read.
+var index = app.Services.GetRequiredService<FleetIndex>();
+var connections = app.Services.GetRequiredService<M2M.Ingest.Connections.IConnectionRegistry>();
+Console.WriteLine();
+Console.WriteLine($"| fleet index query ({index.Count:N0} devices, in process) | samples | median | p95 |");
+Console.WriteLine("|---|---:|---:|---:|");
+TimeIndex("by ident, first page", new FleetQuery(null, null, FleetSort.Ident, false, 100, null));
+TimeIndex("by name, first page", new FleetQuery(null, null, FleetSort.Name, false, 100, null));
+TimeIndex("by last seen, newest first", new FleetQuery(null, null, FleetSort.LastSeen, true, 100, null));
+TimeIndex("by online", new FleetQuery(null, null, FleetSort.Online, true, 100, null));
+TimeIndex($"search `{rare}` (1 match)", new FleetQuery(null, rare, FleetSort.Ident, false, 100, null));
+TimeIndex("search `truck` (10 % match)", new FleetQuery(null, "truck", FleetSort.Ident, false, 100, null));
+
 // ---- the browser ----
 using var playwright = await Playwright.CreateAsync();
 await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -82,7 +95,7 @@ for (var run = 0; run < 5; run++)
     await page.Locator("input[name=user]").WaitForAsync();
     var usable = watch.Elapsed.TotalMilliseconds;
     long bytes = 0;
-    foreach (var response in responses)
+    foreach (var response in responses.ToList())
     {
         var sizes = await response.Request.SizesAsync();
         bytes += sizes.ResponseBodySize + sizes.ResponseHeadersSize;
@@ -172,6 +185,20 @@ async Task TimeAsync(string label, string path, int count)
     }
     times.Sort();
     Console.WriteLine($"| {label} | {count} | {Median(times):F1} ms | {times[(int)Math.Ceiling(0.95 * times.Count) - 1]:F1} ms |");
+}
+
+void TimeIndex(string label, FleetQuery query)
+{
+    index.Query(query, connections);
+    var times = new List<double>(samples);
+    for (var i = 0; i < samples; i++)
+    {
+        var watch = Stopwatch.StartNew();
+        index.Query(query, connections);
+        times.Add(watch.Elapsed.TotalMilliseconds);
+    }
+    times.Sort();
+    Console.WriteLine($"| {label} | {samples} | {Median(times):F2} ms | {times[(int)Math.Ceiling(0.95 * times.Count) - 1]:F2} ms |");
 }
 
 static double Median(IEnumerable<double> values)

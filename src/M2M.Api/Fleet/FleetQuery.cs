@@ -80,11 +80,14 @@ public sealed partial class FleetIndex
             return ScanSorted(query.Sort == FleetSort.Ident ? views.ByIdent : views.ByName, query, Matches);
         }
 
-        // Last seen and online move all the time: no presorted view. One pass keeps the page's
+        if (query.Sort == FleetSort.Online)
+        {
+            return ScanOnline(views.ByIdent, query, Matches, connections);
+        }
+
+        // Last seen moves all the time: no presorted view. One pass keeps the page's
         // entries in a heap of limit + 1 (O(n log limit)), never sorting every match.
-        IComparer<Keyed> comparer = query.Sort == FleetSort.LastSeen
-            ? Comparer<Keyed>.Create((a, b) => a.LastSeen != b.LastSeen ? a.LastSeen.CompareTo(b.LastSeen) : string.CompareOrdinal(a.Entry.Ident, b.Entry.Ident))
-            : Comparer<Keyed>.Create((a, b) => a.Connected != b.Connected ? a.Connected.CompareTo(b.Connected) : string.CompareOrdinal(a.Entry.Ident, b.Entry.Ident));
+        var comparer = Comparer<Keyed>.Create((a, b) => a.LastSeen != b.LastSeen ? a.LastSeen.CompareTo(b.LastSeen) : string.CompareOrdinal(a.Entry.Ident, b.Entry.Ident));
         // In page order: ascending, or reversed for descending.
         var inOrder = query.Descending ? Comparer<Keyed>.Create((a, b) => comparer.Compare(b, a)) : comparer;
         Keyed? probe = query.After is { } after
@@ -152,6 +155,57 @@ public sealed partial class FleetIndex
             matching.RemoveRange(limit, matching.Count - limit);
         }
         return (matching, total);
+    }
+
+    /// <summary>
+    /// By online, then ident: the ident-sorted array walked once per group (connected, then the
+    /// others, or the reverse), in ident order or reversed — no sorting, O(n) presence lookups.
+    /// </summary>
+    private static FleetIndexPage ScanOnline(FleetEntry[] byIdent, FleetQuery query, Func<FleetEntry, bool> matches, IConnectionRegistry connections)
+    {
+        bool[] groups = query.Descending ? [true, false] : [false, true];
+        var items = new List<FleetEntry>(query.Limit);
+        FleetPosition? next = null;
+        var total = 0;
+        foreach (var e in byIdent)
+        {
+            if (matches(e))
+            {
+                total++;
+            }
+        }
+        var afterGroup = query.After is { } a ? Array.IndexOf(groups, a.Connected) : 0;
+        var lastGroup = false;
+        for (var g = afterGroup; g < groups.Length && next is null; g++)
+        {
+            int start;
+            if (g == afterGroup && query.After is { } after)
+            {
+                var probe = new FleetEntry(Guid.Empty, after.Ident, null, Guid.Empty);
+                start = query.Descending ? LastBelow(byIdent, probe, FleetComparers.Ident) : FirstAbove(byIdent, probe, FleetComparers.Ident);
+            }
+            else
+            {
+                start = query.Descending ? byIdent.Length - 1 : 0;
+            }
+            for (var i = start; i >= 0 && i < byIdent.Length; i += query.Descending ? -1 : 1)
+            {
+                var e = byIdent[i];
+                if (!matches(e) || connections.IsConnected(e.Id) != groups[g])
+                {
+                    continue;
+                }
+                if (items.Count == query.Limit)
+                {
+                    var last = items[^1];
+                    next = new FleetPosition(last.Ident, last.DisplayName, 0, lastGroup);
+                    break;
+                }
+                items.Add(e);
+                lastGroup = groups[g];
+            }
+        }
+        return new FleetIndexPage(items, next, total);
     }
 
     private static FleetIndexPage ScanSorted(FleetEntry[] ordered, FleetQuery query, Func<FleetEntry, bool> matches)
