@@ -9,7 +9,7 @@ namespace M2M.Api.Apis;
 public static class ConsoleApi
 {
     public static RouteHandlerBuilder MapConsoleApi(this IEndpointRouteBuilder routes) =>
-        routes.MapGet("/console/config", GetConfig).WithTags("Console")
+        routes.MapGet("/console/config", GetConfig).WithName("getConsoleConfig").WithTags("Console")
             .WithSummary("Settings of the web console: the map tile server (M2M:Console:Tiles), or null for the offline map.");
 
     internal static Ok<ConsoleConfig> GetConfig(IOptions<ConsoleOptions> options)

@@ -23,7 +23,7 @@ public static class DevicesApi
         group.MapDelete("/{id}", DeleteAsync).WithSummary("Delete a device.");
         group.MapPost("/{id}/disconnect", DisconnectAsync).WithSummary("Close the device's connection wherever it is connected.");
         group.MapGet("/{id}/status", GetStatusAsync).WithSummary("Values reported by the device.");
-        group.MapGet("/{id}/sensors", GetSensorsAsync).WithSummary("Sensors the device listed, with when each was first and last seen.");
+        group.MapGet("/{id}/sensors", GetSensorsAsync).WithName("getDeviceSensors").WithSummary("Sensors the device listed, with when each was first and last seen.");
         return group;
     }
 

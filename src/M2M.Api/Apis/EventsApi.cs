@@ -48,9 +48,9 @@ public static class EventsApi
 
     public static IEndpointRouteBuilder MapEventsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/events", StreamAsync).WithTags("Events")
+        routes.MapGet("/events", StreamAsync).WithName("streamEvents").WithTags("Events")
             .WithSummary("Live device events and (records=true) stored records, as Server-Sent Events, of the devices the caller may see; narrow with device= (records, and events unless events=all) and type= (records).");
-        routes.MapGet("/devices/{id}/events", StreamDeviceAsync).WithTags("Events")
+        routes.MapGet("/devices/{id}/events", StreamDeviceAsync).WithName("streamDeviceEvents").WithTags("Events")
             .WithSummary("Live events and (records=true) stored records of one device, as Server-Sent Events.");
         return routes;
     }

@@ -28,7 +28,7 @@ public static class FilesApi
     public static IEndpointRouteBuilder MapFilesApi(this IEndpointRouteBuilder routes)
     {
         var files = routes.MapGroup("/files").WithTags("Files");
-        files.MapGet("", ListAsync).WithSummary("The files and sub-folders of a folder (the root when no folder is given).");
+        files.MapGet("", ListAsync).WithName("listFiles").WithSummary("The files and sub-folders of a folder (the root when no folder is given).");
         files.MapPut("/{**path}", UploadAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithMetadata(new StreamingUpload())
             .WithSummary("Upload a file (streamed; any size; Content-Type kept).");
         files.MapGet("/{**path}", DownloadAsync).WithSummary("Download a file (Range requests and ETag supported).");

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using M2M.Api.Fleet;
@@ -27,15 +28,15 @@ public static class FleetApi
 
     public static IEndpointRouteBuilder MapFleetApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/fleet", ListAsync).WithTags("Devices")
+        routes.MapGet("/fleet", ListAsync).WithName("listFleet").WithTags("Devices")
             .WithSummary("Devices with presence, last position and latest values; search by ident or name, sort by ident, name, lastSeen or online.");
-        routes.MapGet("/fleet/positions", PositionsAsync).WithTags("Devices")
+        routes.MapGet("/fleet/positions", PositionsAsync).WithName("listFleetPositions").WithTags("Devices")
             .WithSummary("The last position of every device (newest first, up to limit) for the fleet map; search by ident or name.");
         return routes;
     }
 
     internal static async Task<Results<Ok<FleetPositions>, ValidationProblem>> PositionsAsync(
-        [AsParameters] DeviceServices s, string? q = null, string? domain = null, int? limit = null)
+        [AsParameters] DeviceServices s, string? q = null, string? domain = null, [Range(1, MaxPositions)] int? limit = null)
     {
         if (!Validation.TryLimit(limit, 5000, MaxPositions, out var size, out var invalid))
         {
@@ -78,7 +79,7 @@ public static class FleetApi
 
     internal static async Task<Results<Ok<FleetPage>, ValidationProblem>> ListAsync(
         [AsParameters] DeviceServices s,
-        string? q = null, string? domain = null, string? sort = null, string? order = null, int? limit = null, string? cursor = null)
+        string? q = null, string? domain = null, string? sort = null, string? order = null, [Range(1, MaxLimit)] int? limit = null, string? cursor = null)
     {
         if (!Validation.TryLimit(limit, 100, MaxLimit, out var size, out var invalid))
         {
