@@ -126,6 +126,31 @@ public class DeviceEndToEndTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Record_times_in_the_api_are_exactly_the_times_the_device_sent()
+    {
+        var (id, ident) = await NewDeviceAsync();
+        await using var device = await AlipDevice.ConnectAsync(fixture.Host);
+        await device.SendAsync($"ID {ident}");
+        await device.ExpectAsync(l => l == "ID 1", "ID 1");
+
+        // Two values of one instant and one of the next second, then the delivery barrier.
+        await device.SendAsync("E 1700000000 T 21.5");
+        await device.SendAsync("E 1700000000 T 21.7");
+        await device.SendAsync("E 1700000001 T 21.9");
+        await device.SendAsync("A times");
+        await device.ExpectAsync(l => l == "B times", "B times");
+
+        var page = await (await Admin.GetAsync($"/api/devices/{id}/data?type=sen:temp&order=asc", Ct)).JsonAsync();
+        var items = page.GetProperty("items").EnumerateArray().Select(r => (Time: r.GetProperty("time").GetString(), Data: r.GetProperty("data").GetString())).ToList();
+        Assert.Equal(3, items.Count);
+        Assert.Equal(["2023-11-14T22:13:20+00:00", "2023-11-14T22:13:20+00:00", "2023-11-14T22:13:21+00:00"], items.Select(i => i.Time));
+        Assert.Equal(["21.5", "21.7"], items.Take(2).Select(i => i.Data).Order(StringComparer.Ordinal));
+        Assert.Equal("21.9", items[2].Data);
+        var latest = await (await Admin.GetAsync($"/api/devices/{id}/data/latest", Ct)).JsonAsync();
+        Assert.Equal("2023-11-14T22:13:21+00:00", latest.GetProperty("sen:temp").GetProperty("time").GetString());
+    }
+
+    [Fact]
     public async Task Command_queued_while_offline_is_delivered_at_identification_and_acknowledged()
     {
         var (id, ident) = await NewDeviceAsync();

@@ -98,7 +98,7 @@ internal abstract partial class DeviceSession
             }
             json.WriteEndObject();
         }
-        return new TimeSeriesRecord(RecordId, "_server", Stamp("_server", time, deviceTime: false), System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+        return new TimeSeriesRecord(RecordId, "_server", time, System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
     }
 
     private async ValueTask PublishServerRecordAsync(TimeSeriesRecord record)
