@@ -34,10 +34,18 @@ public class FleetTests(ApiFixture fixture)
         await stream.WriteAsync(Encoding.ASCII.GetBytes(text.ToString()), Ct);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         cts.CancelAfter(TimeSpan.FromSeconds(30));
-        while (await reader.ReadLineAsync(cts.Token) is { } line && line != "B done")
+        var seen = new List<string>();
+        while (await reader.ReadLineAsync(cts.Token) is { } line)
         {
+            if (line == "B done")
+            {
+                return client;
+            }
+            seen.Add(line);
         }
-        return client;
+        client.Dispose();
+        Assert.Fail($"{ident}: the connection closed before the barrier's answer; got: {string.Join(" | ", seen)}");
+        return null!;
     }
 
     private static async Task<JsonElement> FleetAsync(HttpClient client, string query)
