@@ -7,14 +7,17 @@ namespace M2M.Console;
 
 /// <summary>
 /// Serves the console at <c>/</c>: built assets with long caching (their names carry a content
-/// hash), <c>index.html</c> with <c>no-cache</c> for every client route (the single-page app's
-/// fallback), never for the server's own areas (<c>/api</c>, <c>/health</c>, <c>/openapi</c>…),
-/// which keep their 404s.
+/// hash), <c>index.html</c> with <c>no-cache</c> for the root and the console's own pages (the
+/// single-page app's fallback: <see cref="ClientRoutes"/>), never for the server's own areas
+/// (<c>/api</c>, <c>/health</c>, <c>/openapi</c>…) nor for unknown paths, which keep their 404s.
 /// </summary>
 public static class ConsoleEndpoints
 {
     /// <summary>Path prefixes that belong to the server, never to the console's client routes.</summary>
     public static readonly string[] ServerPaths = ["/api", "/health", "/alive", "/openapi", "/scalar", "/metrics"];
+
+    /// <summary>The console's own pages (its router's routes): these, and only these, are answered with <c>index.html</c>.</summary>
+    public static readonly string[] ClientRoutes = ["/fleet", "/map", "/files", "/admin", "/devices"];
 
     /// <summary>
     /// Adds the console as a fallback middleware: it answers GET and HEAD requests that no endpoint
@@ -56,15 +59,31 @@ public static class ConsoleEndpoints
         var asset = assets.Find(path);
         if (asset is null)
         {
-            // A missing file (a name with an extension) is a 404; anything else is a client route.
-            var last = path[(path.LastIndexOf('/') + 1)..];
-            if (last.Contains('.', StringComparison.Ordinal) || assets.Find(ConsoleAssets.IndexPath) is not { } index)
+            // The root and the console's pages get the page; anything else (a missing file, an
+            // unknown path) keeps its 404.
+            if (!IsClientRoute(request.Path) || assets.Find(ConsoleAssets.IndexPath) is not { } index)
             {
                 return next(context);
             }
             asset = index;
         }
         return WriteAsync(context, asset);
+    }
+
+    private static bool IsClientRoute(PathString path)
+    {
+        if (path == "/" || !path.HasValue)
+        {
+            return true;
+        }
+        foreach (var route in ClientRoutes)
+        {
+            if (path.StartsWithSegments(route))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static async Task WriteAsync(HttpContext context, ConsoleAsset asset)

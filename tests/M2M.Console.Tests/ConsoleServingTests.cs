@@ -75,6 +75,7 @@ public class ConsoleServingTests(BrowserFixture fixture)
         var openapi = await client.GetAsync("/openapi/v1.json", Ct);
         var health = await client.GetAsync("/health", Ct);
         var missingAsset = await client.GetAsync("/assets/missing-1234.js", Ct);
+        var unknownPage = await client.GetAsync("/no-such-page", Ct);
 
         Assert.Equal(HttpStatusCode.NotFound, api.StatusCode);
         Assert.DoesNotContain("<div id=\"app\">", await api.Content.ReadAsStringAsync(Ct));
@@ -82,6 +83,7 @@ public class ConsoleServingTests(BrowserFixture fixture)
         Assert.Equal("application/json", openapi.Content.Headers.ContentType?.MediaType);
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, missingAsset.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, unknownPage.StatusCode);
     }
 
     [Fact]

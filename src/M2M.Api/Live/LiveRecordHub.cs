@@ -237,35 +237,38 @@ public sealed class LiveStreamOverflowException() : Exception("The client fell t
 /// committed (after <see cref="ITimeSeriesStore.SaveManyAsync"/> returns). Everything else is
 /// passed through.
 /// </summary>
-internal sealed class LiveRecordsStore(ITimeSeriesStore inner, LiveRecordHub hub) : ITimeSeriesStore
+public sealed class LiveRecordsStore(ITimeSeriesStore inner, LiveRecordHub hub) : ITimeSeriesStore
 {
+    /// <summary>The store this one passes everything to (the backend's).</summary>
+    public ITimeSeriesStore Inner { get; } = inner;
+
     public async ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default)
     {
-        await inner.SaveAsync(record, cancellationToken);
+        await Inner.SaveAsync(record, cancellationToken);
         hub.Stored([record]);
     }
 
     public async ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default)
     {
-        await inner.SaveManyAsync(records, cancellationToken);
+        await Inner.SaveManyAsync(records, cancellationToken);
         hub.Stored(records);
     }
 
-    public ValueTask<TimeSeriesPage> QueryAsync(TimeSeriesQuery query, CancellationToken cancellationToken = default) => inner.QueryAsync(query, cancellationToken);
+    public ValueTask<TimeSeriesPage> QueryAsync(TimeSeriesQuery query, CancellationToken cancellationToken = default) => Inner.QueryAsync(query, cancellationToken);
 
-    public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetLatestAsync(string id, CancellationToken cancellationToken = default) => inner.GetLatestAsync(id, cancellationToken);
+    public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetLatestAsync(string id, CancellationToken cancellationToken = default) => Inner.GetLatestAsync(id, cancellationToken);
 
-    public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.GetAsync(id, type, time, cancellationToken);
+    public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => Inner.GetAsync(id, type, time, cancellationToken);
 
-    public ValueTask<int> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.DeleteAsync(id, type, time, cancellationToken);
+    public ValueTask<int> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => Inner.DeleteAsync(id, type, time, cancellationToken);
 
-    public ValueTask<bool> DeleteRecordAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default) => inner.DeleteRecordAsync(record, cancellationToken);
+    public ValueTask<bool> DeleteRecordAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default) => Inner.DeleteRecordAsync(record, cancellationToken);
 
-    public ValueTask DeleteRangeAsync(string id, string? type, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) => inner.DeleteRangeAsync(id, type, from, to, cancellationToken);
+    public ValueTask DeleteRangeAsync(string id, string? type, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) => Inner.DeleteRangeAsync(id, type, from, to, cancellationToken);
 
-    public ValueTask<IReadOnlyList<DateOnly>> GetMonthsAsync(CancellationToken cancellationToken = default) => inner.GetMonthsAsync(cancellationToken);
+    public ValueTask<IReadOnlyList<DateOnly>> GetMonthsAsync(CancellationToken cancellationToken = default) => Inner.GetMonthsAsync(cancellationToken);
 
-    public ValueTask DropMonthAsync(DateOnly month, CancellationToken cancellationToken = default) => inner.DropMonthAsync(month, cancellationToken);
+    public ValueTask DropMonthAsync(DateOnly month, CancellationToken cancellationToken = default) => Inner.DropMonthAsync(month, cancellationToken);
 }
 
 /// <summary>Registers the hub and wraps the registered <see cref="ITimeSeriesStore"/>.</summary>
