@@ -179,6 +179,35 @@ public class DeviceEndToEndTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task A_multi_line_command_queued_before_an_ALIP_device_identifies_fails_with_its_reason_and_the_next_one_is_sent()
+    {
+        var (id, ident) = await NewDeviceAsync();
+        var multi = (await (await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "line 1\nline 2" }, Ct)).JsonAsync()).GetProperty("id").GetString();
+        var single = (await (await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "reboot" }, Ct)).JsonAsync()).GetProperty("id").GetString();
+
+        await using var device = await AlipDevice.ConnectAsync(fixture.Host);
+        await device.SendAsync($"ID {ident}");
+        await device.ExpectAsync(l => l == "ID 1", "ID 1");
+        Assert.Equal("C 1 reboot", await device.ExpectAsync(l => l.StartsWith("C ", StringComparison.Ordinal), "the single-line command"));
+        var failed = await PollAsync(
+            async () => await (await Admin.GetAsync($"/api/devices/{id}/commands/{multi}", Ct)).JsonAsync(),
+            c => c.GetProperty("state").GetString() == "failed",
+            "the multi-line command failed");
+        var sent = await PollAsync(
+            async () => await (await Admin.GetAsync($"/api/devices/{id}/commands/{single}", Ct)).JsonAsync(),
+            c => c.GetProperty("state").GetString() == "sent",
+            "the single-line command marked sent");
+        var deviceView = await (await Admin.GetAsync($"/api/devices/{id}", Ct)).JsonAsync();
+        var refused = await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "again\ntwo lines" }, Ct);
+
+        Assert.Contains("one line", failed.GetProperty("failure").GetString(), StringComparison.Ordinal);
+        Assert.Equal(JsonValueKind.Null, failed.GetProperty("sentAt").ValueKind);
+        Assert.NotEqual(JsonValueKind.Null, sent.GetProperty("sentAt").ValueKind);
+        Assert.Equal("alip", deviceView.GetProperty("protocol").GetString());
+        await refused.AssertProblemAsync(400, "text");
+    }
+
+    [Fact]
     public async Task Disconnect_through_the_api_closes_the_device_connection()
     {
         var (id, ident) = await NewDeviceAsync();

@@ -61,6 +61,12 @@ internal abstract partial class DeviceSession
             return IdentifyResult.Refused;
         }
 
+        if (device.Protocol != ProtocolName)
+        {
+            // What the API needs to refuse a command this device's protocol cannot carry.
+            await Services.Devices.SetProtocolAsync(device.Id, ProtocolName, Closing);
+        }
+
         _ident = device.Ident;
         _identifiedAt = Services.Time.GetUtcNow();
         RecordId = $"dev-{device.Id:D}";
