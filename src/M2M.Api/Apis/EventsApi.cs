@@ -36,7 +36,7 @@ public static class EventsApi
     private static async IAsyncEnumerable<SseItem<JsonObject>> ReadAsync(Caller caller, IMessageBus bus, IDeviceStore devices, int buffer, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var channel = Channel.CreateBounded<BusMessage>(new BoundedChannelOptions(buffer) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-        using var subscription = bus.Subscribe(Topics.Events, message =>
+        await using var subscription = await bus.SubscribeAsync(Topics.Events, message =>
         {
             // Handlers must not wait: a client that cannot keep up loses its stream, not the bus.
             if (!channel.Writer.TryWrite(message))
@@ -44,7 +44,7 @@ public static class EventsApi
                 channel.Writer.TryComplete();
             }
             return ValueTask.CompletedTask;
-        });
+        }, cancellationToken);
 
         yield return new SseItem<JsonObject>(new JsonObject { ["time"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds() }, "ready");
         while (!cancellationToken.IsCancellationRequested)
