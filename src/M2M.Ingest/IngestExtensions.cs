@@ -1,6 +1,7 @@
 using M2M.Ingest.Connections;
 using M2M.Ingest.Hosting;
 using M2M.Ingest.Sessions;
+using M2M.Messaging.Presence;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -31,7 +32,8 @@ public static class IngestExtensions
             .Validate(o => o.FirmwareChunkMax > 0, "M2M:Ingest:FirmwareChunkMax must be positive.")
             .Validate(
                 o => o.IdentificationTimeout > TimeSpan.Zero && o.PingAfterIdle > TimeSpan.Zero && o.PingMinSendGap >= TimeSpan.Zero
-                    && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero,
+                    && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero
+                    && o.PresenceRefresh > TimeSpan.Zero,
                 "M2M:Ingest timeouts must be positive.")
             .ValidateOnStart();
 
@@ -39,6 +41,8 @@ public static class IngestExtensions
         builder.Services.TryAddSingleton<ConnectionRegistry>();
         builder.Services.TryAddSingleton<IConnectionRegistry>(sp => sp.GetRequiredService<ConnectionRegistry>());
         builder.Services.TryAddSingleton<IngestEndpoints>();
+        builder.Services.TryAddSingleton<IDevicePresence, LocalDevicePresence>();
+        builder.Services.AddHostedService<PresenceTracker>();
         builder.Services.TryAddSingleton<SessionServices>();
         builder.Services.AddHostedService<IngestServer>();
         return builder;

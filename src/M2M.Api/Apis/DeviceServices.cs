@@ -1,7 +1,7 @@
 using System.Security.Claims;
 using M2M.Api.Auth;
-using M2M.Ingest.Connections;
 using M2M.Messaging;
+using M2M.Messaging.Presence;
 using M2M.Storage.Entities;
 using M2M.Storage.TimeSeries;
 
@@ -11,7 +11,7 @@ namespace M2M.Api.Apis;
 public sealed class DeviceServices(
     IDeviceStore devices,
     IDomainStore domains,
-    IConnectionRegistry connections,
+    IDevicePresence presence,
     IMessageBus bus,
     ITimeSeriesStore series,
     ClaimsPrincipal user,
@@ -22,7 +22,8 @@ public sealed class DeviceServices(
 
     public IDeviceStore Devices { get; } = devices;
     public IDomainStore Domains { get; } = domains;
-    public IConnectionRegistry Connections { get; } = connections;
+    /// <summary>Where devices are connected, across every ingest node.</summary>
+    public IDevicePresence Presence { get; } = presence;
     public IMessageBus Bus { get; } = bus;
     public ITimeSeriesStore Series { get; } = series;
     public ClaimsPrincipal User { get; } = user;
