@@ -104,6 +104,11 @@ public sealed class JetStreamRecordWriter : IRecordWriter, IHostedService, IAsyn
             {
                 throw new StorageValidationException("A record's data must be one JSON value.", nameof(record));
             }
+            // A message the server would refuse would be retried for ever and hold every barrier behind it.
+            if (LargestSize(record) > MaxMessageBytes && ExactSize(record) > MaxMessageBytes)
+            {
+                throw new StorageValidationException($"The record is larger than the NATS server's largest message ({MaxMessageBytes} bytes).", nameof(record));
+            }
             if (TryAccept(record, context, out var ticket, out room))
             {
                 return new ValueTask<long>(ticket);
@@ -257,16 +262,21 @@ public sealed class JetStreamRecordWriter : IRecordWriter, IHostedService, IAsyn
                         first = _lastTicket - _count + 1;
                         var taken = 0;
                         var bytes = 0;
-                        while (taken < _count && taken < _batchRecords && bytes < _batchBytes)
+                        while (taken < _count && taken < _batchRecords)
                         {
                             var index = _head + taken;
                             if (index >= _ring.Length)
                             {
                                 index -= _ring.Length;
                             }
+                            var size = EstimatedSize(_ring[index]);
+                            if (taken > 0 && bytes + size > _batchBytes)
+                            {
+                                break;
+                            }
                             batch.Add(_ring[index]);
                             contexts.Add(_contexts[index]);
-                            bytes += EstimatedSize(_ring[index]);
+                            bytes += size;
                             _ring[index] = default;
                             _contexts[index] = default;
                             taken++;
@@ -349,6 +359,8 @@ public sealed class JetStreamRecordWriter : IRecordWriter, IHostedService, IAsyn
                 catch (Exception e) when (!_abort.IsCancellationRequested && e is not OutOfMemoryException)
                 {
                     NatsTelemetry.StoragePublishErrors.Add(1);
+                    // The stream may have been deleted or lost (a new server): created again on the next try.
+                    _nats.InvalidateStreams();
                     if (Interlocked.Exchange(ref _failing, 1) == 0 || attempt % 50 == 0)
                     {
                         _logger.LogWarning(e, "Publishing {Count} records to JetStream failed (attempt {Attempt}); retrying. Devices wait for their barrier meanwhile.", count, attempt + 1);
@@ -408,8 +420,18 @@ public sealed class JetStreamRecordWriter : IRecordWriter, IHostedService, IAsyn
         }
     }
 
+    /// <summary>The largest message the server takes (its <c>max_payload</c>), less room for headers.</summary>
+    private long MaxMessageBytes => (_nats.Connection.ServerInfo?.MaxPayload is > 0 and var max ? max : 1024 * 1024) - 4096;
+
     /// <summary>About the bytes of a record's line (the batch limit need not be exact).</summary>
-    private static int EstimatedSize(in TimeSeriesRecord record) => 120 + record.Id.Length + record.Type.Length + record.Data.Length + 40;
+    private static int EstimatedSize(in TimeSeriesRecord record) => 160 + record.Id.Length + record.Type.Length + record.Data.Length;
+
+    /// <summary>The bytes of a record's line, but for escapes in its names.</summary>
+    private static long ExactSize(in TimeSeriesRecord record) =>
+        160L + (6L * (record.Id.Length + record.Type.Length)) + System.Text.Encoding.UTF8.GetByteCount(record.Data);
+
+    /// <summary>The most bytes a record's line can take (UTF-8, escaped names).</summary>
+    private static long LargestSize(in TimeSeriesRecord record) => 160 + (6L * (record.Id.Length + record.Type.Length)) + (3L * record.Data.Length);
 
     private sealed class InFlight(long lastTicket)
     {

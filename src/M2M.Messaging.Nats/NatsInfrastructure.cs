@@ -68,6 +68,9 @@ public sealed class NatsInfrastructure(NatsConnection connection, NatsNames name
         }
     }
 
+    /// <summary>Makes the next <see cref="EnsureStreamsAsync"/> check the streams again (after a failure).</summary>
+    public void InvalidateStreams() => Volatile.Write(ref _streams, false);
+
     /// <summary>The durable pull consumer shared by every storage writer.</summary>
     public async ValueTask<INatsJSConsumer> GetWriterConsumerAsync(CancellationToken cancellationToken)
     {

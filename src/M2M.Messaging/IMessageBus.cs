@@ -21,4 +21,10 @@ public interface IMessageBus
     /// wait on I/O): they may run on the publisher's thread or on the bus's receive loop.
     /// </summary>
     ValueTask<IAsyncDisposable> SubscribeAsync(string subject, Func<BusMessage, ValueTask> handler, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// <see cref="SubscribeAsync"/> for callers that cannot await: waits for the subscription (at
+    /// once on the in-process bus, a round trip on a broker's).
+    /// </summary>
+    IDisposable Subscribe(string subject, Func<BusMessage, ValueTask> handler) => BusExtensions.Subscribe(this, subject, handler);
 }

@@ -1,0 +1,20 @@
+using M2M.Api;
+using M2M.Messaging.Nats;
+using M2M.Server;
+using M2M.Storage;
+
+// An API node: the HTTP API over the shared database; pushes to devices go out on their NATS
+// subjects, /api/events streams the events of every ingest node, and a device's connected /
+// lastSeen come from the shared presence. Stateless: run as many as the HTTP load needs.
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults();
+builder.AddStorage();
+builder.AddStorageBackend();
+builder.AddNatsBus();
+builder.AddApi();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapApi();
+app.Run();
