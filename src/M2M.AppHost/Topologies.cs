@@ -92,7 +92,8 @@ internal static class Topologies
         }
         var container = builder.AddResource(new NatsContainerResource("nats"))
             .WithImage("library/nats", "2.10")
-            .WithArgs("-js", "-sd", "/data", "--max_payload", "8MB")
+            // The image's default message limit (1 MB): records larger than that are refused at the ingest node.
+            .WithArgs("-js", "-sd", "/data")
             .WithVolume("m2m-nats-data", "/data")
             .WithEndpoint(targetPort: 4222, name: NatsContainerResource.EndpointName, scheme: "nats");
         return (container, container);

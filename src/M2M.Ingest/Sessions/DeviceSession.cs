@@ -337,6 +337,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
 
             try
             {
+                using var activity = IngestTelemetry.StartInput(ConnectionId, _deviceId, Protocol == DeviceProtocol.M2mp ? "m2mp" : "alip");
                 consumed = await ProcessAsync(buffer);
             }
             catch (OperationCanceledException) when (IsClosing)
