@@ -127,3 +127,95 @@ public sealed class NatsServerProcess() : ServerProcess("m2m-nats")
         return info;
     }
 }
+
+/// <summary>
+/// A PostgreSQL server of a test's own (<c>initdb</c> into a temporary directory, then
+/// <c>postgres</c> on a free port), run as the <c>postgres</c> user when the test runs as root
+/// (PostgreSQL refuses root). Stopping it with <see cref="ServerProcess.KillAsync"/> is a crash;
+/// the cluster survives a restart.
+/// </summary>
+public sealed class PostgresServerProcess : ServerProcess
+{
+    public const string Password = "m2m-test";
+
+    private readonly string _bin;
+    private readonly bool _asPostgres = Environment.IsPrivilegedProcess;
+
+    public PostgresServerProcess() : base("m2m-pg")
+    {
+        _bin = Path.GetDirectoryName(FindPostgresBinary())!;
+        var cluster = Path.Combine(Directory.Path, "cluster");
+        var passwordFile = Path.Combine(Directory.Path, "pw");
+        File.WriteAllText(passwordFile, Password);
+        if (_asPostgres)
+        {
+            Run("chown", ["-R", "postgres:postgres", Directory.Path]);
+        }
+        RunServerTool("initdb", ["-D", cluster, "-U", "postgres", "--pwfile", passwordFile, "-E", "UTF8", "--locale=C", "--auth-host=scram-sha-256", "--auth-local=trust"]);
+        RunServerTool("postgres", ["--single", "-D", cluster, "postgres"], "CREATE DATABASE m2m;\n");
+    }
+
+    /// <summary>The Npgsql connection string of database <c>m2m</c>.</summary>
+    public string ConnectionString => $"Host=127.0.0.1;Port={Port};Username=postgres;Password={Password};Database=m2m;Timeout=5";
+
+    protected override ProcessStartInfo StartInfo() =>
+        Command("postgres", ["-D", Path.Combine(Directory.Path, "cluster"), "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-h", "127.0.0.1", "-k", Directory.Path, "-c", "fsync=on"]);
+
+    private static string FindPostgresBinary()
+    {
+        var debian = "/usr/lib/postgresql";
+        var versions = System.IO.Directory.Exists(debian)
+            ? System.IO.Directory.GetDirectories(debian).Select(d => Path.Combine(d, "bin")).Where(d => File.Exists(Path.Combine(d, "initdb"))).Order().ToArray()
+            : [];
+        return FindBinary("postgres", versions);
+    }
+
+    private ProcessStartInfo Command(string program, string[] args)
+    {
+        var path = Path.Combine(_bin, program);
+        var info = _asPostgres ? new ProcessStartInfo("setpriv") : new ProcessStartInfo(path);
+        foreach (var arg in _asPostgres ? ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", path, .. args] : args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        return info;
+    }
+
+    private void RunServerTool(string program, string[] args, string? input = null)
+    {
+        var info = Command(program, args);
+        Run(info, input);
+    }
+
+    private static void Run(string file, string[] args)
+    {
+        var info = new ProcessStartInfo(file);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        Run(info, null);
+    }
+
+    private static void Run(ProcessStartInfo info, string? input)
+    {
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.RedirectStandardInput = input is not null;
+        info.UseShellExecute = false;
+        using var process = Process.Start(info)!;
+        if (input is not null)
+        {
+            process.StandardInput.Write(input);
+            process.StandardInput.Close();
+        }
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{info.FileName} {string.Join(' ', info.ArgumentList)} failed ({process.ExitCode}): {error.Result}{output.Result}");
+        }
+    }
+}
