@@ -88,6 +88,7 @@ public static class NatsBusExtensions
         });
         services.TryAddSingleton<INatsConnection>(sp => sp.GetRequiredService<NatsConnection>());
         services.TryAddSingleton<NatsInfrastructure>();
+        services.AddHostedService<NatsConnector>();
         services.AddHealthChecks().AddCheck<NatsHealthCheck>(HealthCheckName);
         return builder;
     }
@@ -97,6 +98,31 @@ public static class NatsBusExtensions
     {
         var parts = connectionString.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         return string.Join(',', parts.Select(p => p.Contains("://", StringComparison.Ordinal) ? p : "nats://" + p));
+    }
+}
+
+/// <summary>
+/// Opens the NATS connection when the host starts (the client connects lazily otherwise, and a
+/// node that only subscribes on demand would look disconnected). Does not hold the start up: an
+/// unreachable server is retried in the background, and the health check reports it meanwhile.
+/// </summary>
+internal sealed class NatsConnector(NatsConnection connection, ILogger<NatsConnector> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested && connection.ConnectionState != NatsConnectionState.Open)
+        {
+            try
+            {
+                await connection.ConnectAsync();
+                return;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogWarning(e, "Cannot connect to NATS at {Url}; retrying", connection.Opts.Url);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
     }
 }
 
