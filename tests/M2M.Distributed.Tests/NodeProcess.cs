@@ -67,6 +67,11 @@ public sealed class NodeProcess : IAsyncDisposable
         {
             throw new InvalidOperationException($"{dll} is not built.");
         }
+        if (!File.Exists(Path.Combine(Path.GetDirectoryName(dll)!, "M2M.Storage.Postgres.dll")))
+        {
+            // The roles run on the shared PostgreSQL backend (issue 11); a build without it cannot run a cluster.
+            Assert.Skip($"{_project} is built without the PostgreSQL backend (M2M.Storage.Postgres).");
+        }
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(dll);
         foreach (var (key, value) in _environment)
