@@ -20,9 +20,10 @@ WRITERS=${WRITERS:-1}
 DEVICES=${DEVICES:-200}
 BARRIER=${BARRIER:-50}
 DURATION=${DURATION:-30s}
-PIDS=()
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+# Every process started is listed in $WORK/pids (node() runs in a subshell: a variable would not come back).
+track() { echo "$1" >>"$WORK/pids"; }
+cleanup() { [[ -f "$WORK/pids" ]] && while read -r p; do kill -9 "$p" 2>/dev/null || true; done <"$WORK/pids"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_port() { for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.2; done; echo "port $1 did not open" >&2; exit 1; }
@@ -36,7 +37,7 @@ LOAD=$ROOT/bench/M2M.Load/bin/Release/net10.0/m2m-load
 
 # --- servers -------------------------------------------------------------------------------------
 NATS_PORT=$(free_port); NATS_MON=$(free_port)
-nats-server -js -sd "$WORK/nats" -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MON" >"$WORK/nats.log" 2>&1 & PIDS+=($!)
+nats-server -js -sd "$WORK/nats" -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MON" >"$WORK/nats.log" 2>&1 & track $!
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 PG_PORT=$(free_port)
 AS=()
@@ -44,7 +45,7 @@ if [[ $(id -u) -eq 0 ]]; then chown postgres:postgres "$WORK"; AS=(setpriv --reu
 echo bench >"$WORK/pw"; chmod 644 "$WORK/pw"
 "${AS[@]}" "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --pwfile "$WORK/pw" -E UTF8 --locale=C --auth-host=scram-sha-256 --auth-local=trust >"$WORK/initdb.log" 2>&1
 echo "CREATE DATABASE m2m;" | "${AS[@]}" "$PG_BIN/postgres" --single -D "$WORK/pg" postgres >/dev/null 2>&1
-"${AS[@]}" "$PG_BIN/postgres" -D "$WORK/pg" -p "$PG_PORT" -h 127.0.0.1 -k "$WORK" -c shared_buffers=512MB -c max_wal_size=4GB >"$WORK/pg.log" 2>&1 & PIDS+=($!)
+"${AS[@]}" "$PG_BIN/postgres" -D "$WORK/pg" -p "$PG_PORT" -h 127.0.0.1 -k "$WORK" -c shared_buffers=512MB -c max_wal_size=4GB >"$WORK/pg.log" 2>&1 & track $!
 wait_port "$NATS_PORT"; wait_port "$PG_PORT"
 PSQL=(env PGPASSWORD=bench psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d m2m -qAt)
 
@@ -56,7 +57,7 @@ node() { # node <name> <project> [VAR=value...]
       ConnectionStrings__m2mdb="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Password=bench;Database=m2m" \
       M2M__Storage__Backend=postgres urls="http://127.0.0.1:$http" Logging__LogLevel__Default=Warning "$@" \
       dotnet "$ROOT/src/$project/bin/Release/net10.0/$project.dll" >"$WORK/$name.log" 2>&1 &
-  PIDS+=($!); echo "$! $http"
+  track $!; echo "$! $http"
 }
 for w in $(seq 1 "$WRITERS"); do read -r _ h < <(node "writer-$w" M2M.StorageWriter); wait_health "$h"; done
 INGEST_PORTS=(); INGEST_PIDS=()
@@ -77,11 +78,11 @@ run_load() { # run_load <tag> [extra m2m-load args]
   for ports in "${INGEST_PORTS[@]}"; do
     read -r m a <<<"$ports"
     "$LOAD" load --protocol m2mp --devices $((DEVICES / INGEST)) --barrier-every "$BARRIER" --duration "$DURATION" \
-      --m2mp-port "$m" --alip-port "$a" --ident-prefix "n${i}x" --ident-offset $((i * 1000000)) --server-pid "${INGEST_PIDS[$i]}" --quiet --json "$@" \
+      --m2mp-port "$m" --alip-port "$a" --ident-prefix "n${i}x" --ident-offset $((i * 1000000)) --server-pid "${INGEST_PIDS[$i]}" --ident-timeout 60s --connect-timeout 30s --quiet --json "$@" \
       >"$WORK/$tag-$i.json" 2>"$WORK/$tag-$i.log" & pids+=($!)
     i=$((i + 1))
   done
-  for p in "${pids[@]}"; do wait "$p"; done
+  for p in "${pids[@]}"; do wait "$p" || { echo "m2m-load failed: $(cat "$WORK"/$tag-*.log)" >&2; exit 1; }; done
 }
 stream_messages() { curl -fs "http://127.0.0.1:$NATS_MON/jsz?streams=true" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(s["state"]["messages"] for a in d.get("account_details",[]) for s in a.get("stream_detail",[]) if s["name"]=="M2M_STORAGE"))'; }
 log "load: ${INGEST} ingest node(s), ${WRITERS} writer(s), $DEVICES devices, barrier every $BARRIER, $DURATION"
