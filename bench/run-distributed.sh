@@ -7,10 +7,12 @@
 #   1. m2m-load against every ingest node at once, as fast as barriers are answered (DURATION);
 #   2. waits until the writers drained the stream (JetStream monitoring: 0 messages left) and counts
 #      the stored rows: stored records/s = rows / (first record → stream drained);
-#   3. raw COPY of as many rows (text COPY through psql) into bench_raw.ts (same columns, primary key,
-#      type index, monthly partition);
-#   4. the load again at half the acknowledged rate: barrier latency p50/p99;
-#   5. the bus alone (M2M.Bus.Benchmarks): records/s the stream acknowledges.
+#   3. the same load with the writers stopped (a backlog in the stream), then starts them: the rows
+#      they commit per second until the stream is empty (the writers' own rate);
+#   4. raw COPY of as many rows (text COPY through psql) into bench_raw.ts (same columns, primary
+#      key, type index, one partition);
+#   5. the load again at half the acknowledged rate: barrier latency p50/p99;
+#   6. the bus alone (M2M.Bus.Benchmarks): records/s the stream acknowledges.
 # Usage: bench/run-distributed.sh   (env: INGEST=1|2 WRITERS=1 DEVICES=200 BARRIER=50 DURATION=30s)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,7 +61,9 @@ node() { # node <name> <project> [VAR=value...]
       dotnet "$ROOT/src/$project/bin/Release/net10.0/$project.dll" >"$WORK/$name.log" 2>&1 &
   track $!; echo "$! $http"
 }
-for w in $(seq 1 "$WRITERS"); do read -r _ h < <(node "writer-$w" M2M.StorageWriter); wait_health "$h"; done
+WRITER_PIDS=()
+start_writers() { for w in $(seq 1 "$WRITERS"); do read -r pid h < <(node "writer-$1$w" M2M.StorageWriter); wait_health "$h"; WRITER_PIDS+=("$pid"); done; }
+start_writers a
 INGEST_PORTS=(); INGEST_PIDS=()
 for i in $(seq 1 "$INGEST"); do
   m=$(free_port); a=$(free_port)
@@ -96,7 +100,23 @@ acked=$(python3 -c 'import json,sys; print(sum(json.load(open(f))["records"]["ac
 acked_total=$(python3 -c 'import json,sys; print(sum(json.load(open(f))["records"]["acked_total"] for f in sys.argv[1:]))' "$WORK"/full-*.json)
 stored_rate=$(python3 -c "print(round($rows / ($drained - $load_start)))")
 
-# --- 2. the raw COPY of as many rows ------------------------------------------------------------
+# --- 2. the writers alone: a backlog left in the stream while no writer runs, then drained --------
+log "backlog: the same load with the writers stopped"
+for p in "${WRITER_PIDS[@]}"; do kill -9 "$p"; done; WRITER_PIDS=()
+run_load backlog
+backlog_messages=$(stream_messages)
+before=$("${PSQL[@]}" -c "SELECT count(*) FROM m2m.ts")
+drain_start=$(date +%s.%N)
+start_writers b
+while [[ $(stream_messages) -ne 0 ]]; do sleep 0.2; done
+drain_end=$(date +%s.%N)
+after=$("${PSQL[@]}" -c "SELECT count(*) FROM m2m.ts")
+backlog_rows=$((after - before))
+writer_rate=$(python3 -c "print(round($backlog_rows / ($drain_end - $drain_start)))")
+log "writers drained $backlog_rows rows ($backlog_messages messages) at $writer_rate rows/s (from their start)"
+
+# --- 3. the raw COPY of as many rows ------------------------------------------------------------
+rows=$backlog_rows
 log "raw COPY of $rows rows"
 "${PSQL[@]}" <<'SQL'
 CREATE SCHEMA bench_raw;
@@ -117,7 +137,7 @@ copy_start=$(date +%s.%N)
 copy_end=$(date +%s.%N)
 copy_rate=$(python3 -c "print(round($rows / ($copy_end - $copy_start)))")
 
-# --- 3. barrier latency at half the rate ---------------------------------------------------------
+# --- 4. barrier latency at half the rate ---------------------------------------------------------
 half=$(python3 -c "print(max(1, int($acked / 2)))")
 log "load at half rate: $half records/s"
 run_load half --rate $((half / INGEST))
@@ -125,14 +145,15 @@ half_p50=$(python3 -c 'import json,sys; print(max(json.load(open(f))["barrier_la
 half_p99=$(python3 -c 'import json,sys; print(max(json.load(open(f))["barrier_latency"]["p99_ms"] for f in sys.argv[1:]))' "$WORK"/half-*.json)
 half_acked=$(python3 -c 'import json,sys; print(sum(json.load(open(f))["records"]["acked_per_s"] for f in sys.argv[1:]))' "$WORK"/half-*.json)
 
-# --- 4. the bus alone ----------------------------------------------------------------------------
+# --- 5. the bus alone ----------------------------------------------------------------------------
 bus=$(dotnet "$ROOT/bench/M2M.Bus.Benchmarks/bin/Release/net10.0/M2M.Bus.Benchmarks.dll" --url "nats://127.0.0.1:$NATS_PORT" --records 400000 --producers 64)
 
 cat <<REPORT
 $(cat "$WORK/machine.env")
 acked_records_per_s=$acked acked_total=$acked_total
-stored_rows=$rows stored_records_per_s=$stored_rate (first record to stream drained)
-raw_copy_rows_per_s=$copy_rate ratio_stored_to_copy=$(python3 -c "print(round($stored_rate / $copy_rate, 2))")
+stored_records_per_s=$stored_rate (under load: first record to stream drained)
+writer_drain_rows=$backlog_rows writer_rows_per_s=$writer_rate (a backlog, from the writers' start, process start included)
+raw_copy_rows_per_s=$copy_rate ratio_writer_to_copy=$(python3 -c "print(round($writer_rate / $copy_rate, 2))")
 half_rate_acked_per_s=$half_acked barrier_p50_ms=$half_p50 barrier_p99_ms=$half_p99
 bus: $bus
 loadavg=$(cat /proc/loadavg)
