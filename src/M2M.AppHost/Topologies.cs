@@ -7,9 +7,17 @@ internal static class Topologies
         var dataDirectory = builder.Configuration["M2M:DataDirectory"]
             ?? Path.Combine(builder.AppHostDirectory, "data", "server");
 
-        builder.AddProject<Projects.M2M_Server>("server", launchProfileName: "http")
+        var server = builder.AddProject<Projects.M2M_Server>("server", launchProfileName: "http")
             .WithEnvironment("M2M__DataDirectory", dataDirectory)
             .WithHttpHealthCheck("/health");
+
+        // The first administrator's password (M2M:Admin:Password of the server), from the secret
+        // parameter "admin-password" when it is set (user secrets, environment or command line);
+        // otherwise the server generates one and logs it once (the server's console log in the dashboard).
+        if (!string.IsNullOrEmpty(builder.Configuration["Parameters:admin-password"]))
+        {
+            server.WithEnvironment("M2M__Admin__Password", builder.AddParameter("admin-password", secret: true));
+        }
     }
 
     /// <summary>
@@ -66,9 +74,10 @@ internal static class Topologies
         var api = Node<Projects.M2M_ApiNode>("api")
             .WithEnvironment("M2M__Api__SigningKey", signingKey)
             .WithExternalHttpEndpoints();
-        if (config["M2M:Admin:Password"] is { Length: > 0 } adminPassword)
+        // The first administrator's password, as in the embedded topology: the secret parameter "admin-password".
+        if (!string.IsNullOrEmpty(config["Parameters:admin-password"]))
         {
-            api.WithEnvironment("M2M__Admin__Password", adminPassword);
+            api.WithEnvironment("M2M__Admin__Password", builder.AddParameter("admin-password", secret: true));
         }
     }
 

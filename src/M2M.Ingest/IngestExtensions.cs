@@ -35,6 +35,7 @@ public static class IngestExtensions
                     && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero
                     && o.PresenceRefresh > TimeSpan.Zero,
                 "M2M:Ingest timeouts must be positive.")
+            .Validate(o => o.M2mpIdleDisconnect >= TimeSpan.Zero, "M2M:Ingest:M2mpIdleDisconnect must not be negative (0 = off).")
             .ValidateOnStart();
 
         builder.Services.TryAddSingleton<IngestNode>();
@@ -45,6 +46,7 @@ public static class IngestExtensions
         builder.Services.AddHostedService<PresenceTracker>();
         builder.Services.TryAddSingleton<SessionServices>();
         builder.Services.AddHostedService<IngestServer>();
+        builder.Services.AddHostedService<ReceiverAnnouncement>();
         return builder;
     }
 }

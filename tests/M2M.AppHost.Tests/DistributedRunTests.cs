@@ -29,7 +29,7 @@ public class DistributedRunTests
         const string password = "apphost-admin-1";
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.M2M_AppHost>(
         [
-            "M2M:Topology=distributed", $"M2M:DataDirectory={data.Path}", $"M2M:Admin:Password={password}",
+            "M2M:Topology=distributed", $"M2M:DataDirectory={data.Path}", $"Parameters:admin-password={password}",
             $"M2M:Distributed:M2mpPorts={ports[0]},{ports[1]}", $"M2M:Distributed:AlipPorts={ports[2]},{ports[3]}",
         ], ct);
         await using var app = await builder.BuildAsync(ct);
