@@ -47,7 +47,7 @@ if [[ $(id -u) -eq 0 ]]; then chown postgres:postgres "$WORK"; AS=(setpriv --reu
 echo bench >"$WORK/pw"; chmod 644 "$WORK/pw"
 "${AS[@]}" "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --pwfile "$WORK/pw" -E UTF8 --locale=C --auth-host=scram-sha-256 --auth-local=trust >"$WORK/initdb.log" 2>&1
 echo "CREATE DATABASE m2m;" | "${AS[@]}" "$PG_BIN/postgres" --single -D "$WORK/pg" postgres >/dev/null 2>&1
-"${AS[@]}" "$PG_BIN/postgres" -D "$WORK/pg" -p "$PG_PORT" -h 127.0.0.1 -k "$WORK" -c shared_buffers=512MB -c max_wal_size=4GB >"$WORK/pg.log" 2>&1 & track $!
+"${AS[@]}" "$PG_BIN/postgres" -D "$WORK/pg" -p "$PG_PORT" -h 127.0.0.1 -k "$WORK" -c shared_buffers=512MB -c max_wal_size=4GB -c max_connections=400 >"$WORK/pg.log" 2>&1 & track $!
 wait_port "$NATS_PORT"; wait_port "$PG_PORT"
 PSQL=(env PGPASSWORD=bench psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d m2m -qAt)
 
