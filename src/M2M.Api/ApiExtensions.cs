@@ -118,10 +118,12 @@ public static class ApiExtensions
         var api = app.MapGroup("/api").RequireAuthorization();
         api.MapAuthApi();
         api.MapDevicesApi();
+        api.MapDeviceAuthApi();
         api.MapDeviceSettingsApi();
         api.MapDeviceCommandsApi();
         api.MapDeviceDataApi();
         api.MapFilesApi();
+        api.MapFirmwareAccessApi();
         api.MapAdminApi();
         api.MapApiKeysApi();
         api.MapRegistryApi();

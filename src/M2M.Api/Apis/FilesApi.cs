@@ -1,4 +1,6 @@
+using System.Security.Claims;
 using System.Security.Cryptography;
+using M2M.Api.Auth;
 using M2M.Api.Http;
 using M2M.Storage.Files;
 using M2M.Storage.Registry;
@@ -11,8 +13,9 @@ namespace M2M.Api.Apis;
 /// <summary>
 /// <c>/api/files/{**path}</c>: files of any size streamed to and from the chunked file store
 /// (registry nodes under <c>/files/</c>), and <c>/api/firmware/{name}</c>: firmware that devices
-/// download by name (ALIP <c>F N &lt;name&gt;</c>). Everyone signed in may download; only
-/// administrators may upload or delete.
+/// download by name (ALIP <c>F N &lt;name&gt;</c>). Everyone signed in may download files; a domain
+/// user sees and downloads only the firmware their domain may use (<see cref="FirmwareAccessApi"/>);
+/// only administrators may upload or delete.
 /// </summary>
 public static class FilesApi
 {
@@ -138,8 +141,25 @@ public static class FilesApi
         return await files.DeleteAsync(node, cancellationToken) ? TypedResults.NoContent() : TypedResults.NotFound();
     }
 
-    internal static async Task<Ok<IReadOnlyList<FirmwareInfo>>> ListFirmwareAsync(IFirmwareStore firmware, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await firmware.ListAsync(cancellationToken));
+    /// <summary>Every firmware for an administrator; for anyone else, the firmware their domain's devices may read.</summary>
+    internal static async Task<Ok<IReadOnlyList<FirmwareInfo>>> ListFirmwareAsync(IFirmwareStore firmware, ClaimsPrincipal user, CancellationToken cancellationToken)
+    {
+        var all = await firmware.ListAsync(cancellationToken);
+        var caller = Caller.From(user);
+        if (caller.IsAdmin)
+        {
+            return TypedResults.Ok(all);
+        }
+        var visible = new List<FirmwareInfo>();
+        foreach (var info in all)
+        {
+            if (await firmware.GetAccessAsync(info.Name, cancellationToken) is { } access && access.Allows(caller.DomainId))
+            {
+                visible.Add(info);
+            }
+        }
+        return TypedResults.Ok<IReadOnlyList<FirmwareInfo>>(visible);
+    }
 
     internal static async Task<Results<Created<FirmwareInfo>, ValidationProblem>> UploadFirmwareAsync(string name, HttpRequest request, IFirmwareStore firmware, CancellationToken cancellationToken)
     {
@@ -156,9 +176,17 @@ public static class FilesApi
         return TypedResults.Created($"/api/firmware/{Uri.EscapeDataString(name)}", info);
     }
 
-    internal static async Task<Results<FileStreamHttpResult, NotFound>> DownloadFirmwareAsync(string name, IFirmwareStore firmware, CancellationToken cancellationToken)
+    internal static async Task<Results<FileStreamHttpResult, NotFound>> DownloadFirmwareAsync(string name, IFirmwareStore firmware, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
-        var info = name.Length <= IFirmwareStore.MaxNameLength ? await firmware.FindByNameAsync(name, cancellationToken) : null;
+        if (name.Length > IFirmwareStore.MaxNameLength || name.Any(char.IsControl))
+        {
+            return TypedResults.NotFound();
+        }
+        // A firmware its domain's devices may not read does not exist for a domain user.
+        var caller = Caller.From(user);
+        var info = caller.IsAdmin
+            ? await firmware.FindByNameAsync(name, cancellationToken)
+            : await firmware.FindForDomainAsync(name, caller.DomainId, cancellationToken);
         if (info is null)
         {
             return TypedResults.NotFound();
