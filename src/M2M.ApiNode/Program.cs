@@ -1,4 +1,5 @@
 using M2M.Api;
+using M2M.Ingest;
 using M2M.Messaging.Nats;
 using M2M.Server;
 using M2M.Storage;
@@ -12,6 +13,9 @@ builder.AddServiceDefaults();
 builder.AddStorage();
 builder.AddStorageBackend();
 builder.AddNatsBus();
+// The ingest module without listeners (M2M:Ingest:Enabled=false in appsettings.json): the API's
+// services that read this node's connection registry find an empty one.
+builder.AddIngest();
 builder.AddApi();
 
 var app = builder.Build();

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using M2M.Api.Http;
 using M2M.Messaging;
 using M2M.Storage.Entities;
+using M2M.Storage.TimeSeries;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 
@@ -23,6 +24,7 @@ public static class DevicesApi
         group.MapDelete("/{id}", DeleteAsync).WithName("deleteDevice").WithSummary("Delete a device.");
         group.MapPost("/{id}/disconnect", DisconnectAsync).WithName("disconnectDevice").WithSummary("Close the device's connection wherever it is connected.");
         group.MapGet("/{id}/status", GetStatusAsync).WithName("getDeviceStatus").WithSummary("Values reported by the device.");
+        group.MapGet("/{id}/sensors", GetSensorsAsync).WithName("getDeviceSensors").WithSummary("Sensors the device listed, with when each was first and last seen.");
         return group;
     }
 
@@ -127,6 +129,7 @@ public static class DevicesApi
         {
             return TypedResults.Problem(title: "A device with this ident already exists.", statusCode: StatusCodes.Status409Conflict);
         }
+        s.Fleet.Upsert(device);
         var view = await new DeviceViews(s).ViewAsync(device);
         return TypedResults.Created($"/api/devices/{device.Id:D}", new CreatedDeviceView(view.Id, view.Ident, view.DisplayName, view.Domain, view.Connected, view.LastSeen, view.Protocol, generated));
     }
@@ -220,6 +223,7 @@ public static class DevicesApi
         {
             device = await s.Devices.SetDomainAsync(deviceId, target.Id, s.Aborted);
         }
+        s.Fleet.Upsert(device);
         return TypedResults.Ok(await new DeviceViews(s).ViewAsync(device));
     }
 
@@ -233,6 +237,7 @@ public static class DevicesApi
         {
             return TypedResults.NotFound();
         }
+        s.Fleet.Remove(deviceId);
         // A deleted device must not stay connected as if nothing happened.
         await s.PushAsync(deviceId, Calls.Disconnect);
         return TypedResults.NoContent();
@@ -263,6 +268,19 @@ public static class DevicesApi
             return TypedResults.NotFound();
         }
         return TypedResults.Ok(await s.Devices.GetStatusAsync(deviceId, s.Aborted));
+    }
+
+    internal static async Task<Results<Ok<IReadOnlyList<ListedSensor>>, NotFound, ValidationProblem>> GetSensorsAsync(string id, [AsParameters] DeviceServices s)
+    {
+        if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
+        {
+            return invalid;
+        }
+        if (await s.FindAsync(deviceId) is null)
+        {
+            return TypedResults.NotFound();
+        }
+        return TypedResults.Ok(await s.Devices.GetListedSensorsAsync(deviceId, s.Aborted));
     }
 }
 
@@ -304,7 +322,7 @@ internal sealed class DeviceViews(DeviceServices s)
 {
     private readonly Dictionary<Guid, string> _domainNames = [];
 
-    public async ValueTask<DeviceView> ViewAsync(Device device)
+    public async ValueTask<DeviceView> ViewAsync(Device device, IReadOnlyList<TimeSeriesRecord>? latest = null)
     {
         if (!_domainNames.TryGetValue(device.DomainId, out var domainName))
         {
@@ -315,7 +333,7 @@ internal sealed class DeviceViews(DeviceServices s)
         var lastSeen = presence?.LastSeen;
         if (lastSeen is null)
         {
-            foreach (var record in await s.Series.GetLatestAsync(DeviceServices.SeriesId(device.Id), s.Aborted))
+            foreach (var record in latest ?? await s.Series.GetLatestAsync(DeviceServices.SeriesId(device.Id), s.Aborted))
             {
                 if (lastSeen is null || record.Time > lastSeen)
                 {

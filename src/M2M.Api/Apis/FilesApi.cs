@@ -31,6 +31,7 @@ public static class FilesApi
     public static IEndpointRouteBuilder MapFilesApi(this IEndpointRouteBuilder routes)
     {
         var files = routes.MapGroup("/files").WithTags("Files");
+        files.MapGet("", ListAsync).WithName("listFiles").WithSummary("The files and sub-folders of a folder (the root when no folder is given).");
         files.MapPut("/{**path}", UploadAsync).WithName("uploadFile").RequireAuthorization(ApiExtensions.AdminPolicy).WithMetadata(new StreamingUpload())
             .WithSummary("Upload a file (streamed; any size; Content-Type kept).");
         files.MapGet("/{**path}", DownloadAsync).WithName("downloadFile").WithSummary("Download a file (Range requests and ETag supported).");
@@ -70,6 +71,48 @@ public static class FilesApi
             return false;
         }
         return true;
+    }
+
+    /// <summary>Most entries one folder listing returns.</summary>
+    public const int MaxListed = 10_000;
+
+    internal static async Task<Results<Ok<FolderView>, NotFound, ValidationProblem>> ListAsync(IFileStore files, IRegistry registry, CancellationToken cancellationToken, string? folder = null)
+    {
+        var node = RegistryPath.Parse(Root);
+        var prefix = "";
+        if (!string.IsNullOrEmpty(folder))
+        {
+            if (!TryNode(folder.Trim('/'), out node, out var error))
+            {
+                return Validation.Problem("folder", error);
+            }
+            if (await registry.GetStatusAsync(node, cancellationToken) != RegistryNodeStatus.Created)
+            {
+                return TypedResults.NotFound();
+            }
+            prefix = folder.Trim('/') + "/";
+        }
+        var entries = new List<FileEntryView>();
+        // Hidden names (the upload staging folder) are not listed.
+        foreach (var name in await registry.GetChildrenAsync(node, cancellationToken: cancellationToken))
+        {
+            if (entries.Count == MaxListed)
+            {
+                break;
+            }
+            var child = RegistryPath.Parse($"{node.Value}{name}/");
+            var info = await files.GetInfoAsync(child, cancellationToken);
+            if (info is null)
+            {
+                entries.Add(new FileEntryView(prefix + name, name, IsFolder: true, null, null, null));
+            }
+            else if (info.IsComplete)
+            {
+                var etag = await registry.GetValueAsync(child, EntityTagValue, cancellationToken);
+                entries.Add(new FileEntryView(prefix + name, name, IsFolder: false, info.ContentType, info.Size, etag));
+            }
+        }
+        return TypedResults.Ok(new FolderView(prefix.TrimEnd('/'), entries));
     }
 
     internal static async Task<Results<Created<FileView>, ValidationProblem>> UploadAsync(string path, HttpRequest request, IFileStore files, IRegistry registry, CancellationToken cancellationToken)
@@ -200,6 +243,12 @@ public static class FilesApi
     internal static async Task<Results<NoContent, NotFound>> DeleteFirmwareAsync(string name, IFirmwareStore firmware, CancellationToken cancellationToken) =>
         await firmware.DeleteAsync(name, cancellationToken) ? TypedResults.NoContent() : TypedResults.NotFound();
 }
+
+/// <summary>A folder of files: its path (empty for the root) and entries, sorted by name.</summary>
+public sealed record FolderView(string Folder, IReadOnlyList<FileEntryView> Items);
+
+/// <summary>An entry of a folder: a file (type, size, entity tag) or a sub-folder.</summary>
+public sealed record FileEntryView(string Path, string Name, bool IsFolder, string? ContentType, long? Size, string? ETag);
 
 /// <summary>A stored file.</summary>
 public sealed record FileView(string Path, string Name, string ContentType, long Size, string ETag);
