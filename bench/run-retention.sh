@@ -12,7 +12,7 @@
 #   4. waits for the next scheduled retention run, then reads both again.
 #
 # Usage: bench/run-retention.sh        (environment: MONTHS=3 INTERVAL=00:02:30 DEVICES=50 HISTORY=240d
-#                                        SPACING=45m RATE=15000 DURATION=50s WRITE_BUFFER MAX_WAL KEEP=0)
+#                                        SPACING=45m RATE=15000 DURATION=50s WRITE_BUFFER MAX_WAL KEEP=0 CONFIG=Release)
 # Needs: dotnet, python3, curl. Everything on 127.0.0.1; the data directory is removed unless KEEP=1.
 set -euo pipefail
 
@@ -25,13 +25,15 @@ SPACING=${SPACING:-45m}
 RATE=${RATE:-15000}
 DURATION=${DURATION:-50s}
 KEEP=${KEEP:-0}
+# Release for throughput figures; Debug reuses the solution's build (the disk use does not depend on it).
+CONFIG=${CONFIG:-Release}
 # Small memtables and WAL cap, so that the disk use is mostly data files (what retention bounds) rather
 # than the write-ahead log, which M2M:Storage:Rocks:MaxTotalWalBytes bounds on its own (default 256 MiB).
 WRITE_BUFFER=${WRITE_BUFFER:-8388608}
 MAX_WAL=${MAX_WAL:-33554432}
 WORK=$(mktemp -d /tmp/m2m-retention.XXXXXX)
-SERVER_DLL=$ROOT/src/M2M.Server/bin/Release/net10.0/M2M.Server.dll
-LOAD=$ROOT/bench/M2M.Load/bin/Release/net10.0/m2m-load
+SERVER_DLL=$ROOT/src/M2M.Server/bin/$CONFIG/net10.0/M2M.Server.dll
+LOAD=$ROOT/bench/M2M.Load/bin/$CONFIG/net10.0/m2m-load
 PASSWORD=retention-demo-42
 SERVER_PID=""
 
@@ -45,9 +47,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "building Release"
-dotnet build -c Release "$ROOT/src/M2M.Server/M2M.Server.csproj" -v quiet -nologo >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
-dotnet build -c Release "$ROOT/bench/M2M.Load/M2M.Load.csproj" -v quiet -nologo >>"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
+log "building $CONFIG"
+dotnet build -c "$CONFIG" "$ROOT/src/M2M.Server/M2M.Server.csproj" -v quiet -nologo >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
+dotnet build -c "$CONFIG" "$ROOT/bench/M2M.Load/M2M.Load.csproj" -v quiet -nologo >>"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
 
 HTTP_PORT=$(free_port); M2MP_PORT=$(free_port); ALIP_PORT=$(free_port)
 DATA=$WORK/data

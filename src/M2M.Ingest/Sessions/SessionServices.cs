@@ -21,6 +21,7 @@ internal sealed class SessionServices(
     IDeviceStore devices,
     IFirmwareStore firmware,
     ChannelConverters converters,
+    Authentication.DeviceAuthenticator authenticator,
     IServiceProvider services,
     ILoggerFactory loggerFactory)
 {
@@ -40,6 +41,9 @@ internal sealed class SessionServices(
 
     /// <summary>The in-process converters, by topic.</summary>
     public ChannelConverters Converters { get; } = converters;
+
+    /// <summary>Decides identifications (credentials, policies, auto-registration).</summary>
+    public Authentication.DeviceAuthenticator Authenticator { get; } = authenticator;
 
     /// <summary>Read access to the time series (ALIP <c>DB LAST</c>); absent in a host without one.</summary>
     public ITimeSeriesStore? TimeSeries { get; } = services.GetService<ITimeSeriesStore>();
