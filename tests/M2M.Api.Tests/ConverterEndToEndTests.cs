@@ -20,7 +20,8 @@ public class ConverterEndToEndTests(ApiFixture fixture)
     public async Task Nmea_sent_on_a_translated_channel_is_queryable_as_locations_and_raw_frames_after_the_barrier()
     {
         var ident = "imei:" + Random.Shared.NextInt64(100_000_000_000, 999_999_999_999);
-        var id = (await DevicesTests.CreateDeviceAsync(fixture.Admin, ident)).GetProperty("id").GetString();
+        var created = await DevicesTests.CreateDeviceAsync(fixture.Admin, ident);
+        var id = created.GetProperty("id").GetString();
         var rule = await fixture.Admin.PutAsJsonAsync($"/api/registry/device/{id}/channel-translation/", new Dictionary<string, string> { ["0010_nmea"] = "nmea" }, Ct);
         Assert.Equal(HttpStatusCode.OK, rule.StatusCode);
 
@@ -34,7 +35,7 @@ public class ConverterEndToEndTests(ApiFixture fixture)
             await stream.WriteAsync(Encoding.ASCII.GetBytes(line + "\n"), Ct);
             return await reader.ReadLineAsync(Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(15), Ct);
         }
-        Assert.Equal("ID 1", await AskAsync($"ID {ident}"));
+        Assert.Equal("ID 1", await AskAsync($"ID {DevicesTests.Identification(created)}"));
         // The record, then the barrier; the pushes of a new device ("S GA"…) may come before its answer.
         var answer = await AskAsync($"D nmea {Rmc}\nA 42");
         while (answer is not null && !answer.StartsWith("B ", StringComparison.Ordinal))
