@@ -84,7 +84,7 @@ public sealed partial class PostgresStore
         ArgumentOutOfRangeException.ThrowIfNegative(options.MonthsAhead, nameof(options.MonthsAhead));
         var store = new PostgresStore(dataSource, options, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
         PostgresSchema.Migrate(store, PostgresSchema.CurrentVersion);
-        store.Partitions.EnsureAhead();
+        store.Partitions.EnsureAheadAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
         return store;
     }
 

@@ -7,7 +7,7 @@ namespace M2M.Storage.Postgres.TimeSeries;
 /// <summary>
 /// The monthly range partitions of <c>ts</c>: <c>ts_pYYYYMM</c> holds the records whose time (UTC ticks)
 /// lies in <c>[first tick of the month, first tick of the next month)</c>. Partitions are created ahead
-/// of time (this month and the next few, by <see cref="EnsureAhead"/>) and on demand before a batch
+/// of time (this month and the next few, by <see cref="EnsureAheadAsync"/>) and on demand before a batch
 /// that holds records of a month without one (late or early data). Creation and removal take an
 /// advisory lock of the schema, so writers of several processes that need the same month at once
 /// create it once. The months known to exist are cached per process; a month dropped by another
@@ -41,14 +41,16 @@ internal sealed class MonthPartitions(PostgresStore store)
     /// <summary>The partition's table name, unqualified.</summary>
     public static string TableName(int month) => "ts_p" + month.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>Creates the partitions of this month and the next <see cref="PostgresStorageOptions.MonthsAhead"/> months (start-up).</summary>
-    public void EnsureAhead()
+    /// <summary>Creates the partitions of this month and the next <see cref="PostgresStorageOptions.MonthsAhead"/> months.</summary>
+    public ValueTask EnsureAheadAsync(CancellationToken cancellationToken)
     {
         var now = store.Time.GetUtcNow().UtcDateTime;
+        var first = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc);
         var months = Enumerable.Range(0, store.Options.MonthsAhead + 1)
-            .Select(i => MonthOf(new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(i).Ticks))
+            .TakeWhile(i => first.Year < 9999 || i == 0)
+            .Select(i => MonthOf(first.AddMonths(i).Ticks))
             .ToList();
-        EnsureAsync(months, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        return EnsureAsync(months, cancellationToken);
     }
 
     /// <summary>Makes sure a partition exists for each month (one short transaction when some are not known yet).</summary>
