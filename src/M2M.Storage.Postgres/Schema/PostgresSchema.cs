@@ -31,21 +31,26 @@ internal static class PostgresSchema
         return (int)read.ExecuteScalar()!;
     }
 
-    /// <summary>Brings the schema to <paramref name="target"/> (normally <see cref="CurrentVersion"/>; tests build older schemas).</summary>
-    /// <exception cref="PostgresSchemaException">The stored version is newer than <see cref="CurrentVersion"/>.</exception>
-    public static void Migrate(PostgresStore store, int target)
+    /// <summary>
+    /// Brings the schema to <paramref name="target"/> (normally <see cref="CurrentVersion"/>; tests build older
+    /// schemas) with <paramref name="migrations"/> (normally <see cref="Migrations"/>; tests add steps).
+    /// </summary>
+    /// <exception cref="PostgresSchemaException">The stored version is newer than the last of <paramref name="migrations"/>.</exception>
+    public static void Migrate(PostgresStore store, int target, IReadOnlyList<Migration>? migrations = null)
     {
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(target, CurrentVersion);
+        migrations ??= Migrations;
+        var known = migrations[^1].Version;
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(target, known);
         using var connection = store.DataSource.OpenConnection();
         using var transaction = connection.BeginTransaction();
         Execute(connection, transaction, $"SELECT pg_advisory_xact_lock({store.LockKey("migrate")})");
         var current = ReadVersion(connection, store, transaction);
-        if (current > CurrentVersion)
+        if (current > known)
         {
             throw new PostgresSchemaException(
-                $"The database schema '{store.Schema}' is at version {current}, newer than version {CurrentVersion} that this build knows; " +
+                $"The database schema '{store.Schema}' is at version {current}, newer than version {known} that this build knows; " +
                 "it was written by a newer version of the platform. Run that version (or newer), or restore a database of version " +
-                $"{CurrentVersion} or older; this build does not change a schema it does not understand.");
+                $"{known} or older; this build does not change a schema it does not understand.");
         }
         if (current >= target)
         {
@@ -62,7 +67,7 @@ internal static class PostgresSchema
                     applied_at timestamptz NOT NULL DEFAULT now());
                 """);
         }
-        foreach (var migration in Migrations.Where(m => m.Version > current && m.Version <= target))
+        foreach (var migration in migrations.Where(m => m.Version > current && m.Version <= target))
         {
             store.Logger.LogInformation("Migrating schema {Schema} to version {Version}: {Description}.", store.Schema, migration.Version, migration.Description);
             Execute(connection, transaction, migration.Sql(store));
