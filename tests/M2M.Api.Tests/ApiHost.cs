@@ -71,6 +71,7 @@ public sealed class ApiHost : IAsyncDisposable
             "--M2M:Admin:Password", AdminPassword,
             "--M2M:Api:LoginAttemptsPerAddress", "100000",
             "--Logging:LogLevel:Default", "Warning",
+            .. TestBackend.Arguments(data.Path),
             .. extraArgs,
         ];
         var app = M2MServer.Build(args);
@@ -112,6 +113,7 @@ public sealed class ApiHost : IAsyncDisposable
         await App.DisposeAsync();
         if (_ownsData)
         {
+            TestBackend.Release(_data.Path);
             _data.Dispose();
         }
     }

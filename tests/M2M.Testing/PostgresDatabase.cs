@@ -55,27 +55,60 @@ public sealed class PostgresDatabase : IDisposable
 
 /// <summary>
 /// Which storage backend the server-level suites run on: RocksDB (default), or PostgreSQL when
-/// <c>M2M_TEST_BACKEND=postgres</c> — each started server then gets a database of its own.
+/// <c>M2M_TEST_BACKEND=postgres</c> — each server data directory then gets a database of its own, kept
+/// while the directory is in use (a restart on the same directory finds its data again).
 /// </summary>
 public static class TestBackend
 {
     /// <summary>The environment switch.</summary>
     public const string Variable = "M2M_TEST_BACKEND";
 
+    private static readonly Dictionary<string, PostgresDatabase> Databases = new(StringComparer.Ordinal);
+
+    static TestBackend() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    {
+        lock (Databases)
+        {
+            foreach (var database in Databases.Values)
+            {
+                database.Dispose();
+            }
+            Databases.Clear();
+        }
+    };
+
     /// <summary><c>true</c> when the server-level suites run on PostgreSQL.</summary>
     public static bool IsPostgres => string.Equals(Environment.GetEnvironmentVariable(Variable)?.Trim(), "postgres", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>
-    /// The command-line arguments that put a server on the chosen backend, and what to dispose when the
-    /// server is gone (the database; <c>null</c> for RocksDB, whose data lives in the data directory).
-    /// </summary>
-    public static (string[] Args, IDisposable? Resource) Arguments()
+    /// <summary>The command-line arguments that put a server with this data directory on the chosen backend.</summary>
+    public static string[] Arguments(string dataDirectory)
     {
         if (!IsPostgres)
         {
-            return ([], null);
+            return [];
         }
-        var database = PostgresDatabase.Create();
-        return (["--M2M:Storage:Backend", "postgres", "--ConnectionStrings:m2mdb", database.ConnectionString], database);
+        PostgresDatabase? database;
+        lock (Databases)
+        {
+            if (!Databases.TryGetValue(dataDirectory, out database))
+            {
+                Databases[dataDirectory] = database = PostgresDatabase.Create();
+            }
+        }
+        return ["--M2M:Storage:Backend", "postgres", "--ConnectionStrings:m2mdb", database.ConnectionString];
+    }
+
+    /// <summary>Drops the database of a data directory that is no longer used (no-op on RocksDB).</summary>
+    public static void Release(string dataDirectory)
+    {
+        PostgresDatabase? database;
+        lock (Databases)
+        {
+            if (!Databases.Remove(dataDirectory, out database))
+            {
+                return;
+            }
+        }
+        database.Dispose();
     }
 }
