@@ -49,3 +49,12 @@ public sealed class RocksFirmwareStoreTests : FirmwareStoreContract
 
     public override void Dispose() => _rocks?.Dispose();
 }
+
+public sealed class RocksCredentialStoreTests : CredentialStoreContract
+{
+    private RocksStores? _rocks;
+
+    protected override StoreSet CreateStores(TimeProvider time) => (_rocks = new RocksStores(time)).Stores;
+
+    public override void Dispose() => _rocks?.Dispose();
+}

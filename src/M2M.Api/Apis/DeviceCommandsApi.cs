@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using M2M.Api.Http;
 using M2M.Messaging;
 using M2M.Storage.Entities;
@@ -17,16 +18,19 @@ public static class DeviceCommandsApi
     /// <summary>Longest time-to-live of a command.</summary>
     public const int MaxTtlSeconds = 30 * 24 * 3600;
 
+    /// <summary>Largest page of commands.</summary>
+    public const int MaxLimit = 1000;
+
     /// <summary>How many of a device's newest commands a listing can page through.</summary>
     public const int MaxListed = 10_000;
 
     public static RouteGroupBuilder MapDeviceCommandsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/devices/{id}/commands").WithTags("Commands");
-        group.MapPost("", AddAsync).WithSummary("Queue a command; it is pushed at once to a connected device, else at its next identification.");
-        group.MapGet("", ListAsync).WithSummary("The device's commands, newest first, with their state.");
-        group.MapGet("/{commandId}", GetAsync).WithSummary("One command.");
-        group.MapDelete("/{commandId}", CancelAsync).WithSummary("Cancel a command that was not delivered yet.");
+        group.MapPost("", AddAsync).WithName("addDeviceCommand").WithSummary("Queue a command; it is pushed at once to a connected device, else at its next identification.");
+        group.MapGet("", ListAsync).WithName("listDeviceCommands").WithSummary("The device's commands, newest first, with their state.");
+        group.MapGet("/{commandId}", GetAsync).WithName("getDeviceCommand").WithSummary("One command.");
+        group.MapDelete("/{commandId}", CancelAsync).WithName("cancelDeviceCommand").WithSummary("Cancel a command that was not delivered yet.");
         return group;
     }
 
@@ -56,13 +60,13 @@ public static class DeviceCommandsApi
     }
 
     internal static async Task<Results<Ok<Page<CommandView>>, NotFound, ValidationProblem>> ListAsync(
-        string id, [AsParameters] DeviceServices s, int? limit = null, string? cursor = null)
+        string id, [AsParameters] DeviceServices s, [Range(1, MaxLimit)] int? limit = null, string? cursor = null)
     {
         if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
         {
             return invalid;
         }
-        if (!Validation.TryLimit(limit, 100, 1000, out var size, out invalid))
+        if (!Validation.TryLimit(limit, 100, MaxLimit, out var size, out invalid))
         {
             return invalid;
         }
@@ -138,7 +142,7 @@ public static class DeviceCommandsApi
 }
 
 /// <summary>A command to queue; it expires unsent after <c>ttlSeconds</c> when given.</summary>
-public sealed record AddCommandRequest(string Text, int? TtlSeconds = null);
+public sealed record AddCommandRequest(string Text, [property: Range(1, DeviceCommandsApi.MaxTtlSeconds)] int? TtlSeconds = null);
 
 /// <summary>A queued command's id and state.</summary>
 public sealed record CommandCreated(string Id, CommandState State);

@@ -12,8 +12,9 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class EntityStoreExtensions
 {
     /// <summary>
-    /// Adds <see cref="IFirmwareStore"/>, <see cref="IDomainStore"/>, <see cref="IUserStore"/> and
-    /// <see cref="IDeviceStore"/> as singletons over the registered <see cref="IRegistry"/> and
+    /// Adds <see cref="IFirmwareStore"/>, <see cref="IDomainStore"/>, <see cref="IUserStore"/>,
+    /// <see cref="IDeviceStore"/>, <see cref="IApiKeyStore"/> and <see cref="IRefreshTokenStore"/> as
+    /// singletons over the registered <see cref="IRegistry"/> and
     /// <see cref="IFileStore"/>, and a hosted service that ensures the <c>default</c> domain at start.
     /// </summary>
     public static IServiceCollection AddEntityStores(this IServiceCollection services)
@@ -23,6 +24,8 @@ public static class EntityStoreExtensions
         services.TryAddSingleton<IDomainStore>(sp => new DomainStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IUserStore>(sp => new UserStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IDeviceStore>(sp => new DeviceStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IApiKeyStore>(sp => new ApiKeyStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IRefreshTokenStore>(sp => new RefreshTokenStore(sp.GetRequiredService<IRegistry>()));
         services.AddHostedService<RegistryStartup>();
         return services;
     }
