@@ -82,3 +82,12 @@ public sealed class PostgresFirmwareStoreTests(PostgresFixture fixture) : Firmwa
     {
     }
 }
+
+public sealed class PostgresCredentialStoreTests(PostgresFixture fixture) : CredentialStoreContract, IClassFixture<PostgresFixture>
+{
+    protected override StoreSet CreateStores(TimeProvider time) => fixture.NewStoreSet(time);
+
+    public override void Dispose()
+    {
+    }
+}
