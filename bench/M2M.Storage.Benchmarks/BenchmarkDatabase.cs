@@ -43,7 +43,7 @@ public static class BenchmarkDatabase
     public static string Settings(NpgsqlDataSource dataSource)
     {
         using var command = dataSource.CreateCommand(
-            "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings " +
+            "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings " +
             "WHERE name IN ('server_version', 'synchronous_commit', 'fsync', 'full_page_writes', 'wal_level', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'commit_delay')");
         return (string)command.ExecuteScalar()!;
     }
