@@ -80,9 +80,12 @@ public static class QueryLatency
             else
             {
                 records = await BuildPostgresAsync(connectionString, options, records, TimeSpan.FromMinutes(buildMinutes));
-                await using var vacuum = dataSource.CreateCommand("VACUUM ANALYZE bench.ts; VACUUM ANALYZE bench.ts_latest");
-                vacuum.CommandTimeout = 0;
-                await vacuum.ExecuteNonQueryAsync();
+                foreach (var table in new[] { "bench.ts", "bench.ts_latest" })
+                {
+                    await using var vacuum = dataSource.CreateCommand($"VACUUM ANALYZE {table}");
+                    vacuum.CommandTimeout = 0;
+                    await vacuum.ExecuteNonQueryAsync();
+                }
                 await using var complete = dataSource.CreateCommand($"INSERT INTO bench.complete VALUES ({records})");
                 await complete.ExecuteNonQueryAsync();
             }

@@ -39,11 +39,13 @@ public sealed partial class PostgresRegistry
 
         public string Entries { get; } = $"SELECT name, value, expires_at FROM {s.Values} WHERE path = $1 AND {string.Format(null, Live, "$2")} ORDER BY name";
 
-        public string CellValues { get; } = $"""
-            SELECT v.path, v.name, v.value FROM {s.Values} AS v
-            JOIN unnest($1::text[], $2::text[]) AS c(path, name) ON v.path = c.path AND v.name = c.name
-            WHERE v.expires_at = 0 OR v.expires_at > $3
-            """;
+        public string LockCell { get; } = $"SELECT value, expires_at FROM {s.Values} WHERE path = $1 AND name = $2 FOR UPDATE";
+
+        /// <summary>
+        /// Holds an absent cell for the transaction: a row that reads as expired (<c>expires_at = 1</c>, a time no
+        /// time-to-live produces), replaced or removed before the commit.
+        /// </summary>
+        public string InsertPlaceholder { get; } = $"INSERT INTO {s.Values} (path, name, value, expires_at) VALUES ($1, $2, '', 1) ON CONFLICT DO NOTHING";
 
         public string UpsertValue { get; } = $"""
             INSERT INTO {s.Values} (path, name, value, expires_at) VALUES ($1, $2, $3, $4)

@@ -178,71 +178,84 @@ public sealed partial class PostgresRegistry
     }
 
     /// <remarks>
-    /// A batch with conditions runs as a serializable transaction: the conditions are read, then the
-    /// writes applied; a concurrent transaction that changed a condition's value makes one of the two
-    /// fail with a serialization error, and the retry reads the new value (and returns <c>false</c>).
-    /// Plain writes of a cell that a condition reads are row writes that a serializable writer of the
-    /// same cell conflicts with as well. Without conditions the batch is a read-committed transaction.
+    /// <para>Conditions on cells of nodes the batch writes to (the unique-index claims of the entity stores)
+    /// are checked under row locks in a read-committed transaction: an existing cell is read
+    /// <c>FOR UPDATE</c> (its newest committed value, and every other writer of it waits for this
+    /// transaction); an absent one is held by a placeholder row inserted in its place — expired, so no
+    /// reader ever sees it, and replaced by the batch's value or removed before the commit — on which
+    /// any concurrent insert of that cell waits. The check and the writes are then one atomic step
+    /// against every writer, with no retry.</para>
+    /// <para>A condition on a node the batch does not write runs the batch as a serializable transaction
+    /// instead (retried on a serialization failure, which then reads the new values).</para>
     /// </remarks>
-    public ValueTask<bool> TryWriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default)
+    public async ValueTask<bool> TryWriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.IsEmpty && batch.Conditions.Count == 0)
         {
-            return ValueTask.FromResult(true);
+            return true;
         }
-        var isolation = batch.Conditions.Count > 0 ? IsolationLevel.Serializable : IsolationLevel.ReadCommitted;
-        return InTransactionAsync((connection, transaction, ct) => WriteInTransactionAsync(connection, transaction, batch, ct), cancellationToken, isolation);
+        var written = WrittenPaths(batch);
+        var serializable = batch.Conditions.Any(c => !written.Contains(c.Path.Value));
+        return await PgRetry.RunAsync(async ct =>
+        {
+            await using var connection = await _db.OpenConnectionAsync(ct).ConfigureAwait(false);
+            await using var transaction = await connection.BeginTransactionAsync(serializable ? IsolationLevel.Serializable : IsolationLevel.ReadCommitted, ct).ConfigureAwait(false);
+            if (!await WriteInTransactionAsync(connection, transaction, batch, ct).ConfigureAwait(false))
+            {
+                await transaction.RollbackAsync(ct).ConfigureAwait(false);
+                return false;
+            }
+            await transaction.CommitAsync(ct).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Checks the batch's conditions and applies it in the caller's transaction; <c>false</c> (nothing written) when a condition fails.</summary>
+    private static HashSet<string> WrittenPaths(RegistryBatch batch) =>
+        batch.Operations.Where(o => o.Value is not null).Select(o => o.Path.Value).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Applies the batch in the caller's transaction (nodes written to created with it), when its conditions
+    /// hold; <c>false</c> otherwise, and the caller rolls back.
+    /// </summary>
     internal async ValueTask<bool> WriteInTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, RegistryBatch batch, CancellationToken cancellationToken)
     {
         var now = NowMs;
-        if (batch.Conditions.Count > 0)
-        {
-            var current = new Dictionary<(string Path, string Name), string>();
-            await using (var read = new NpgsqlCommand(_sql.CellValues, connection, transaction))
-            {
-                read.Parameters.Add(TextArray([.. batch.Conditions.Select(c => c.Path.Value)]));
-                read.Parameters.Add(TextArray([.. batch.Conditions.Select(c => c.Name)]));
-                read.Parameters.Add(Bigint(now));
-                await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    current[(reader.GetString(0), reader.GetString(1))] = reader.GetString(2);
-                }
-            }
-            foreach (var condition in batch.Conditions)
-            {
-                if (!string.Equals(current.GetValueOrDefault((condition.Path.Value, condition.Name)), condition.Expected, StringComparison.Ordinal))
-                {
-                    return false;
-                }
-            }
-        }
-        if (batch.IsEmpty)
-        {
-            return true;
-        }
-
-        var written = batch.Operations.Where(o => o.Value is not null).Select(o => o.Path.Value).Distinct(StringComparer.Ordinal).ToArray();
-        if (written.Length > 0)
+        var written = WrittenPaths(batch);
+        if (written.Count > 0)
         {
             var created = new HashSet<string>(StringComparer.Ordinal);
             await using (var read = new NpgsqlCommand(_sql.CreatedNodes, connection, transaction))
             {
-                read.Parameters.Add(TextArray(written));
+                read.Parameters.Add(TextArray([.. written]));
                 await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     created.Add(reader.GetString(0));
                 }
             }
-            foreach (var path in written.Where(p => !created.Contains(p)))
+            foreach (var path in written.Where(p => !created.Contains(p)).Order(StringComparer.Ordinal))
             {
                 // Nodes written to are created with the batch; a soft-deleted one is not revived.
                 await EnsureLineageAsync(connection, transaction, RegistryPath.Parse(path), reviveDeleted: false, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var placeholders = new List<(string Path, string Name)>();
+        if (batch.Conditions.Count > 0)
+        {
+            var locking = transaction.IsolationLevel != IsolationLevel.Serializable;
+            // One lock order for every writer: path, then name.
+            var conditions = batch.Conditions.OrderBy(c => c.Path.Value, StringComparer.Ordinal).ThenBy(c => c.Name, StringComparer.Ordinal);
+            foreach (var condition in conditions)
+            {
+                var current = locking
+                    ? await LockCellAsync(connection, transaction, condition.Path.Value, condition.Name, now, placeholders, cancellationToken).ConfigureAwait(false)
+                    : await ReadCellAsync(connection, transaction, condition.Path.Value, condition.Name, now, cancellationToken).ConfigureAwait(false);
+                if (!string.Equals(current, condition.Expected, StringComparison.Ordinal))
+                {
+                    return false;
+                }
             }
         }
 
@@ -254,6 +267,9 @@ public sealed partial class PostgresRegistry
         }
         var sets = last.Values.Where(o => o.Value is not null).ToList();
         var deletes = last.Values.Where(o => o.Value is null).ToList();
+        // A placeholder that the batch does not overwrite goes (those it overwrites become the value).
+        deletes.AddRange(placeholders.Where(p => !last.TryGetValue(p, out var op) || op.Value is null)
+            .Select(p => new RegistryBatch.Operation(RegistryPath.Parse(p.Path), p.Name, null, null)));
         await using var write = new NpgsqlBatch(connection, transaction);
         if (sets.Count > 0)
         {
@@ -271,8 +287,52 @@ public sealed partial class PostgresRegistry
             command.Parameters.Add(TextArray([.. deletes.Select(o => o.Name)]));
             write.BatchCommands.Add(command);
         }
-        await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        if (write.BatchCommands.Count > 0)
+        {
+            await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
         return true;
+    }
+
+    /// <summary>
+    /// The live value of a cell, locked until the end of the transaction: the row <c>FOR UPDATE</c>, or, when
+    /// there is none, a placeholder row inserted in its place (expired: never read as a value).
+    /// </summary>
+    private async ValueTask<string?> LockCellAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string path, string name, long now,
+        List<(string Path, string Name)> placeholders, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await using (var read = new NpgsqlCommand(_sql.LockCell, connection, transaction))
+            {
+                read.Parameters.Add(Text(path));
+                read.Parameters.Add(Text(name));
+                await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var expires = reader.GetInt64(1);
+                    return expires == 0 || expires > now ? reader.GetString(0) : null;
+                }
+            }
+            await using var hold = new NpgsqlCommand(_sql.InsertPlaceholder, connection, transaction);
+            hold.Parameters.Add(Text(path));
+            hold.Parameters.Add(Text(name));
+            if (await hold.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1)
+            {
+                placeholders.Add((path, name));
+                return null;
+            }
+            // Another writer inserted the cell meanwhile (and committed): lock that row instead.
+        }
+    }
+
+    private async ValueTask<string?> ReadCellAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string path, string name, long now, CancellationToken cancellationToken)
+    {
+        await using var read = new NpgsqlCommand(_sql.Value, connection, transaction);
+        read.Parameters.Add(Text(path));
+        read.Parameters.Add(Text(name));
+        read.Parameters.Add(Bigint(now));
+        return await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
     }
 
     public ValueTask CreateWithEntriesAsync(RegistryPath path, IReadOnlyList<RegistryEntry> entries, CancellationToken cancellationToken = default)
