@@ -20,7 +20,8 @@ namespace M2M.Storage.Postgres.Registry;
 /// <para>Values are independent rows: writers of different values of one node never touch the same row.
 /// Conditional writes are atomic across processes: <see cref="CompareAndSetValueAsync"/> is one statement
 /// (the row lock and PostgreSQL's re-check of the condition on the newest row version decide between
-/// concurrent writers), <see cref="TryWriteAsync"/> a serializable transaction retried on a conflict.
+/// concurrent writers), <see cref="TryWriteAsync"/> checks its conditions under row locks of the cells
+/// (see there) in the transaction that writes.
 /// Creations and writes that create nodes take a share lock on the existing nodes of the lineage, so a
 /// concurrent soft delete of an ancestor either sees the new node (and marks it) or is seen by it.</para>
 /// </remarks>
