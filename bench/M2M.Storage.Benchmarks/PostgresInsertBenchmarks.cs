@@ -59,7 +59,7 @@ public class PostgresInsertBenchmarks
         for (var i = 0; i < _records.Length; i++)
         {
             _records[i] = Workload.Record(first + i);
-            _hashes[i] = RecordHash.Of(_records[i].Data);
+            _hashes[i] = RecordIdentity.Discriminator(_records[i].Data);
         }
         var months = _records.Select(r => MonthPartitions.MonthOf(r.Time.UtcTicks)).Distinct().ToList();
         _store!.Partitions.EnsureAsync(months, CancellationToken.None).AsTask().GetAwaiter().GetResult();

@@ -190,7 +190,7 @@ public sealed partial class PostgresTimeSeriesStore
             var order = new int[n];
             for (var i = 0; i < n; i++)
             {
-                hashes[i] = RecordHash.Of(records[i].Data);
+                hashes[i] = RecordIdentity.Discriminator(records[i].Data);
                 order[i] = i;
             }
             Array.Sort(order, (a, b) =>

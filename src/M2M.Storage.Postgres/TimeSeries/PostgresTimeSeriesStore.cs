@@ -51,23 +51,29 @@ public sealed partial class PostgresTimeSeriesStore : ITimeSeriesStore, IAsyncDi
             {
                 command.Parameters.Add(new NpgsqlParameter { Value = position.Type });
             }
+            command.Parameters.Add(new NpgsqlParameter { Value = position.Discriminator });
         }
 
-        var items = new List<TimeSeriesRecord>(Math.Min(query.Limit + 1, 1024));
+        var items = new List<TimeSeriesRecord>(Math.Min(query.Limit, 1024));
+        long lastHash = 0;
+        var more = false;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                items.Add(new TimeSeriesRecord(query.Id, typed ? query.Type! : reader.GetString(1), Time(reader.GetInt64(0)), reader.GetString(2)));
+                if (items.Count == query.Limit)
+                {
+                    // The extra row (limit + 1) only tells that there is a next page.
+                    more = true;
+                    break;
+                }
+                items.Add(new TimeSeriesRecord(query.Id, typed ? query.Type! : reader.GetString(1), Time(reader.GetInt64(0)), reader.GetString(3)));
+                lastHash = reader.GetInt64(2);
             }
         }
-        string? continuation = null;
-        if (items.Count > query.Limit)
-        {
-            items.RemoveAt(items.Count - 1);
-            var last = items[^1];
-            continuation = ContinuationToken.Encode(query, new TimeSeriesPosition(last.Time.UtcTicks, last.Type));
-        }
+        var continuation = more
+            ? ContinuationToken.Encode(query, new TimeSeriesPosition(items[^1].Time.UtcTicks, items[^1].Type, lastHash))
+            : null;
         return new TimeSeriesPage(items, continuation);
     }
 
@@ -85,16 +91,7 @@ public sealed partial class PostgresTimeSeriesStore : ITimeSeriesStore, IAsyncDi
         return result;
     }
 
-    public async ValueTask<TimeSeriesRecord?> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default)
-    {
-        var records = await GetAllAsync(id, type, time, cancellationToken).ConfigureAwait(false);
-        // Several records can share an instant (their data differ); the greatest hash is the one the
-        // latest value would show.
-        return records.Count == 0 ? null : records[^1];
-    }
-
-    /// <summary>Every record of <c>(id, type)</c> at exactly <paramref name="time"/>, in hash order.</summary>
-    internal async ValueTask<IReadOnlyList<TimeSeriesRecord>> GetAllAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken)
+    public async ValueTask<IReadOnlyList<TimeSeriesRecord>> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default)
     {
         TimeSeriesLimits.ValidateId(id);
         TimeSeriesLimits.ValidateType(type);
@@ -111,11 +108,18 @@ public sealed partial class PostgresTimeSeriesStore : ITimeSeriesStore, IAsyncDi
         return result;
     }
 
-    public async ValueTask<bool> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default)
+    public ValueTask<int> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default)
     {
         TimeSeriesLimits.ValidateId(id);
         TimeSeriesLimits.ValidateType(type);
-        return await DeleteRangeCoreAsync(id, type, time.UtcTicks, time.UtcTicks, cancellationToken).ConfigureAwait(false) > 0;
+        return DeleteRangeCoreAsync(id, type, time.UtcTicks, time.UtcTicks, null, cancellationToken);
+    }
+
+    public async ValueTask<bool> DeleteRecordAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default)
+    {
+        TimeSeriesLimits.ValidateRecord(record);
+        var ticks = record.Time.UtcTicks;
+        return await DeleteRangeCoreAsync(record.Id, record.Type, ticks, ticks, RecordIdentity.Discriminator(record.Data), cancellationToken).ConfigureAwait(false) > 0;
     }
 
     public async ValueTask DeleteRangeAsync(string id, string? type, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
@@ -126,29 +130,34 @@ public sealed partial class PostgresTimeSeriesStore : ITimeSeriesStore, IAsyncDi
             TimeSeriesLimits.ValidateType(type);
         }
         TimeSeriesLimits.ValidateRange(from, to);
-        await DeleteRangeCoreAsync(id, type, from.UtcTicks, to.UtcTicks, cancellationToken).ConfigureAwait(false);
+        await DeleteRangeCoreAsync(id, type, from.UtcTicks, to.UtcTicks, null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Deletes the records of <c>[from, to]</c> and, in the same transaction, replaces each latest value
     /// that lay in the range by the newest remaining record of its type (or removes it). The latest rows
     /// are locked after the records are deleted, the order writers use too (records, then latest values).
+    /// With <paramref name="hash"/> (one record: <paramref name="type"/> set, <c>from = to</c>), only that record goes.
     /// </summary>
-    private ValueTask<int> DeleteRangeCoreAsync(string id, string? type, long from, long to, CancellationToken cancellationToken) =>
+    private ValueTask<int> DeleteRangeCoreAsync(string id, string? type, long from, long to, long? hash, CancellationToken cancellationToken) =>
         PgRetry.RunAsync(async ct =>
         {
             await using var connection = await _store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
             await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             int deleted;
-            await using (var delete = new NpgsqlCommand(type is null ? _sql.DeleteRange : _sql.DeleteTypedRange, connection, transaction))
+            await using (var delete = new NpgsqlCommand(type is null ? _sql.DeleteRange : hash is null ? _sql.DeleteTypedRange : _sql.DeleteOne, connection, transaction))
             {
-                AddSeriesRange(delete, id, type, from, to);
+                AddSeriesRange(delete, id, type, from, to, hash);
                 deleted = await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
-            var stale = new List<string>();
-            await using (var latest = new NpgsqlCommand(type is null ? _sql.LockLatestInRange : _sql.LockTypedLatestInRange, connection, transaction))
+            if (deleted == 0)
             {
-                AddSeriesRange(latest, id, type, from, to);
+                return 0;
+            }
+            var stale = new List<string>();
+            await using (var latest = new NpgsqlCommand(type is null ? _sql.LockLatestInRange : hash is null ? _sql.LockTypedLatestInRange : _sql.LockLatestIfOne, connection, transaction))
+            {
+                AddSeriesRange(latest, id, type, from, to, hash);
                 await using var reader = await latest.ExecuteReaderAsync(ct).ConfigureAwait(false);
                 while (await reader.ReadAsync(ct).ConfigureAwait(false))
                 {
@@ -172,7 +181,7 @@ public sealed partial class PostgresTimeSeriesStore : ITimeSeriesStore, IAsyncDi
             return deleted;
         }, cancellationToken);
 
-    private static void AddSeriesRange(NpgsqlCommand command, string id, string? type, long from, long to)
+    private static void AddSeriesRange(NpgsqlCommand command, string id, string? type, long from, long to, long? hash)
     {
         command.Parameters.Add(new NpgsqlParameter { Value = id });
         command.Parameters.Add(new NpgsqlParameter { Value = from });
@@ -180,6 +189,10 @@ public sealed partial class PostgresTimeSeriesStore : ITimeSeriesStore, IAsyncDi
         if (type is not null)
         {
             command.Parameters.Add(new NpgsqlParameter { Value = type });
+        }
+        if (hash is { } h)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = h });
         }
     }
 
@@ -228,6 +241,12 @@ public sealed partial class PostgresTimeSeriesStore : ITimeSeriesStore, IAsyncDi
 
         public string DeleteTypedRange { get; } = $"DELETE FROM {s.Series} WHERE id = $1 AND time >= $2 AND time <= $3 AND type = $4";
 
+        public string DeleteOne { get; } = $"DELETE FROM {s.Series} WHERE id = $1 AND time >= $2 AND time <= $3 AND type = $4 AND hash = $5";
+
+        /// <summary>The latest value of one (id, type) when it is the deleted record ($2 = $3 its time, $5 its hash).</summary>
+        public string LockLatestIfOne { get; } =
+            $"SELECT type FROM {s.SeriesLatest} WHERE id = $1 AND time >= $2 AND time <= $3 AND type = $4 AND hash = $5 FOR UPDATE";
+
         public string LockLatestInRange { get; } =
             $"SELECT type FROM {s.SeriesLatest} WHERE id = $1 AND time >= $2 AND time <= $3 ORDER BY type FOR UPDATE";
 
@@ -258,11 +277,11 @@ public sealed partial class PostgresTimeSeriesStore : ITimeSeriesStore, IAsyncDi
                 var direction = descending ? " DESC" : "";
                 var after = descending ? "<" : ">";
                 queries[i] = typed
-                    ? $"SELECT time, NULL, data FROM {s.Series} WHERE id = $1 AND type = $2 AND time >= $3 AND time <= $4"
-                        + (resume ? $" AND time {after} $6" : "")
+                    ? $"SELECT time, NULL, hash, data FROM {s.Series} WHERE id = $1 AND type = $2 AND time >= $3 AND time <= $4"
+                        + (resume ? $" AND (time, hash) {after} ($6, $7)" : "")
                         + $" ORDER BY time{direction}, hash{direction} LIMIT $5"
-                    : $"SELECT time, type, data FROM {s.Series} WHERE id = $1 AND time >= $2 AND time <= $3"
-                        + (resume ? $" AND (time, type) {after} ($5, $6)" : "")
+                    : $"SELECT time, type, hash, data FROM {s.Series} WHERE id = $1 AND time >= $2 AND time <= $3"
+                        + (resume ? $" AND (time, type, hash) {after} ($5, $6, $7)" : "")
                         + $" ORDER BY time{direction}, type{direction}, hash{direction} LIMIT $4";
             }
             return queries;
