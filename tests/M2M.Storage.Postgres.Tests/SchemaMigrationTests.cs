@@ -85,7 +85,7 @@ public sealed class SchemaMigrationTests(PostgresFixture fixture) : IClassFixtur
         await using var command = fixture.DataSource.CreateCommand($"SELECT value, written_at FROM \"{schema}\".registry_value WHERE path = '/device/1/' AND name = 'ident'");
         await using var reader = await command.ExecuteReaderAsync(Ct);
         Assert.True(await reader.ReadAsync(Ct));
-        Assert.Equal("abc", reader.GetString(0));
+        Assert.Equal("abc"u8.ToArray(), reader.GetFieldValue<byte[]>(0));
         Assert.Equal(7, reader.GetInt64(1));
     }
 

@@ -273,7 +273,7 @@ internal sealed class PostgresFileStream : Stream
         var command = new NpgsqlBatchCommand(_upsertValue);
         command.Parameters.Add(PostgresRegistry.Text(_path.Value));
         command.Parameters.Add(PostgresRegistry.Text(name));
-        command.Parameters.Add(PostgresRegistry.Text(value));
+        command.Parameters.Add(PostgresRegistry.Utf8(value));
         return command;
     }
 

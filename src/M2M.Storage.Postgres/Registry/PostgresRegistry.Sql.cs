@@ -45,7 +45,7 @@ public sealed partial class PostgresRegistry
         /// Holds an absent cell for the transaction: a row that reads as expired (<c>expires_at = 1</c>, a time no
         /// time-to-live produces), replaced or removed before the commit.
         /// </summary>
-        public string InsertPlaceholder { get; } = $"INSERT INTO {s.Values} (path, name, value, expires_at) VALUES ($1, $2, '', 1) ON CONFLICT DO NOTHING";
+        public string InsertPlaceholder { get; } = $"INSERT INTO {s.Values} (path, name, value, expires_at) VALUES ($1, $2, ''::bytea, 1) ON CONFLICT DO NOTHING";
 
         public string UpsertValue { get; } = $"""
             INSERT INTO {s.Values} (path, name, value, expires_at) VALUES ($1, $2, $3, $4)
@@ -53,7 +53,7 @@ public sealed partial class PostgresRegistry
             """;
 
         public string UpsertValues { get; } = $"""
-            INSERT INTO {s.Values} (path, name, value, expires_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+            INSERT INTO {s.Values} (path, name, value, expires_at) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[])
             ON CONFLICT (path, name) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
             """;
 

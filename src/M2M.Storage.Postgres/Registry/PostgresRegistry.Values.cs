@@ -14,7 +14,7 @@ public sealed partial class PostgresRegistry
         command.Parameters.Add(Text(path.Value));
         command.Parameters.Add(Text(name));
         command.Parameters.Add(Bigint(NowMs));
-        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+        return FromUtf8(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false));
     }
 
     public async ValueTask<IReadOnlyDictionary<string, string>> GetValuesAsync(RegistryPath path, CancellationToken cancellationToken = default)
@@ -47,7 +47,7 @@ public sealed partial class PostgresRegistry
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            result[reader.GetString(0)] = reader.GetString(1);
+            result[reader.GetString(0)] = FromUtf8(reader.GetFieldValue<byte[]>(1))!;
         }
         return result;
     }
@@ -61,7 +61,7 @@ public sealed partial class PostgresRegistry
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            entries.Add(new RegistryEntry(reader.GetString(0), reader.GetString(1), reader.GetInt64(2)));
+            entries.Add(new RegistryEntry(reader.GetString(0), FromUtf8(reader.GetFieldValue<byte[]>(1))!, reader.GetInt64(2)));
         }
         return entries;
     }
@@ -76,7 +76,7 @@ public sealed partial class PostgresRegistry
         {
             command.Parameters.Add(Text(path.Value));
             command.Parameters.Add(Text(name));
-            command.Parameters.Add(Text(value));
+            command.Parameters.Add(Utf8(value));
             command.Parameters.Add(Bigint(expiry));
             if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1)
             {
@@ -149,11 +149,11 @@ public sealed partial class PostgresRegistry
                 command.Parameters.Add(Bigint(NowMs));
                 if (expected is not null)
                 {
-                    command.Parameters.Add(Text(expected));
+                    command.Parameters.Add(Utf8(expected));
                 }
                 if (value is not null)
                 {
-                    command.Parameters.Add(Text(value));
+                    command.Parameters.Add(Utf8(value));
                 }
                 if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1)
                 {
@@ -276,7 +276,7 @@ public sealed partial class PostgresRegistry
             var command = new NpgsqlBatchCommand(_sql.UpsertValues);
             command.Parameters.Add(TextArray([.. sets.Select(o => o.Path.Value)]));
             command.Parameters.Add(TextArray([.. sets.Select(o => o.Name)]));
-            command.Parameters.Add(TextArray([.. sets.Select(o => o.Value!)]));
+            command.Parameters.Add(Utf8Array([.. sets.Select(o => o.Value!)]));
             command.Parameters.Add(BigintArray([.. sets.Select(o => Expiry(o.TimeToLive, now))]));
             write.BatchCommands.Add(command);
         }
@@ -311,7 +311,7 @@ public sealed partial class PostgresRegistry
                 if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     var expires = reader.GetInt64(1);
-                    return expires == 0 || expires > now ? reader.GetString(0) : null;
+                    return expires == 0 || expires > now ? FromUtf8(reader.GetFieldValue<byte[]>(0)) : null;
                 }
             }
             await using var hold = new NpgsqlCommand(_sql.InsertPlaceholder, connection, transaction);
@@ -332,7 +332,7 @@ public sealed partial class PostgresRegistry
         read.Parameters.Add(Text(path));
         read.Parameters.Add(Text(name));
         read.Parameters.Add(Bigint(now));
-        return await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+        return FromUtf8(await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false));
     }
 
     public ValueTask CreateWithEntriesAsync(RegistryPath path, IReadOnlyList<RegistryEntry> entries, CancellationToken cancellationToken = default)
@@ -392,7 +392,7 @@ public sealed partial class PostgresRegistry
         await using var command = new NpgsqlCommand(_sql.UpsertValues, connection, transaction);
         command.Parameters.Add(TextArray([.. cells.Select(_ => path.Value)]));
         command.Parameters.Add(TextArray([.. cells.Select(c => c.Name)]));
-        command.Parameters.Add(TextArray([.. cells.Select(c => c.Value)]));
+        command.Parameters.Add(Utf8Array([.. cells.Select(c => c.Value)]));
         command.Parameters.Add(BigintArray([.. cells.Select(c => c.ExpiresAtMs)]));
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -117,7 +117,7 @@ public sealed partial class PostgresRegistry : IRegistry
             await using var mark = new NpgsqlBatch(connection, transaction);
             mark.BatchCommands.Add(Command(_sql.MarkDeleted, Text(path.Value), Bigint(now)));
             mark.BatchCommands.Add(Command(_sql.MarkDescendantsDeleted, Text(path.Value), Text(SubtreeEnd(path))));
-            mark.BatchCommands.Add(Command(_sql.UpsertValue, Text(path.Value), Text(".deleted_date"), Text(RegistryValueExtensions.FormatInt64(now)), Bigint(0)));
+            mark.BatchCommands.Add(Command(_sql.UpsertValue, Text(path.Value), Text(".deleted_date"), Utf8(RegistryValueExtensions.FormatInt64(now)), Bigint(0)));
             await mark.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             return true;
         }, cancellationToken);
@@ -272,6 +272,16 @@ public sealed partial class PostgresRegistry : IRegistry
         }, cancellationToken).ConfigureAwait(false);
 
     internal static NpgsqlParameter Text(string value) => new NpgsqlParameter<string> { TypedValue = value, NpgsqlDbType = NpgsqlDbType.Text };
+
+    /// <summary>A value cell's text as its UTF-8 bytes (<c>bytea</c>: PostgreSQL's <c>text</c> cannot hold U+0000, a value can).</summary>
+    internal static NpgsqlParameter Utf8(string value) =>
+        new NpgsqlParameter<byte[]> { TypedValue = System.Text.Encoding.UTF8.GetBytes(value), NpgsqlDbType = NpgsqlDbType.Bytea };
+
+    internal static NpgsqlParameter Utf8Array(string[] values) =>
+        new NpgsqlParameter<byte[][]> { TypedValue = [.. values.Select(System.Text.Encoding.UTF8.GetBytes)], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea };
+
+    /// <summary>A value cell read back (<c>null</c> for no row).</summary>
+    internal static string? FromUtf8(object? bytes) => bytes is byte[] b ? System.Text.Encoding.UTF8.GetString(b) : null;
 
     internal static NpgsqlParameter Bigint(long value) => new NpgsqlParameter<long> { TypedValue = value, NpgsqlDbType = NpgsqlDbType.Bigint };
 

@@ -14,7 +14,8 @@ internal static class Migrations
     /// <remarks>
     /// Text keys are <c>COLLATE "C"</c>: byte order of UTF-8, i.e. code-point order, the order of the
     /// RocksDB keys and of <c>RecordIdentity</c>. Times of records are .NET UTC ticks (100 ns) in a
-    /// <c>bigint</c>, times of the registry unix milliseconds.
+    /// <c>bigint</c>, times of the registry unix milliseconds. Registry values are UTF-8 in <c>bytea</c>:
+    /// <c>text</c> cannot hold U+0000, which a value (a device's command response…) may contain.
     /// </remarks>
     private static string V1(PostgresStore s) => $"""
         CREATE TABLE {s.Series} (
@@ -54,7 +55,7 @@ internal static class Migrations
         CREATE TABLE {s.Values} (
             path       text COLLATE "C" NOT NULL REFERENCES {s.Nodes} (path) ON DELETE CASCADE,
             name       text COLLATE "C" NOT NULL,
-            value      text NOT NULL,
+            value      bytea NOT NULL,
             expires_at bigint NOT NULL DEFAULT 0,
             CONSTRAINT registry_value_pkey PRIMARY KEY (path, name)
         );
