@@ -16,7 +16,11 @@ public class FleetTests(ApiFixture fixture)
 {
     private HttpClient Admin => fixture.Admin;
 
-    /// <summary>Connects an ALIP device, identifies it and sends <paramref name="lines"/>; returns once they are stored (the barrier).</summary>
+    /// <summary>
+    /// Connects an ALIP device, identifies it and sends <paramref name="lines"/>; returns once they are stored (the barrier).
+    /// <paramref name="ident"/> is what follows <c>ID</c>: the ident alone, or the ident and the secret of a device created
+    /// through the API (<see cref="DevicesTests.Identification"/>).
+    /// </summary>
     internal static async Task<TcpClient> ConnectAlipAsync(ApiHost host, string ident, params string[] lines)
     {
         var endpoints = host.Get<IngestEndpoints>();
@@ -124,8 +128,8 @@ public class FleetTests(ApiFixture fixture)
         var tag = "o" + Guid.NewGuid().ToString("N")[..8];
         var offline = await DevicesTests.CreateDeviceAsync(Admin, displayName: tag + " offline");
         var ident = DevicesTests.NewIdent();
-        await DevicesTests.CreateDeviceAsync(Admin, ident, displayName: tag + " online");
-        using var device = await ConnectAlipAsync(fixture.Host, ident);
+        var created = await DevicesTests.CreateDeviceAsync(Admin, ident, displayName: tag + " online");
+        using var device = await ConnectAlipAsync(fixture.Host, DevicesTests.Identification(created));
 
         foreach (var sort in new[] { "online", "lastSeen" })
         {
