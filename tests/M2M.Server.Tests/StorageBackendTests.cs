@@ -61,7 +61,8 @@ public class StorageBackendTests
         var app = M2MServer.Build([$"--{StorageOptions.BackendKey}=postgres", $"--ConnectionStrings:{StorageOptions.ConnectionStringName}={database.ConnectionString}"]);
         try
         {
-            Assert.IsType<PostgresTimeSeriesStore>(app.Services.GetRequiredService<ITimeSeriesStore>());
+            var series = Assert.IsType<LiveRecordsStore>(app.Services.GetRequiredService<ITimeSeriesStore>());
+            Assert.IsType<PostgresTimeSeriesStore>(series.Inner);
             Assert.IsType<PostgresRegistry>(app.Services.GetRequiredService<IRegistry>());
             Assert.IsType<PostgresFileStore>(app.Services.GetRequiredService<IFileStore>());
             var store = app.Services.GetRequiredService<PostgresStore>();
