@@ -1,7 +1,8 @@
 using BenchmarkDotNet.Running;
 using M2M.Storage.Benchmarks;
 
-// latency [--records N] [--dir path] [--samples N] [--build-minutes M]: build (once) and time queries.
+// latency [--backend rocks|postgres] [--records N] [--dir path] [--samples N] [--build-minutes M]: build (once) and time queries
+// (postgres: on M2M_BENCH_POSTGRES, database m2m_bench_latency_<N>, kept for the next run).
 // Anything else goes to BenchmarkDotNet, e.g. --filter *InsertBenchmarks*.
 if (args.Length > 0 && args[0] == "latency")
 {

@@ -1,4 +1,5 @@
 using M2M.Storage;
+using M2M.Storage.Postgres;
 using M2M.Storage.Rocks;
 
 namespace M2M.Server;
@@ -12,14 +13,14 @@ public static class StorageBackends
     /// <summary>The embedded RocksDB backend (the default): <c>&lt;DataDirectory&gt;/db</c>.</summary>
     public const string Rocks = "rocks";
 
-    /// <summary>The shared PostgreSQL backend, on <c>ConnectionStrings:m2mdb</c>; not available in this build yet.</summary>
+    /// <summary>The shared PostgreSQL backend, on <c>ConnectionStrings:m2mdb</c> (schema <c>M2M:Storage:Postgres:Schema</c>).</summary>
     public const string Postgres = "postgres";
 
     /// <summary>
     /// Registers the backend the configuration names; <see cref="Rocks"/> when the key is absent.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The name is unknown, or its backend is not available:
-    /// the server does not start (no silent fallback to another backend).</exception>
+    /// <exception cref="InvalidOperationException">The name is unknown, or its backend lacks its configuration
+    /// (PostgreSQL without a connection string): the server does not start (no silent fallback to another backend).</exception>
     public static TBuilder AddStorageBackend<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var configured = builder.Configuration[StorageOptions.BackendKey];
@@ -30,9 +31,8 @@ public static class StorageBackends
                 builder.AddRocksStorage();
                 break;
             case Postgres:
-                throw new InvalidOperationException(
-                    $"{StorageOptions.BackendKey} is '{configured}', but the PostgreSQL backend is not available in this build yet; " +
-                    $"use '{Rocks}' (the default).");
+                builder.AddPostgresStorage();
+                break;
             default:
                 throw new InvalidOperationException(
                     $"{StorageOptions.BackendKey} is '{configured}', which is not a storage backend; use '{Rocks}' (the default) or '{Postgres}'.");

@@ -73,6 +73,7 @@ public sealed class ApiHost : IAsyncDisposable
             "--M2M:Admin:Password", AdminPassword,
             "--M2M:Api:LoginAddressFreeFailures", "100000",
             "--Logging:LogLevel:Default", "Warning",
+            .. TestBackend.Arguments(data.Path),
             .. extraArgs,
         ];
         var app = M2MServer.Build(args);
@@ -141,6 +142,7 @@ public sealed class ApiHost : IAsyncDisposable
         await App.DisposeAsync();
         if (_ownsData)
         {
+            TestBackend.Release(_data.Path);
             _data.Dispose();
         }
     }

@@ -72,7 +72,13 @@ public sealed class NodeProcess : IAsyncDisposable
             // The roles run on the shared PostgreSQL backend (issue 11); a build without it cannot run a cluster.
             Assert.Skip($"{_project} is built without the PostgreSQL backend (M2M.Storage.Postgres).");
         }
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // The role's own directory as its working directory (its content root): its appsettings.json, not the one
+        // the test's output directory happens to hold (copied from another role: the API node then listened for devices).
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+        };
         info.ArgumentList.Add(dll);
         foreach (var (key, value) in _environment)
         {

@@ -12,7 +12,8 @@ using Microsoft.AspNetCore.Builder;
 namespace M2M.Ingest.Sessions.Tests;
 
 /// <summary>
-/// A real <see cref="M2MServer"/> (RocksDB on disk in a temp directory, in-process bus) with its
+/// A real <see cref="M2MServer"/> (RocksDB on disk in a temp directory, or PostgreSQL with
+/// <c>M2M_TEST_BACKEND=postgres</c>; in-process bus) with its
 /// device listeners on free ports, and what a test needs to look inside it.
 /// </summary>
 public sealed class DeviceServer : IAsyncDisposable
@@ -68,6 +69,7 @@ public sealed class DeviceServer : IAsyncDisposable
             "--M2M:Ingest:M2mpPort", "0",
             "--M2M:Ingest:AlipPort", "0",
             "--Logging:LogLevel:Default", "Warning",
+            .. TestBackend.Arguments(dataDirectory),
         ];
         foreach (var setting in settings)
         {
@@ -148,7 +150,11 @@ public sealed class DeviceServer : IAsyncDisposable
     {
         await App.StopAsync();
         await App.DisposeAsync();
-        _ownedData?.Dispose();
+        if (_ownedData is not null)
+        {
+            TestBackend.Release(DataDirectory);
+            _ownedData.Dispose();
+        }
     }
 }
 

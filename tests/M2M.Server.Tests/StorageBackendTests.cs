@@ -1,6 +1,10 @@
 using M2M.Api.Live;
 using M2M.Storage;
 using M2M.Storage.Files;
+using M2M.Storage.Postgres;
+using M2M.Storage.Postgres.Files;
+using M2M.Storage.Postgres.Registry;
+using M2M.Storage.Postgres.TimeSeries;
 using M2M.Storage.Registry;
 using M2M.Storage.Rocks;
 using M2M.Storage.Rocks.Files;
@@ -51,11 +55,31 @@ public class StorageBackendTests
     }
 
     [Fact]
-    public void The_postgres_backend_is_refused_while_this_build_has_none()
+    public async Task With_postgres_the_server_stores_in_the_database_of_the_connection_string()
+    {
+        using var database = PostgresDatabase.Create();
+        var app = M2MServer.Build([$"--{StorageOptions.BackendKey}=postgres", $"--ConnectionStrings:{StorageOptions.ConnectionStringName}={database.ConnectionString}"]);
+        try
+        {
+            var series = Assert.IsType<LiveRecordsStore>(app.Services.GetRequiredService<ITimeSeriesStore>());
+            Assert.IsType<PostgresTimeSeriesStore>(series.Inner);
+            Assert.IsType<PostgresRegistry>(app.Services.GetRequiredService<IRegistry>());
+            Assert.IsType<PostgresFileStore>(app.Services.GetRequiredService<IFileStore>());
+            var store = app.Services.GetRequiredService<PostgresStore>();
+            Assert.Equal("m2m", store.Schema);
+            Assert.Equal(database.Name, new Npgsql.NpgsqlConnectionStringBuilder(store.DataSource.ConnectionString).Database);
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public void The_postgres_backend_without_a_connection_string_stops_the_server_naming_the_key()
     {
         var error = Assert.Throws<InvalidOperationException>(() => M2MServer.Build([$"--{StorageOptions.BackendKey}=postgres"]));
 
-        Assert.Contains("M2M:Storage:Backend", error.Message, StringComparison.Ordinal);
-        Assert.Contains("PostgreSQL backend is not available", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"ConnectionStrings:{StorageOptions.ConnectionStringName}", error.Message, StringComparison.Ordinal);
     }
 }

@@ -97,6 +97,22 @@ public abstract class RegistryContract : IDisposable
     }
 
     [Fact]
+    public async Task A_value_may_hold_any_text_including_control_characters_and_U0000()
+    {
+        var node = P("/any/");
+        const string Value = "a\0b\u0001\r\n\u00e9\U0001F600 end";
+
+        await Registry.SetValueAsync(node, "v", Value, cancellationToken: Ct);
+        await Registry.WriteAsync(new RegistryBatch().SetValue(node, "w", Value), Ct);
+
+        Assert.Equal(Value, await Registry.GetValueAsync(node, "v", Ct));
+        Assert.Equal(Value, (await Registry.GetValuesAsync(node, Ct))["w"]);
+        Assert.True(await Registry.CompareAndSetValueAsync(node, "v", Value, "next", Ct));
+        Assert.True(await Registry.TryWriteAsync(new RegistryBatch().Expect(node, "w", Value).SetValue(node, "w", "next"), Ct));
+        Assert.Equal("next", await Registry.GetValueAsync(node, "w", Ct));
+    }
+
+    [Fact]
     public async Task A_value_with_a_time_to_live_reads_as_absent_once_expired()
     {
         var node = P("/ttl/");

@@ -497,6 +497,7 @@ public abstract partial class TimeSeriesStoreContract
         { "dev-1", new string('t', 201), "{}" },
         { "dev-1", "t", new string('d', (1 << 20) + 1) },
         { "dev-1", "t", new string('é', (1 << 19) + 1) },
+        { "dev-1", "t", "{\"v\":\"a\0b\"}" },
     };
 
     [Theory]

@@ -118,8 +118,17 @@ public sealed partial class DeviceStore : IDeviceStore
         var domain = await _domains.EnsureDefaultAsync(cancellationToken).ConfigureAwait(false);
         using (await _locks.AcquireAsync(ident, cancellationToken).ConfigureAwait(false))
         {
-            return await GetByIdentAsync(ident, cancellationToken).ConfigureAwait(false)
-                ?? await CreateLockedAsync(ident, null, domain.Id, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await GetByIdentAsync(ident, cancellationToken).ConfigureAwait(false)
+                    ?? await CreateLockedAsync(ident, null, domain.Id, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DuplicateNameException)
+            {
+                // Another process (a node sharing the database) created it at the same moment: that one is the device.
+                return await GetByIdentAsync(ident, cancellationToken).ConfigureAwait(false)
+                    ?? throw new InvalidOperationException($"The device '{ident}' was created and deleted at the same moment.");
+            }
         }
     }
 
@@ -161,7 +170,9 @@ public sealed partial class DeviceStore : IDeviceStore
             // One atomic, conditional write: the ident index (only if nobody changed it since it was
             // read), the device node with its values and the entry in its domain's device map.
             var current = await _registry.GetValueAsync(index, EntityPaths.IndexId, cancellationToken).ConfigureAwait(false);
-            if (current is not null && Guid.TryParse(current, out var holder) && holder != id
+            // A live device holding the ident, even under the id this call chose (another process that
+            // shares the database created it meanwhile), is the device: it is not written again.
+            if (current is not null && Guid.TryParse(current, out var holder)
                 && (await GetAsync(holder, cancellationToken).ConfigureAwait(false))?.Ident == ident)
             {
                 throw new DuplicateNameException(Kind, ident);

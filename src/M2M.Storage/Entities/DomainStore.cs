@@ -51,17 +51,16 @@ public sealed partial class DomainStore(IRegistry registry, TimeProvider? timePr
         try
         {
             var id = Guid.NewGuid();
-            if (await UniqueIndex.ClaimAsync(registry, EntityPaths.DomainByName(name), id, IsLiveAsync(name, cancellationToken), cancellationToken).ConfigureAwait(false) is not null)
+            var now = _time.GetUtcNow();
+            var node = EntityPaths.Domain(id);
+            var values = new RegistryBatch()
+                .SetValue(node, "name", name)
+                .SetValue(node, "created_date", EntityValues.FormatTime(now))
+                .SetValue(node, EntityPaths.Version, CurrentVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (await UniqueIndex.ClaimAsync(registry, EntityPaths.DomainByName(name), id, IsLiveAsync(name, cancellationToken), values, cancellationToken).ConfigureAwait(false) is not null)
             {
                 throw new DuplicateNameException(Kind, name);
             }
-            var now = _time.GetUtcNow();
-            await registry.CreateAsync(EntityPaths.Domain(id), new Dictionary<string, string>
-            {
-                ["name"] = name,
-                ["created_date"] = EntityValues.FormatTime(now),
-                [EntityPaths.Version] = CurrentVersion.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            }, cancellationToken).ConfigureAwait(false);
             await registry.CheckAsync(EntityPaths.Domain(id).Child("devices"), cancellationToken).ConfigureAwait(false);
             await registry.CheckAsync(EntityPaths.Domain(id).Child("users"), cancellationToken).ConfigureAwait(false);
             return new Domain(id, name, DateTimeOffset.FromUnixTimeMilliseconds(now.ToUnixTimeMilliseconds()));
@@ -157,11 +156,11 @@ public sealed partial class DomainStore(IRegistry registry, TimeProvider? timePr
             {
                 throw new EntityInUseException("The default domain cannot be renamed.");
             }
-            if (await UniqueIndex.ClaimAsync(registry, EntityPaths.DomainByName(newName), id, IsLiveAsync(newName, cancellationToken), cancellationToken).ConfigureAwait(false) is not null)
+            var rename = new RegistryBatch().SetValue(EntityPaths.Domain(id), "name", newName);
+            if (await UniqueIndex.ClaimAsync(registry, EntityPaths.DomainByName(newName), id, IsLiveAsync(newName, cancellationToken), rename, cancellationToken).ConfigureAwait(false) is not null)
             {
                 throw new DuplicateNameException(Kind, newName);
             }
-            await registry.SetValueAsync(EntityPaths.Domain(id), "name", newName, cancellationToken: cancellationToken).ConfigureAwait(false);
             await UniqueIndex.ReleaseAsync(registry, EntityPaths.DomainByName(domain.Name), id, cancellationToken).ConfigureAwait(false);
             return domain with { Name = newName };
         }

@@ -3,14 +3,21 @@ using M2M.Storage.Registry;
 namespace M2M.Storage.Entities;
 
 /// <summary>
-/// Unique-name indexes (<c>/…/by-name/&lt;name&gt;/</c> → <c>id</c>). The index is claimed before the
-/// entity is written; an index left pointing to an entity that does not exist (a crash between the
-/// two steps, or a deleted entity) is dangling and may be claimed again.
+/// Unique-name indexes (<c>/…/by-name/&lt;name&gt;/</c> → <c>id</c>). The index is claimed in the same
+/// conditional registry batch as the entity's own values (<see cref="IRegistry.TryWriteAsync"/>: written
+/// only if the index did not change since it was read), so an index never points to an entity that was
+/// not written, and of several processes claiming one name at once exactly one wins. An index left
+/// pointing to an entity that no longer holds the name (a deleted entity) is dangling and may be
+/// claimed again.
 /// </summary>
 internal static class UniqueIndex
 {
-    /// <summary>Claims <paramref name="index"/> for <paramref name="id"/>; returns the live id holding it instead when it is taken.</summary>
-    public static async ValueTask<Guid?> ClaimAsync(IRegistry registry, RegistryPath index, Guid id, Func<Guid, ValueTask<bool>> isLive, CancellationToken cancellationToken)
+    /// <summary>
+    /// Claims <paramref name="index"/> for <paramref name="id"/> and applies <paramref name="writes"/> (the
+    /// entity's values) with it, atomically; returns the live id holding the index instead when it is taken
+    /// (nothing is written then).
+    /// </summary>
+    public static async ValueTask<Guid?> ClaimAsync(IRegistry registry, RegistryPath index, Guid id, Func<Guid, ValueTask<bool>> isLive, RegistryBatch writes, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
@@ -19,7 +26,21 @@ internal static class UniqueIndex
             {
                 return holder;
             }
-            if (await registry.CompareAndSetValueAsync(index, EntityPaths.IndexId, current, id.ToString("D"), cancellationToken).ConfigureAwait(false))
+            var batch = new RegistryBatch()
+                .Expect(index, EntityPaths.IndexId, current)
+                .SetValue(index, EntityPaths.IndexId, id.ToString("D"));
+            foreach (var op in writes.Operations)
+            {
+                if (op.Value is null)
+                {
+                    batch.DeleteValue(op.Path, op.Name);
+                }
+                else
+                {
+                    batch.SetValue(op.Path, op.Name, op.Value, op.TimeToLive);
+                }
+            }
+            if (await registry.TryWriteAsync(batch, cancellationToken).ConfigureAwait(false))
             {
                 return null;
             }

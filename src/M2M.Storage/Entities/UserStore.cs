@@ -85,25 +85,23 @@ public sealed partial class UserStore(IRegistry registry, IDomainStore domains, 
         try
         {
             var id = Guid.NewGuid();
-            if (await UniqueIndex.ClaimAsync(registry, EntityPaths.UserByName(name), id, IsLiveAsync(name, cancellationToken), cancellationToken).ConfigureAwait(false) is not null)
+            var now = DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds());
+            var node = EntityPaths.User(id);
+            var values = new RegistryBatch()
+                .SetValue(node, "name", name)
+                .SetValue(node, "created_date", EntityValues.FormatTime(now))
+                .SetValue(node, PasswordHash, Hasher.HashPassword(HashSubject, password))
+                .SetValue(node, "domain", domain.Id.ToString("D"))
+                .SetValue(node, "role", role)
+                .SetValue(node, EntityPaths.Version, CurrentVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (displayName is not null)
+            {
+                values.SetValue(node, "display_name", displayName);
+            }
+            if (await UniqueIndex.ClaimAsync(registry, EntityPaths.UserByName(name), id, IsLiveAsync(name, cancellationToken), values, cancellationToken).ConfigureAwait(false) is not null)
             {
                 throw new DuplicateNameException(Kind, name);
             }
-            var now = DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds());
-            var values = new Dictionary<string, string>
-            {
-                ["name"] = name,
-                ["created_date"] = EntityValues.FormatTime(now),
-                [PasswordHash] = Hasher.HashPassword(HashSubject, password),
-                ["domain"] = domain.Id.ToString("D"),
-                ["role"] = role,
-                [EntityPaths.Version] = CurrentVersion.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            };
-            if (displayName is not null)
-            {
-                values["display_name"] = displayName;
-            }
-            await registry.CreateAsync(EntityPaths.User(id), values, cancellationToken).ConfigureAwait(false);
             await registry.CheckAsync(EntityPaths.User(id).Child("settings"), cancellationToken).ConfigureAwait(false);
             await registry.CheckAsync(DomainUser(domain.Id, id), cancellationToken).ConfigureAwait(false);
             return new User(id, name, displayName, domain.Id, role, now);
@@ -215,11 +213,11 @@ public sealed partial class UserStore(IRegistry registry, IDomainStore domains, 
             {
                 return user;
             }
-            if (await UniqueIndex.ClaimAsync(registry, EntityPaths.UserByName(newName), id, IsLiveAsync(newName, cancellationToken), cancellationToken).ConfigureAwait(false) is not null)
+            var rename = new RegistryBatch().SetValue(EntityPaths.User(id), "name", newName);
+            if (await UniqueIndex.ClaimAsync(registry, EntityPaths.UserByName(newName), id, IsLiveAsync(newName, cancellationToken), rename, cancellationToken).ConfigureAwait(false) is not null)
             {
                 throw new DuplicateNameException(Kind, newName);
             }
-            await registry.SetValueAsync(EntityPaths.User(id), "name", newName, cancellationToken: cancellationToken).ConfigureAwait(false);
             await UniqueIndex.ReleaseAsync(registry, EntityPaths.UserByName(user.Name), id, cancellationToken).ConfigureAwait(false);
             return user with { Name = newName };
         }

@@ -33,6 +33,12 @@ public static class TimeSeriesLimits
         {
             throw new StorageValidationException("Record data must not be null.", "record.Data");
         }
+        // The data is JSON text, which never holds a raw U+0000 (JSON escapes it); refusing it keeps a record that
+        // one backend stores acceptable to every other (PostgreSQL's text cannot hold it).
+        if (record.Data.Contains('\0'))
+        {
+            throw new StorageValidationException("Record data must not contain the character U+0000.", "record.Data");
+        }
         // A UTF-16 char is at most 3 UTF-8 bytes: short strings skip the exact count.
         if (record.Data.Length > MaxDataBytes / 3 && Encoding.UTF8.GetByteCount(record.Data) > MaxDataBytes)
         {
