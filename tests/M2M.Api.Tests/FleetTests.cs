@@ -3,9 +3,13 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using M2M.Api.Apis;
 using M2M.Api.Fleet;
+using M2M.Api.Live;
 using M2M.Ingest.Hosting;
+using M2M.Messaging;
 using M2M.Storage.Entities;
+using M2M.Storage.TimeSeries;
 using static M2M.Api.Tests.Http;
 
 namespace M2M.Api.Tests;
@@ -81,6 +85,31 @@ public class FleetTests(ApiFixture fixture)
         var marker = Assert.Single(positions.GetProperty("items").EnumerateArray());
         Assert.Equal(48.85661, marker.GetProperty("lat").GetDouble());
         Assert.True(marker.GetProperty("connected").GetBoolean());
+    }
+
+    [Fact]
+    public async Task A_device_learned_after_its_position_was_stored_shows_on_the_fleet_map()
+    {
+        // As on an API node of the distributed topology: another node registered the device and
+        // stored its position (this node's live stream never saw the record), then announced it.
+        var ident = DevicesTests.NewIdent();
+        var device = await fixture.Host.Get<IDeviceStore>().CreateAsync(ident, cancellationToken: Ct);
+        var store = Assert.IsType<LiveRecordsStore>(fixture.Host.Get<ITimeSeriesStore>()).Inner;
+        var time = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        await store.SaveAsync(new TimeSeriesRecord(DeviceServices.SeriesId(device.Id), FleetApi.LocationType, time, "{\"lat\":45.5,\"lon\":-73.5}"), Ct);
+
+        await fixture.Host.Get<IMessageBus>().PublishAsync(
+            Topics.Events, new BusMessage(Calls.DeviceIdentified, "another-node").With("device_id", device.Id.ToString("D")).With("ident", ident), Ct);
+
+        var positions = await PollAsync(
+            async () => await (await Admin.GetAsync($"/api/fleet/positions?q={ident}", Ct)).JsonAsync(),
+            p => p.GetProperty("items").GetArrayLength() > 0,
+            "the device on the fleet map");
+        var marker = Assert.Single(positions.GetProperty("items").EnumerateArray());
+        Assert.Equal(device.Id.ToString("D"), marker.GetProperty("id").GetString());
+        Assert.Equal(45.5, marker.GetProperty("lat").GetDouble());
+        Assert.Equal(-73.5, marker.GetProperty("lon").GetDouble());
+        Assert.Equal(time, marker.GetProperty("time").GetDateTimeOffset());
     }
 
     [Fact]
