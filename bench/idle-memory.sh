@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Memory per identified idle connection, and a reconnect storm, for M2MP and ALIP.
-# For each protocol and each N in $COUNTS, on a fresh single-process server (M2M.Server, Release):
+# For each protocol, on a fresh single-process server (M2M.Server, Release, auto-registration on):
 #   1. baseline: server RSS (/proc) and managed heap after a forced full GC (dotnet-gcdump) with
 #      0 devices connected;
-#   2. N devices connect and identify and stay idle, spread over ceil(N / PER_TOOL) m2m-load
-#      processes (one process may hold 20,000 open files) and over the source addresses
-#      127.0.0.2–254 (each process gets its own slice); after SETTLE seconds the same two figures,
-#      minus the baseline, divided by N, plus the heap by type (largest first);
-#   3. reconnect storm: every load process is killed at once (the kernel closes all N sockets), and
-#      the same N devices reconnect at once (new processes, same idents): time from the kill until
-#      every process reports all its devices identified, then the server's RSS and heap again.
+#   2. for each N in $COUNTS (ascending; the fleet grows from one to the next): devices connect,
+#      identify and stay idle, PER_TOOL per m2m-load process (one process may hold 20,000 open
+#      files), each process on its own slice of the source addresses 127.0.0.2–254; after SETTLE
+#      seconds the same two figures (minus the baseline, ÷ N = per device; between two N = marginal)
+#      and the heap by type;
+#   3. reconnect storm: every load process is killed at once (the kernel closes all sockets) and the
+#      same devices reconnect at once (new processes, same idents): time from the kill until every
+#      process reports all its devices identified, then the server's RSS and heap again.
 # Usage: bench/idle-memory.sh   (COUNTS="5000 15000" PROTOCOLS="m2mp alip" PER_TOOL=10000 SETTLE=10
-#        SERVER_DLL=<another build's M2M.Server.dll> change the scenario)
+#        SERVER_DLL=<another build's M2M.Server.dll> NO_BUILD=1 change the scenario)
 # Needs: dotnet, python3, dotnet-gcdump (installed into $WORK/tools from the NuGet feed when absent
-# from PATH). All traffic stays on 127.0.0.0/8. Results: JSON lines in $WORK/results.jsonl and a
-# Markdown summary on stdout.
+# from PATH and ~/.dotnet/tools). All traffic stays on 127.0.0.0/8. Results: JSON lines in
+# $WORK/results.jsonl, a Markdown summary on stdout, progress on stderr.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
