@@ -147,6 +147,7 @@ public static class CommandLine
         "--connect-timeout" => o with { ConnectTimeout = Positive(ParseDuration(value!)) },
         "--ident-timeout" => o with { IdentTimeout = Positive(ParseDuration(value!)) },
         "--server-pid" => o with { ServerPid = Int(value, 1, int.MaxValue) },
+        "--latency-log" => o with { LatencyLog = NonEmpty(value) },
         "--json" => o with { Json = true },
         "--quiet" => o with { Quiet = true },
         "--source-addresses" => o with { SourceAddresses = ParseAddressRange(value!), SourceAddressesSet = true },
@@ -182,6 +183,10 @@ public static class CommandLine
         if (o.ReplayFile is not null && o.Command is not LoadCommand.Simulate)
         {
             return "--replay belongs to simulate.";
+        }
+        if (o.LatencyLog is not null && o.Command is not (LoadCommand.Load or LoadCommand.Connections))
+        {
+            return "--latency-log belongs to load and connections --then-load.";
         }
         if (o.Rate > 0 && o.Command is LoadCommand.Simulate)
         {
@@ -387,6 +392,8 @@ public static class CommandLine
                   --rate <records/s>          target rate over all devices; 0 = as fast as possible (default 0)
                   --window <W>                barriers in flight per device (default 2)
                   --history <time>            first record time is now minus this (default 7d)
+                  --latency-log <file.csv>    every barrier answer: unix_ms,latency_us (to line slow
+                                              barriers up with server events)
                 Defaults: --devices 100, --barrier-every 100.
                 {Common}{Times}
                 """,

@@ -89,6 +89,9 @@ public sealed record LoadOptions
 
     public int? ServerPid { get; init; }
 
+    /// <summary>Load: write every barrier's answer time and latency to this CSV file.</summary>
+    public string? LatencyLog { get; init; }
+
     public bool Json { get; init; }
 
     public bool Quiet { get; init; }
