@@ -13,9 +13,61 @@ public class ConnectionRegistryTests
 
         public ConnectionInfo Snapshot() => throw new NotSupportedException();
 
-        public void RequestClose(string reason)
+        public List<string> CloseRequests { get; } = [];
+
+        public void RequestClose(string reason) => CloseRequests.Add(reason);
+    }
+
+    [Fact]
+    public void Each_connection_of_a_device_is_found_until_the_last_one_leaves()
+    {
+        var registry = new ConnectionRegistry();
+        var device = Guid.NewGuid();
+        var first = new FakeConnection("c-1", device);
+        var second = new FakeConnection("c-2", device);
+        var third = new FakeConnection("c-3", device);
+        foreach (var c in new[] { first, second, third })
         {
+            Assert.True(registry.TryAdd(c, 10));
+            registry.SetDevice(c, device);
         }
+        registry.SetDevice(second, device);
+
+        Assert.Equal(3, registry.DisconnectDevice(device, "twice"));
+        Assert.Equal(["twice"], second.CloseRequests);
+
+        registry.Remove(second);
+        registry.Remove(second);
+        Assert.True(registry.IsConnected(device));
+        Assert.Equal(2, registry.DisconnectDevice(device, "again"));
+        Assert.Equal(["twice", "again"], third.CloseRequests);
+        Assert.Equal(["twice"], second.CloseRequests);
+
+        registry.Remove(first);
+        Assert.True(registry.IsConnected(device));
+        registry.Remove(third);
+        Assert.False(registry.IsConnected(device));
+        Assert.Equal(0, registry.DisconnectDevice(device, "gone"));
+        Assert.Equal(0, registry.Count);
+    }
+
+    [Fact]
+    public void A_connection_of_another_device_does_not_change_a_devices_connections()
+    {
+        var registry = new ConnectionRegistry();
+        var device = Guid.NewGuid();
+        var mine = new FakeConnection("c-1", device);
+        var other = new FakeConnection("c-2", Guid.NewGuid());
+        registry.TryAdd(mine, 10);
+        registry.TryAdd(other, 10);
+        registry.SetDevice(mine, device);
+        registry.SetDevice(other, other.DeviceId!.Value);
+
+        registry.Remove(other);
+
+        Assert.True(registry.IsConnected(device));
+        Assert.Equal(1, registry.DisconnectDevice(device, "bye"));
+        Assert.Equal(["bye"], mine.CloseRequests);
     }
 
     [Fact]

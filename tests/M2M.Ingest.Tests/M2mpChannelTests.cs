@@ -30,6 +30,22 @@ public sealed class M2mpChannelTests
     }
 
     [Fact]
+    public void Channels_defined_far_apart_keep_their_names_and_the_ids_between_stay_undefined()
+    {
+        var channels = new M2mpReceiveChannels();
+        channels.Define(1, "low"u8);
+        channels.Define(255, "top"u8);
+        channels.Define(9, "middle"u8);
+
+        Assert.Equal("low", channels.GetName(1));
+        Assert.Equal("middle", channels.GetName(9));
+        Assert.Equal("top", channels.GetName(255));
+        Assert.Equal("__channel_0", channels.GetName(0));
+        Assert.Equal("__channel_10", channels.GetName(10));
+        Assert.Equal("__channel_254", channels.GetName(254));
+    }
+
+    [Fact]
     public void Redefinition_replaces_the_previous_name()
     {
         var channels = new M2mpReceiveChannels();

@@ -22,7 +22,10 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
     // Kept beside the dictionary: its Count takes every lock, and a check-then-add on it lets
     // simultaneous accepts overshoot the limit. A slot is reserved before the add.
     private int _count;
-    private readonly ConcurrentDictionary<Guid, ConcurrentDictionary<string, IRegisteredConnection>> _byDevice = new();
+    // The connections of each identified device. Almost every device has one, so each value is an
+    // immutable array (one small object per device instead of a dictionary of its own), replaced
+    // as a whole under _byDeviceWrites; readers take the array they find without a lock.
+    private readonly ConcurrentDictionary<Guid, IRegisteredConnection[]> _byDevice = new();
 
     private readonly Lock _byDeviceWrites = new();
 
@@ -34,15 +37,18 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
 
     public int Count => Volatile.Read(ref _count);
 
+    /// <summary>The live connections (a moment's view, for the node's session ticker).</summary>
+    internal IEnumerable<IRegisteredConnection> Live => _connections.Values;
+
     public IReadOnlyList<ConnectionInfo> GetAll() => [.. _connections.Values.Select(c => c.Snapshot())];
 
     public ConnectionInfo? Get(string connectionId) =>
         _connections.TryGetValue(connectionId, out var connection) ? connection.Snapshot() : null;
 
     public IReadOnlyList<ConnectionInfo> GetByDevice(Guid deviceId) =>
-        _byDevice.TryGetValue(deviceId, out var set) ? [.. set.Values.Select(c => c.Snapshot())] : [];
+        _byDevice.TryGetValue(deviceId, out var set) ? [.. set.Select(c => c.Snapshot())] : [];
 
-    public bool IsConnected(Guid deviceId) => _byDevice.TryGetValue(deviceId, out var set) && !set.IsEmpty;
+    public bool IsConnected(Guid deviceId) => _byDevice.TryGetValue(deviceId, out var set) && set.Length > 0;
 
     public bool Disconnect(string connectionId, string reason)
     {
@@ -61,7 +67,7 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
             return 0;
         }
         var count = 0;
-        foreach (var connection in set.Values)
+        foreach (var connection in set)
         {
             connection.RequestClose(reason);
             count++;
@@ -92,7 +98,14 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
         // set that a leaving connection of the same device is removing, and be unfindable.
         lock (_byDeviceWrites)
         {
-            _byDevice.GetOrAdd(deviceId, static _ => new(StringComparer.Ordinal))[connection.ConnectionId] = connection;
+            if (!_byDevice.TryGetValue(deviceId, out var set))
+            {
+                _byDevice[deviceId] = [connection];
+            }
+            else if (Array.IndexOf(set, connection) < 0)
+            {
+                _byDevice[deviceId] = [.. set, connection];
+            }
         }
         DeviceChanged?.Invoke(deviceId);
     }
@@ -109,12 +122,15 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
         }
         lock (_byDeviceWrites)
         {
-            if (_byDevice.TryGetValue(deviceId, out var set))
+            if (_byDevice.TryGetValue(deviceId, out var set) && Array.IndexOf(set, connection) >= 0)
             {
-                set.TryRemove(connection.ConnectionId, out _);
-                if (set.IsEmpty)
+                if (set.Length == 1)
                 {
-                    _byDevice.TryRemove(new KeyValuePair<Guid, ConcurrentDictionary<string, IRegisteredConnection>>(deviceId, set));
+                    _byDevice.TryRemove(deviceId, out _);
+                }
+                else
+                {
+                    _byDevice[deviceId] = [.. set.Where(c => !ReferenceEquals(c, connection))];
                 }
             }
         }

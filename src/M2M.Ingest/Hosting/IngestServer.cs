@@ -95,8 +95,8 @@ internal sealed class IngestServer(
                 // Bytes a device has not taken yet: over it, writes wait (and time out: the device is disconnected).
                 MaxWriteBufferSize = o.MaxPendingOutboundBytes,
             }),
-            loggerFactory);
-        _server = new KestrelServer(Options.Create(kestrel), transport, loggerFactory);
+            new ScopelessLoggerFactory(loggerFactory));
+        _server = new KestrelServer(Options.Create(kestrel), transport, new ScopelessLoggerFactory(loggerFactory));
         await _server.StartAsync(new NoHttpApplication(), cancellationToken);
 
         var m2mpEndPoint = m2mp?.IPEndPoint;

@@ -15,15 +15,16 @@ public sealed class M2mpReceiveChannels
 
     private static readonly string[] UndefinedNames = CreateUndefinedNames();
 
-    // Allocated at the first definition: most idle connections of a large fleet never define a channel.
-    private string?[]? _names;
+    // Grows to the highest id defined (devices number their channels from 0 upward, so a few
+    // slots instead of 256 for every connection of a large fleet); empty until the first definition.
+    private string?[] _names = [];
     private HashSet<string>? _interned;
 
     /// <summary>The name of an id that was never defined: <c>__channel_&lt;id&gt;</c> (cached strings).</summary>
     public static string UndefinedName(byte id) => UndefinedNames[id];
 
     /// <summary>The name of channel <paramref name="id"/>, or <see cref="UndefinedName"/> when it was never defined.</summary>
-    public string GetName(byte id) => _names?[id] ?? UndefinedNames[id];
+    public string GetName(byte id) => (id < _names.Length ? _names[id] : null) ?? UndefinedNames[id];
 
     /// <summary>Applies a <see cref="M2mpFrameKind.ChannelDefinition"/> frame; returns the (interned) name.</summary>
     public string Define(in M2mpFrame frame)
@@ -70,7 +71,11 @@ public sealed class M2mpReceiveChannels
         Span<char> chars = stackalloc char[256];
         var length = Encoding.UTF8.GetChars(name, chars);
         var text = chars[..length];
-        _names ??= new string?[256];
+        if (id >= _names.Length)
+        {
+            Array.Resize(ref _names, Math.Max(8, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)id + 1)));
+        }
+
         var current = _names[id];
         if (current is not null && text.SequenceEqual(current))
         {

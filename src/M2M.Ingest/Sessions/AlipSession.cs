@@ -15,17 +15,35 @@ internal sealed partial class AlipSession : DeviceSession
 {
     private readonly AlipLineReader _reader;
 
-    // The current line, copied out of the pipe so that its handling may await (one copy, no allocation).
-    private readonly byte[] _line;
+    private readonly int _maxLineLength;
+
+    // The current line, copied out of the pipe so that its handling may await (one copy, no
+    // allocation). Rented from the shared pool for one input batch and returned after it, so that an
+    // idle connection holds no line buffer (4 KiB each by default).
+    private byte[] _line = [];
 
     public AlipSession(ConnectionContext connection, SessionServices services)
         : base(connection, services, DeviceProtocol.Alip)
     {
         _reader = new AlipLineReader(services.Options.MaxLineLength);
-        _line = new byte[services.Options.MaxLineLength];
+        _maxLineLength = services.Options.MaxLineLength;
     }
 
     protected override async ValueTask<SequencePosition> ProcessAsync(ReadOnlySequence<byte> buffer)
+    {
+        _line = ArrayPool<byte>.Shared.Rent(_maxLineLength);
+        try
+        {
+            return await ProcessLinesAsync(buffer);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(_line);
+            _line = [];
+        }
+    }
+
+    private async ValueTask<SequencePosition> ProcessLinesAsync(ReadOnlySequence<byte> buffer)
     {
         var consumed = buffer.Start;
         while (!IsClosing)

@@ -126,19 +126,23 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         }
 
         IngestMetrics.Connections.Add(1, ProtocolTag);
-        using var logScope = Logger.BeginScope(_scope);
         // The server is stopping: say goodbye and end, instead of being cut at the end of the shutdown timeout.
         using var shutdown = _connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
             .Register(static s => ((DeviceSession)s!).RequestClose("server shutting down"), this);
         IAsyncDisposable? connectionSubscription = null;
         try
         {
-            Logger.LogDebug("Connection from {Remote}", RemoteAddress);
-            connectionSubscription = await _services.Bus.SubscribeAsync(Topics.Connection(ConnectionId), OnBusMessageAsync, Closing);
-            await PublishEventAsync(Calls.DeviceConnected, null);
+            using (Logger.BeginScope(_scope))
+            {
+                Logger.LogDebug("Connection from {Remote}", RemoteAddress);
+                connectionSubscription = await _services.Bus.SubscribeAsync(Topics.Connection(ConnectionId), OnBusMessageAsync, Closing);
+                await PublishEventAsync(Calls.DeviceConnected, null);
+            }
 
+            // The loops run outside the session's log scope and begin it for each piece of work, so
+            // that an idle connection holds no scope (nor an execution context of its own carrying it).
             var workLoop = RunWorkLoopAsync();
-            var timerLoop = RunTimerAsync();
+            _services.Ticker.EnsureStarted();
             try
             {
                 await RunReadLoopAsync();
@@ -147,16 +151,20 @@ internal abstract partial class DeviceSession : IRegisteredConnection
             {
                 _closeCts.Cancel();
                 _work.Writer.TryComplete();
-                await Task.WhenAll(workLoop, timerLoop);
+                await workLoop;
             }
         }
         catch (Exception e)
         {
             // Nothing escapes a session: the host and the other connections carry on.
-            Logger.LogError(e, "Session failed");
+            using (Logger.BeginScope(_scope))
+            {
+                Logger.LogError(e, "Session failed");
+            }
         }
         finally
         {
+            using var logScope = Logger.BeginScope(_scope);
             await UnsubscribeAsync(connectionSubscription);
             await UnsubscribeAsync(_deviceSubscription);
             _services.Registry.Remove(this);
@@ -344,6 +352,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
 
             try
             {
+                using var logScope = Logger.BeginScope(_scope);
                 using var activity = IngestTelemetry.StartInput(ConnectionId, _deviceId, Protocol == DeviceProtocol.M2mp ? "m2mp" : "alip");
                 consumed = await ProcessAsync(buffer);
             }
@@ -384,6 +393,8 @@ internal abstract partial class DeviceSession : IRegisteredConnection
                         continue;
                     }
                     await _gate.WaitAsync(Closing);
+                    // A tick that finds nothing to do (the common case) begins no log scope: OnTickAsync begins it when it acts.
+                    using var logScope = work == SessionWork.Tick ? null : Logger.BeginScope(_scope);
                     try
                     {
                         await HandleWorkAsync(work);
@@ -444,24 +455,8 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         }
     }
 
-    private async Task RunTimerAsync()
-    {
-        var o = Options;
-        var shortest = new[] { o.IdentificationTimeout, o.PingAfterIdle, o.PingMinSendGap, o.IdleDisconnect }.Min();
-        var period = TimeSpan.FromMilliseconds(Math.Clamp(shortest.TotalMilliseconds / 5, 20, 1000));
-        using var timer = new PeriodicTimer(period);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(Closing))
-            {
-                _work.Writer.TryWrite(SessionWork.Tick);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Closing.
-        }
-    }
+    /// <summary>Queues a timer tick (called by the node's <see cref="SessionTicker"/>, any thread; never waits).</summary>
+    internal void PostTick() => _work.Writer.TryWrite(SessionWork.Tick);
 
     private long _pingCounter;
 
@@ -471,6 +466,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         var o = Options;
         if (!IsIdentified && now - _connectedTick >= (long)o.IdentificationTimeout.TotalMilliseconds)
         {
+            using var timeoutScope = Logger.BeginScope(_scope);
             IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "identification_timeout"));
             Logger.LogInformation("Not identified within {Timeout}; closing", o.IdentificationTimeout);
             await CloseAsync("identification timeout");
@@ -482,6 +478,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         var idle = Protocol == DeviceProtocol.M2mp ? o.M2mpIdleDisconnect : o.IdleDisconnect;
         if (idle > TimeSpan.Zero && silent >= (long)idle.TotalMilliseconds)
         {
+            using var idleScope = Logger.BeginScope(_scope);
             Logger.LogInformation("Silent for {Idle}; closing", idle);
             await CloseAsync("idle timeout");
             return;
@@ -491,6 +488,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
             && silent >= (long)o.PingAfterIdle.TotalMilliseconds
             && now - Volatile.Read(ref _lastOutputTick) >= (long)o.PingMinSendGap.TotalMilliseconds)
         {
+            using var pingScope = Logger.BeginScope(_scope);
             WritePing(++_pingCounter);
             CountOut();
             await FlushOutputAsync();

@@ -23,7 +23,7 @@ internal sealed class SessionServices(
     ChannelConverters converters,
     Authentication.DeviceAuthenticator authenticator,
     IServiceProvider services,
-    ILoggerFactory loggerFactory)
+    ILoggerFactory loggerFactory) : IDisposable
 {
     public IngestOptions Options { get; } = options.Value;
 
@@ -51,4 +51,9 @@ internal sealed class SessionServices(
     public ILoggerFactory LoggerFactory { get; } = loggerFactory;
 
     public TimeProvider Time { get; } = services.GetService<TimeProvider>() ?? TimeProvider.System;
+
+    /// <summary>The one timer that ticks every session of the node.</summary>
+    public SessionTicker Ticker { get; } = new(registry, options.Value);
+
+    public void Dispose() => Ticker.Dispose();
 }
