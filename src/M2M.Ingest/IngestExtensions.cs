@@ -24,6 +24,7 @@ public static class IngestExtensions
             .Bind(builder.Configuration.GetSection(IngestOptions.Section))
             .Validate(o => o.M2mpPort is >= 0 and <= 65535 && o.AlipPort is >= 0 and <= 65535, "Ingest ports must be in 0..65535.")
             .Validate(o => o.MaxConnections > 0, "M2M:Ingest:MaxConnections must be positive.")
+            .Validate(o => o.ReservedFileDescriptors >= 0, "M2M:Ingest:ReservedFileDescriptors must not be negative.")
             .Validate(o => o.MaxFrameSize >= 16, "M2M:Ingest:MaxFrameSize must be at least 16 bytes.")
             .Validate(o => o.MaxLineLength is >= 16 and <= 1024 * 1024, "M2M:Ingest:MaxLineLength must be in 16..1048576.")
             .Validate(o => o.MaxPendingOutboundBytes >= 1024, "M2M:Ingest:MaxPendingOutboundBytes must be at least 1024.")
@@ -36,6 +37,7 @@ public static class IngestExtensions
             .ValidateOnStart();
 
         builder.Services.TryAddSingleton<IngestNode>();
+        builder.Services.TryAddSingleton<ConnectionLimit>();
         builder.Services.TryAddSingleton<ConnectionRegistry>();
         builder.Services.TryAddSingleton<IConnectionRegistry>(sp => sp.GetRequiredService<ConnectionRegistry>());
         builder.Services.TryAddSingleton<IngestEndpoints>();

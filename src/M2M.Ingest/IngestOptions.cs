@@ -41,8 +41,19 @@ public sealed class IngestOptions
     /// <summary>Records more than this far in the future are stored but counted and logged as suspicious.</summary>
     public TimeSpan FutureTolerance { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Open device connections per node; new ones over it are closed at once.</summary>
+    /// <summary>
+    /// Open device connections per node; new ones over it are closed at once. The node lowers it to
+    /// its open-files limit minus <see cref="ReservedFileDescriptors"/> (logged at start).
+    /// </summary>
     public int MaxConnections { get; set; } = 100_000;
+
+    /// <summary>
+    /// File descriptors of the process kept for everything but device connections: the storage's
+    /// files (RocksDB keeps up to <c>M2M:Storage:Rocks:MaxOpenFiles</c> open), HTTP connections and
+    /// the runtime (about two per loaded assembly). The device connection limit is the open-files
+    /// limit (<c>ulimit -n</c>) minus this.
+    /// </summary>
+    public int ReservedFileDescriptors { get; set; } = 2048;
 
     /// <summary>Largest M2MP frame (bytes on the wire); a larger one closes the connection.</summary>
     public int MaxFrameSize { get; set; } = 1024 * 1024;

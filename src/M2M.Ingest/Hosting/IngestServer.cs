@@ -1,4 +1,5 @@
 using System.Net;
+using M2M.Ingest.Connections;
 using M2M.Ingest.Sessions;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -22,6 +23,7 @@ internal sealed class IngestServer(
     IServiceProvider services,
     IOptions<IngestOptions> options,
     IngestEndpoints endpoints,
+    ConnectionLimit limit,
     ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<IngestServer>();
@@ -36,6 +38,7 @@ internal sealed class IngestServer(
             return;
         }
 
+        LogConnectionLimit();
         ListenOptions? m2mp = null;
         ListenOptions? alip = null;
         var kestrel = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
@@ -67,6 +70,26 @@ internal sealed class IngestServer(
         var alipEndPoint = alip?.IPEndPoint;
         endpoints.SetBound(m2mpEndPoint, alipEndPoint);
         _logger.LogInformation("Device listeners: M2MP on {M2mp}, ALIP on {Alip}", m2mpEndPoint, alipEndPoint);
+    }
+
+    private void LogConnectionLimit()
+    {
+        if (limit.Value == 0)
+        {
+            throw new InvalidOperationException(
+                $"The open-files limit of the process ({limit.OpenFilesLimit}) leaves no descriptor for device connections once "
+                + $"M2M:Ingest:ReservedFileDescriptors ({limit.Reserved}) are kept: raise it (ulimit -n, LimitNOFILE=) or lower the reserve.");
+        }
+        if (limit.OpenFilesLimit is { } openFiles)
+        {
+            _logger.LogInformation(
+                "Device connection limit {Limit}: open-files limit {OpenFiles} minus {Reserved} reserved for storage, HTTP and the runtime (M2M:Ingest:ReservedFileDescriptors), M2M:Ingest:MaxConnections {MaxConnections}",
+                limit.Value, openFiles, limit.Reserved, limit.MaxConnections);
+        }
+        else
+        {
+            _logger.LogInformation("Device connection limit {Limit} (M2M:Ingest:MaxConnections; no open-files limit to read)", limit.Value);
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

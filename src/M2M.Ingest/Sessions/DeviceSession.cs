@@ -110,14 +110,13 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         Interlocked.Read(ref _bytesOut),
         _publisher.Published);
 
-    /// <summary>Runs the session until the connection ends. Never throws.</summary>
+    /// <summary>Runs the session of an admitted connection (its place is taken, see <see cref="SessionServices.TryAdmit"/>) until the connection ends. Never throws.</summary>
     public async Task RunAsync()
     {
-        if (!_services.Registry.TryAdd(this, Options.MaxConnections))
+        if (!_services.Registry.AddReserved(this))
         {
-            IngestMetrics.ConnectionsRefused.Add(1, ProtocolTag);
-            Logger.LogWarning("Connection from {Remote} refused: the node holds the maximum of {Max} connections", RemoteAddress, Options.MaxConnections);
-            _connection.Abort(new ConnectionAbortedException("Too many connections."));
+            Logger.LogError("Connection id {ConnectionId} is already registered; closing", ConnectionId);
+            _connection.Abort(new ConnectionAbortedException("Duplicate connection id."));
             return;
         }
 
