@@ -62,6 +62,14 @@ public sealed class IngestOptions
     public int MaxLineLength { get; set; } = 4096;
 
     /// <summary>
+    /// Largest M2MP frame (bytes on the wire) and longest ALIP line accepted before the device is
+    /// identified: enough for an identification (at most 257 bytes), so that a connection that has
+    /// proven nothing cannot make the node buffer large frames. A larger M2MP frame closes the
+    /// connection; a longer ALIP line is refused with <c>ERR</c> and skipped.
+    /// </summary>
+    public int MaxUnidentifiedMessageSize { get; set; } = 512;
+
+    /// <summary>
     /// Bytes written to a device and not yet taken by it; a device that stays over it for
     /// <see cref="WriteTimeout"/> is disconnected.
     /// </summary>

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -53,16 +54,17 @@ internal sealed class IngestServer(
             listen.UseConnectionHandler<AlipConnectionHandler>();
         });
 
-        var transport = new SocketTransportFactory(
-            Options.Create(new SocketTransportOptions
-            {
-                NoDelay = true,
-                // A whole frame must fit in the input pipe, or the reader would wait for bytes the pipe never lets in.
-                MaxReadBufferSize = Math.Max(o.MaxFrameSize, o.MaxLineLength) + (64 * 1024),
-                // Bytes a device has not taken yet: over it, writes wait (and time out: the device is disconnected).
-                MaxWriteBufferSize = o.MaxPendingOutboundBytes,
-            }),
-            loggerFactory);
+        // Built by the host's options factory so that the host's configuration of the socket transport
+        // applies, in particular its memory pool factory: in a web host that is Kestrel's, whose pools
+        // give idle blocks back (.NET 10), so that buffer memory taken by a burst of large frames returns.
+        // A bare SocketTransportOptions would use a pool that keeps every block it ever allocated.
+        var transportOptions = services.GetRequiredService<IOptionsFactory<SocketTransportOptions>>().Create(Options.DefaultName);
+        transportOptions.NoDelay = true;
+        // A whole frame must fit in the input pipe, or the reader would wait for bytes the pipe never lets in.
+        transportOptions.MaxReadBufferSize = Math.Max(o.MaxFrameSize, o.MaxLineLength) + (64 * 1024);
+        // Bytes a device has not taken yet: over it, writes wait (and time out: the device is disconnected).
+        transportOptions.MaxWriteBufferSize = o.MaxPendingOutboundBytes;
+        var transport = new SocketTransportFactory(Options.Create(transportOptions), loggerFactory);
         _server = new KestrelServer(Options.Create(kestrel), transport, loggerFactory);
         await _server.StartAsync(new NoHttpApplication(), cancellationToken);
 

@@ -15,13 +15,15 @@ internal sealed partial class AlipSession : DeviceSession
     private readonly AlipLineReader _reader;
 
     // The current line, copied out of the pipe so that its handling may await (one copy, no allocation).
-    private readonly byte[] _line;
+    // Short until the device is identified, like the lines the reader accepts then.
+    private byte[] _line;
 
     public AlipSession(ConnectionContext connection, SessionServices services)
         : base(connection, services, DeviceProtocol.Alip)
     {
-        _reader = new AlipLineReader(services.Options.MaxLineLength);
-        _line = new byte[services.Options.MaxLineLength];
+        var unidentified = Math.Min(services.Options.MaxLineLength, services.Options.MaxUnidentifiedMessageSize);
+        _reader = new AlipLineReader(unidentified);
+        _line = new byte[unidentified];
     }
 
     protected override async ValueTask<SequencePosition> ProcessAsync(ReadOnlySequence<byte> buffer)
@@ -171,6 +173,9 @@ internal sealed partial class AlipSession : DeviceSession
         {
             return;
         }
+        // Longer lines from now on; the line being handled keeps the buffer it was copied into.
+        _reader.MaxLineLength = Options.MaxLineLength;
+        _line = new byte[Options.MaxLineLength];
 
         // Then: the settings still to deliver, the pending commands, and "S GA" when no setting is known.
         await PushSettingsAsync();
