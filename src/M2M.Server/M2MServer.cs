@@ -16,7 +16,8 @@ public static class M2MServer
     /// <summary>HTTP address used when neither <c>--urls</c> nor <c>ASPNETCORE_URLS</c> says otherwise.</summary>
     public const string DefaultUrls = "http://localhost:5080";
 
-    public static WebApplication Build(string[] args)
+    /// <summary>Builds the server; <paramref name="configure"/> (tests) may change its services before it is built.</summary>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]))
@@ -35,6 +36,7 @@ public static class M2MServer
                 (ingest, rocks) => rocks.Value.MaxOpenFiles is >= 20 && rocks.Value.MaxOpenFiles < ingest.ReservedFileDescriptors,
                 "M2M:Storage:Rocks:MaxOpenFiles must be at least 20 and below M2M:Ingest:ReservedFileDescriptors (the descriptors kept for storage, HTTP and the runtime).");
 
+        configure?.Invoke(builder);
         var app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapApi();

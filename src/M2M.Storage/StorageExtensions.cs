@@ -1,3 +1,4 @@
+using M2M.Storage.Files;
 using M2M.Storage.Rocks;
 using M2M.Storage.TimeSeries;
 using Microsoft.Extensions.Configuration;
@@ -16,7 +17,8 @@ public static class StorageExtensions
 
     /// <summary>
     /// Embedded storage: options from <c>M2M</c> and <c>M2M:Storage:*</c>, the RocksDB database in
-    /// <c>&lt;DataDirectory&gt;/db</c>, the time series, the batch writer and the health check.
+    /// <c>&lt;DataDirectory&gt;/db</c>, the time series, the batch writer, the health check, the free
+    /// space check of uploads and the sweep of incomplete uploads.
     /// </summary>
     public static TBuilder AddStorage<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
@@ -25,11 +27,18 @@ public static class StorageExtensions
             .Validate(o => !string.IsNullOrWhiteSpace(o.DataDirectory), "M2M:DataDirectory must not be empty.")
             .ValidateOnStart();
         builder.Services.AddOptions<RocksStoreOptions>().Bind(builder.Configuration.GetSection(RocksStoreOptions.Section));
+        builder.Services.AddOptions<StorageSpaceOptions>()
+            .Bind(builder.Configuration.GetSection(StorageSpaceOptions.Section))
+            .Validate(o => o.ReservedFreeBytes >= 0, "M2M:Storage:ReservedFreeBytes must not be negative.")
+            .Validate(o => o.StagedUploadSweepInterval > TimeSpan.Zero, "M2M:Storage:StagedUploadSweepInterval must be positive.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<StorageSpace>();
         builder.Services.AddOptions<RecordWriterOptions>().Bind(builder.Configuration.GetSection(RecordWriterSection));
 
         builder.Services.AddRocksStore();
         builder.Services.AddTimeSeriesStorage();
         builder.Services.AddRegistryStorage();
+        builder.Services.AddHostedService<StagedUploadSweeper>();
         return builder;
     }
 

@@ -188,3 +188,10 @@ public sealed partial class ServerProcess : IAsyncDisposable
     [GeneratedRegex(@"Device listeners: M2MP on \S*:(\d+), ALIP on \S*:(\d+)")]
     private static partial Regex DeviceListeners();
 }
+
+/// <summary>Tests that start heavy child servers and flood them run one at a time, apart from the rest.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ChildServerCollection
+{
+    public const string Name = "child servers";
+}

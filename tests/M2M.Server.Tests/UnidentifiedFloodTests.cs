@@ -8,6 +8,7 @@ namespace M2M.Server.Tests;
 /// the frames at their header instead of buffering them. The RSS figures are printed for
 /// <c>BENCHMARKS.md</c>; the only memory assertion is a generous bound that buffering would break.
 /// </summary>
+[Collection(ChildServerCollection.Name)]
 public sealed class UnidentifiedFloodTests
 {
     private const int Connections = 1_000;

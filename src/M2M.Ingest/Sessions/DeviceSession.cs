@@ -344,9 +344,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                Logger.LogError(e, "Session error; closing");
-                IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "internal"));
-                await CloseAsync("internal error");
+                await CloseOnErrorAsync(e, work: null);
             }
             finally
             {
@@ -360,6 +358,32 @@ internal abstract partial class DeviceSession : IRegisteredConnection
                 break;
             }
         }
+    }
+
+    /// <summary>
+    /// Closes after an unexpected failure: a full disk (the storage refused a registry write) is the
+    /// storage's state, not a fault of the session — the device gets <c>storage full</c> and may come
+    /// back later; anything else is an internal error.
+    /// </summary>
+    private async ValueTask CloseOnErrorAsync(Exception e, SessionWork? work)
+    {
+        if (M2M.Storage.StorageErrors.IsOutOfSpace(e))
+        {
+            Logger.LogWarning("The storage is full ({Reason}); closing", e.Message);
+            IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "storage_full"));
+            await CloseAsync("storage full");
+            return;
+        }
+        if (work is null)
+        {
+            Logger.LogError(e, "Session error; closing");
+        }
+        else
+        {
+            Logger.LogError(e, "Session work {Work} failed; closing", work);
+        }
+        IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "internal"));
+        await CloseAsync("internal error");
     }
 
     private async Task RunWorkLoopAsync()
@@ -385,8 +409,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
                     }
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {
-                        Logger.LogError(e, "Session work {Work} failed; closing", work);
-                        await CloseAsync("internal error");
+                        await CloseOnErrorAsync(e, work);
                     }
                     finally
                     {

@@ -13,7 +13,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class RegistryStorageExtensions
 {
     /// <summary>
-    /// Adds <see cref="IRegistry"/>, <see cref="IFileStore"/>, <see cref="IFirmwareStore"/>,
+    /// Adds <see cref="IRegistry"/>, <see cref="IFileStore"/>, <see cref="UploadStaging"/>, <see cref="IFirmwareStore"/>,
     /// <see cref="IDomainStore"/>, <see cref="IUserStore"/> and <see cref="IDeviceStore"/> as singletons,
     /// and a hosted service that ensures the <c>default</c> domain at start.
     /// </summary>
@@ -23,7 +23,9 @@ public static class RegistryStorageExtensions
         services.TryAddSingleton(sp => new RocksRegistry(sp.GetRequiredService<RocksStore>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IRegistry>(sp => sp.GetRequiredService<RocksRegistry>());
         services.TryAddSingleton<IFileStore>(sp => new RocksFileStore(sp.GetRequiredService<RocksRegistry>()));
-        services.TryAddSingleton<IFirmwareStore>(sp => new FirmwareStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IFileStore>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new UploadStaging(sp.GetRequiredService<IRegistry>(), sp.GetService<ILogger<UploadStaging>>()));
+        services.TryAddSingleton<IFirmwareStore>(sp => new FirmwareStore(
+            sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IFileStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<UploadStaging>()));
         services.TryAddSingleton<IDomainStore>(sp => new DomainStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IUserStore>(sp => new UserStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IDeviceStore>(sp => new DeviceStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
