@@ -13,7 +13,8 @@ namespace M2M.Api.Tests;
 /// (root on Linux), it is a real one: a small <c>tmpfs</c> mounted on the directory, filled by a
 /// filler file until the kernel answers ENOSPC, freed by deleting it. Elsewhere the fault is injected
 /// instead: the time-series store throws the ENOSPC <see cref="IOException"/> while the disk is "full",
-/// and uploads find no free space (the reserve is set above any disk). <see cref="Mode"/> says which.
+/// and uploads find no free space (the reserve is set above any disk). <see cref="Mode"/> says which;
+/// <c>M2M_TEST_FULLDISK=inject</c> forces the fallback.
 /// </summary>
 public sealed class FullDisk : IAsyncDisposable
 {
@@ -62,7 +63,8 @@ public sealed class FullDisk : IAsyncDisposable
     public static async Task<FullDisk> CreateAsync(long size)
     {
         var data = new TempDirectory("m2m-fulldisk");
-        if (OperatingSystem.IsLinux() && Environment.UserName == "root"
+        // M2M_TEST_FULLDISK=inject runs the fallback where a real disk could be used (to check it).
+        if (OperatingSystem.IsLinux() && Environment.UserName == "root" && Environment.GetEnvironmentVariable("M2M_TEST_FULLDISK") != "inject"
             && await RunAsync("mount", "-t", "tmpfs", "-o", $"size={size}", "tmpfs", data.Path) == 0)
         {
             return new FullDisk(data, data.Path, size);

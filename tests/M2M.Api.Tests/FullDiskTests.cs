@@ -70,8 +70,11 @@ public sealed class FullDiskTests
         var id = (await host.Get<IDeviceStore>().GetByIdentAsync(Ident, Ct))!.Id;
         var stored = await host.Get<ITimeSeriesStore>().QueryAsync(new TimeSeriesQuery($"dev-{id:D}", "sen:temp", Limit: 10_000), Ct);
         Assert.Equal(Records + 1, stored.Items.Count);
-        var again = await admin.PutAsync("/api/files/full/one.bin", new ByteArrayContent(new byte[64 * 1024]), Ct);
-        Assert.Equal(HttpStatusCode.Created, again.StatusCode);
+        if (disk.IsReal)
+        {
+            var again = await admin.PutAsync("/api/files/full/one.bin", new ByteArrayContent(new byte[64 * 1024]), Ct);
+            Assert.Equal(HttpStatusCode.Created, again.StatusCode);
+        }
     }
 
     [Fact]
