@@ -74,13 +74,18 @@ internal sealed partial class ServerLog
     // device's quoted text) is masked so that one defect counts as one kind.
     private static string Shorten(string text)
     {
-        text = Quoted().Replace(text.Trim(), "'…'");
+        text = Parameter().Replace(text.Trim(), "");
+        text = Quoted().Replace(text, "'…'");
         text = Numbers().Replace(text, "N");
         return text.Length <= 160 ? text : text[..160] + "…";
     }
 
-    [GeneratedRegex(@"'[^']*'|""[^""]*""")]
+    // Greedy: the device's text may hold quotes itself.
+    [GeneratedRegex(@"'.*'|"".*""")]
     private static partial Regex Quoted();
+
+    [GeneratedRegex(@" \(Parameter '[^']*'\)")]
+    private static partial Regex Parameter();
 
     [GeneratedRegex(@"^(?<level>trce|dbug|info|warn|fail|crit): (?<category>[^\[\s]+)\[\d+\]\s*")]
     private static partial Regex Entry();
