@@ -14,6 +14,11 @@ using Microsoft.Extensions.DependencyInjection;
 // timed one request at a time with a Stopwatch (median and p99 of single requests, client included).
 //   dotnet run -c Release --project bench/M2M.Api.Benchmarks -- [--devices N] [--records-per-device N] [--samples N] [--dir path]
 // The database is built through the server's own stores on first run and reused when complete.
+// With --auth, only the cost of the credentials is measured instead (AuthLatency.cs), on an empty database.
+if (args.Contains("--auth"))
+{
+    return await AuthLatency.RunAsync(int.Parse(Option("--samples") ?? "2000", CultureInfo.InvariantCulture));
+}
 var devices = int.Parse(Option("--devices") ?? "500", CultureInfo.InvariantCulture);
 var perDevice = int.Parse(Option("--records-per-device") ?? "6000", CultureInfo.InvariantCulture);
 var samples = int.Parse(Option("--samples") ?? "2000", CultureInfo.InvariantCulture);

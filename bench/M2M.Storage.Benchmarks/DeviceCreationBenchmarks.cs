@@ -3,6 +3,7 @@ using BenchmarkDotNet.Engines;
 using M2M.Storage.Entities;
 using M2M.Storage.Registry;
 using M2M.Storage.Rocks;
+using M2M.Storage.Rocks.Registry;
 
 namespace M2M.Storage.Benchmarks;
 

@@ -3,7 +3,10 @@ using System.Text.Json.Serialization;
 using M2M.Api.Apis;
 using M2M.Api.Auth;
 using M2M.Api.Http;
+using M2M.Api.OpenApi;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Json;
@@ -23,6 +26,9 @@ public static class ApiExtensions
     /// <summary>Policy of the routes only administrators may use.</summary>
     public const string AdminPolicy = "admin";
 
+    /// <summary>The default authentication scheme: forwards to the JWT bearer or the API-key handler.</summary>
+    public const string CredentialScheme = "M2M";
+
     /// <summary>Services of the API: options, authentication, problem details, JSON rules, OpenAPI, the first admin.</summary>
     public static TBuilder AddApi<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
@@ -30,8 +36,10 @@ public static class ApiExtensions
         services.AddOptions<ApiOptions>()
             .Bind(builder.Configuration.GetSection(ApiOptions.Section))
             .Validate(o => o.TokenLifetime > TimeSpan.Zero, "M2M:Api:TokenLifetime must be positive.")
+            .Validate(o => o.RefreshTokenLifetime > TimeSpan.Zero, "M2M:Api:RefreshTokenLifetime must be positive.")
             .Validate(o => o.MaxRequestBodyBytes > 0, "M2M:Api:MaxRequestBodyBytes must be positive.")
-            .Validate(o => o.LoginFailuresPerUser > 0 && o.LoginAttemptsPerAddress > 0 && o.LoginWindow > TimeSpan.Zero, "Login throttling limits must be positive.")
+            .Validate(o => o.LoginFreeFailures > 0 && o.LoginAddressFreeFailures > 0 && o.LoginUserAttackFailures > 0 && o.LoginMaxTrackedKeys >= 16
+                && o.LoginMaxDelay >= LoginThrottle.BaseDelay && o.LoginWindow > TimeSpan.Zero && o.LoginTrustedAddressLifetime >= TimeSpan.Zero, "Login throttling limits must be positive (LoginMaxTrackedKeys at least 16, LoginMaxDelay at least 1 s).")
             .Validate(o => o.EventBufferPerClient > 0, "M2M:Api:EventBufferPerClient must be positive.")
             .ValidateOnStart();
         services.AddOptions<AdminBootstrapOptions>().Bind(builder.Configuration.GetSection(AdminBootstrapOptions.Section));
@@ -40,9 +48,17 @@ public static class ApiExtensions
         services.AddSingleton<SigningKeyProvider>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<CredentialHasher>();
+        services.AddSingleton<RefreshTokenService>();
         services.AddHostedService<AdminBootstrap>();
+        services.AddHostedService<RefreshTokenSweeper>();
 
-        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        // One default scheme that hands API keys (Bearer m2mk_…) to their handler and everything else to JWT.
+        services.AddAuthentication(CredentialScheme)
+            .AddPolicyScheme(CredentialScheme, "Access token or API key", o => o.ForwardDefaultSelector = context =>
+                ApiKeyAuthenticationHandler.CarriesApiKey(context) ? ApiKeyAuthenticationHandler.SchemeName : JwtBearerDefaults.AuthenticationScheme)
+            .AddJwtBearer()
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
             .Configure<SigningKeyProvider, IOptions<ApiOptions>>((o, keys, api) =>
             {
@@ -55,19 +71,28 @@ public static class ApiExtensions
                 };
             });
         services.AddAuthorizationBuilder()
+            .SetDefaultPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().AddRequirements(new ApiKeyScopeRequirement()).Build())
             .AddPolicy(AdminPolicy, p => p.RequireAuthenticatedUser().RequireClaim(CallerClaims.Role, Storage.Entities.UserRoles.Admin));
 
         services.AddProblemDetails();
         services.AddExceptionHandler<ApiExceptionHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.Configure<JsonOptions>(o => ConfigureJson(o.SerializerOptions));
-        services.AddOpenApi(o => o.AddDocumentTransformer<BearerSecurityTransformer>());
+        services.AddOpenApi(o =>
+        {
+            o.AddDocumentTransformer<ApiDocumentTransformer>();
+            o.AddOperationTransformer<ApiOperationTransformer>();
+        });
         return builder;
     }
 
-    /// <summary>The JSON rules of the API: camelCase, enums as camelCase strings, unknown or missing required fields refused.</summary>
+    /// <summary>
+    /// The JSON rules of the API: camelCase, enums as camelCase strings, numbers as numbers (not
+    /// strings), unknown or missing required fields refused.
+    /// </summary>
     public static void ConfigureJson(JsonSerializerOptions options)
     {
+        options.NumberHandling = JsonNumberHandling.Strict;
         options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
         options.RespectNullableAnnotations = true;
         options.RespectRequiredConstructorParameters = true;
@@ -98,6 +123,7 @@ public static class ApiExtensions
         api.MapDeviceDataApi();
         api.MapFilesApi();
         api.MapAdminApi();
+        api.MapApiKeysApi();
         api.MapRegistryApi();
         api.MapEventsApi();
         return app;

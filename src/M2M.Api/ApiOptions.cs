@@ -21,17 +21,35 @@ public sealed class ApiOptions
     /// <summary>How long an access token is valid.</summary>
     public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>How long a refresh token stays valid; each use rotates it and starts this time again.</summary>
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
+
     /// <summary>Largest accepted request body of every route but file uploads, in bytes.</summary>
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
 
-    /// <summary>Failed logins allowed per user name within <see cref="LoginWindow"/> before 429.</summary>
-    public int LoginFailuresPerUser { get; set; } = 5;
+    /// <summary>Failed logins of one user from one address before that pair is delayed (1 s, 2 s, 4 s…).</summary>
+    public int LoginFreeFailures { get; set; } = 3;
 
-    /// <summary>Login attempts allowed per client address within <see cref="LoginWindow"/> before 429.</summary>
-    public int LoginAttemptsPerAddress { get; set; } = 30;
+    /// <summary>Failed logins from one address, over every user, before that address is delayed (users who signed in from it before pass).</summary>
+    public int LoginAddressFreeFailures { get; set; } = 20;
 
-    /// <summary>The sliding window of login throttling.</summary>
-    public TimeSpan LoginWindow { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// Failed logins of one user, over every address, before the addresses the user never signed in
+    /// from are delayed together (a guard against distributed guessing).
+    /// </summary>
+    public int LoginUserAttackFailures { get; set; } = 50;
+
+    /// <summary>Longest delay a login is made to wait.</summary>
+    public TimeSpan LoginMaxDelay { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Failures are forgotten once this long has passed without a new one.</summary>
+    public TimeSpan LoginWindow { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>How long a successful sign-in lets its address pass the address and distributed guards for that user.</summary>
+    public TimeSpan LoginTrustedAddressLifetime { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>Most entries of each throttle table (user/address pairs, addresses, users); the least recently active go first.</summary>
+    public int LoginMaxTrackedKeys { get; set; } = 20_000;
 
     /// <summary>Events buffered per live-event client; a client that falls further behind is disconnected.</summary>
     public int EventBufferPerClient { get; set; } = 1000;

@@ -16,7 +16,7 @@ public static class IngestExtensions
     /// <see cref="IConnectionRegistry"/> and <see cref="IngestEndpoints"/>. The listeners run on a
     /// Kestrel server of their own, so the host's HTTP endpoints (<c>urls</c>) are not affected and a
     /// host without HTTP can serve devices too. Needs the bus (<c>AddBus</c>) and the storage
-    /// (<c>AddStorage</c>, <c>AddRegistryStorage</c>) in the same host.
+    /// (<c>AddStorage</c> and a backend such as <c>AddRocksStorage</c>) in the same host.
     /// </summary>
     public static TBuilder AddIngest<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
@@ -36,6 +36,7 @@ public static class IngestExtensions
                 o => o.IdentificationTimeout > TimeSpan.Zero && o.PingAfterIdle > TimeSpan.Zero && o.PingMinSendGap >= TimeSpan.Zero
                     && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero,
                 "M2M:Ingest timeouts must be positive.")
+            .Validate(o => o.M2mpIdleDisconnect >= TimeSpan.Zero, "M2M:Ingest:M2mpIdleDisconnect must not be negative (0 = off).")
             .ValidateOnStart();
 
         builder.Services.TryAddSingleton<IngestNode>();
@@ -45,6 +46,7 @@ public static class IngestExtensions
         builder.Services.TryAddSingleton<IngestEndpoints>();
         builder.Services.TryAddSingleton<SessionServices>();
         builder.Services.AddHostedService<IngestServer>();
+        builder.Services.AddHostedService<ReceiverAnnouncement>();
         builder.Services.AddHostedService<MemoryTrimmer>();
         return builder;
     }

@@ -8,8 +8,9 @@ using Microsoft.Extensions.Options;
 namespace M2M.Server;
 
 /// <summary>
-/// The single-process platform: every module composed in one host with embedded storage and the
-/// in-process bus. <c>Program</c> runs it; tests build it the same way and start it on free ports.
+/// The single-process platform: every module composed in one host with the storage backend the
+/// configuration names (embedded RocksDB by default) and the in-process bus. <c>Program</c> runs it;
+/// tests build it the same way and start it on free ports.
 /// </summary>
 public static class M2MServer
 {
@@ -27,6 +28,7 @@ public static class M2MServer
 
         builder.AddServiceDefaults();
         builder.AddStorage();
+        builder.AddStorageBackend();
         builder.AddBus();
         builder.AddIngest();
         builder.AddApi();

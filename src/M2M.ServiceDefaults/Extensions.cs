@@ -11,8 +11,8 @@ using OpenTelemetry.Trace;
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
-/// The defaults every M2M service shares: OpenTelemetry, health checks, service discovery and
-/// HTTP resilience. Nothing else belongs here.
+/// The defaults every M2M service shares: OpenTelemetry (with the opt-in Prometheus scrape
+/// endpoint), health checks, service discovery and HTTP resilience. Nothing else belongs here.
 /// </summary>
 public static class Extensions
 {
@@ -44,18 +44,27 @@ public static class Extensions
             logging.IncludeScopes = true;
         });
 
+        var prometheus = PrometheusScraping.IsEnabled(builder.Configuration);
         builder.Services.AddOpenTelemetry()
-            .WithMetrics(metrics => metrics
-                .AddAspNetCoreInstrumentation()
-                .AddHttpClientInstrumentation()
-                .AddRuntimeInstrumentation()
-                .AddMeter(PlatformInstrumentation))
+            .WithMetrics(metrics =>
+            {
+                metrics
+                    .AddAspNetCoreInstrumentation()
+                    .AddHttpClientInstrumentation()
+                    .AddRuntimeInstrumentation()
+                    .AddMeter(PlatformInstrumentation);
+                if (prometheus)
+                {
+                    metrics.AddPrometheusExporter();
+                }
+            })
             .WithTracing(tracing => tracing
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(PlatformInstrumentation)
                 .AddAspNetCoreInstrumentation(o =>
-                    // Health probes are polled every few seconds; tracing them only adds noise.
-                    o.Filter = ctx => !ctx.Request.Path.StartsWithSegments(HealthPath) && !ctx.Request.Path.StartsWithSegments(AlivePath))
+                    // Health probes and scrapes are polled every few seconds; tracing them only adds noise.
+                    o.Filter = ctx => !ctx.Request.Path.StartsWithSegments(HealthPath) && !ctx.Request.Path.StartsWithSegments(AlivePath)
+                        && !ctx.Request.Path.StartsWithSegments(PrometheusScraping.Path))
                 .AddHttpClientInstrumentation());
 
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
@@ -78,12 +87,14 @@ public static class Extensions
     /// <summary>
     /// Maps <c>/health</c> (every check: ready to serve) and <c>/alive</c> (only the liveness checks).
     /// They answer in every environment: the orchestrator and the load balancer rely on them, and
-    /// they reveal no more than a status word.
+    /// they reveal no more than a status word. With <c>M2M:Metrics:Prometheus=true</c>, also the
+    /// Prometheus scrape endpoint <c>/metrics</c> (see <see cref="PrometheusScraping"/>).
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapHealthChecks(HealthPath);
         app.MapHealthChecks(AlivePath, new HealthCheckOptions { Predicate = r => r.Tags.Contains(LiveTag) });
+        PrometheusScraping.Map(app);
         return app;
     }
 }

@@ -1,4 +1,5 @@
-using M2M.Storage.Rocks;
+using M2M.Storage.Files;
+using M2M.Storage.Registry;
 using M2M.Storage.TimeSeries;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -6,27 +7,26 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace M2M.Storage;
 
 /// <summary>
-/// Healthy while the embedded database is open and commits succeed. Unhealthy when the database
-/// cannot be opened, while the batch writer's commits fail (they are retried: it turns healthy again
-/// by itself once they succeed) or after a stop gave up on them. Degraded while the data directory
-/// has less free space than <see cref="StorageSpaceOptions.ReservedFreeBytes"/>.
+/// Healthy while the backend's stores can be obtained (the backend opened) and commits succeed.
+/// Unhealthy when the backend cannot be opened (the exception is reported), while the batch writer's
+/// commits fail (they are retried: it turns healthy again by itself once they succeed), or after a
+/// stop gave up on them. Degraded while the data directory has less free space than
+/// <see cref="StorageSpaceOptions.ReservedFreeBytes"/>. Engine-neutral: a backend adds its own check
+/// of the engine's state beside it.
 /// </summary>
 public sealed class StorageHealthCheck(IServiceProvider services) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        RocksStore store;
         try
         {
-            store = services.GetRequiredService<RocksStore>();
+            services.GetRequiredService<ITimeSeriesStore>();
+            services.GetRequiredService<IRegistry>();
+            services.GetRequiredService<IFileStore>();
         }
         catch (Exception e)
         {
-            return Task.FromResult(HealthCheckResult.Unhealthy("The storage database cannot be opened.", e));
-        }
-        if (store.IsDisposed)
-        {
-            return Task.FromResult(HealthCheckResult.Unhealthy("The storage database is closed."));
+            return Task.FromResult(HealthCheckResult.Unhealthy("The storage backend cannot be opened.", e));
         }
         var writer = services.GetService<RecordWriter>();
         if (writer?.Fault is { } fault)
@@ -43,6 +43,6 @@ public sealed class StorageHealthCheck(IServiceProvider services) : IHealthCheck
             return Task.FromResult(HealthCheckResult.Degraded(
                 $"{free} bytes free in the data directory, under the {space.ReservedBytes} kept for records (uploads are refused)."));
         }
-        return Task.FromResult(HealthCheckResult.Healthy($"RocksDB open at {store.Directory}."));
+        return Task.FromResult(HealthCheckResult.Healthy("The storage backend is open and the record writer runs."));
     }
 }

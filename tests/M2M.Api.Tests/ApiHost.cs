@@ -1,4 +1,6 @@
+using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Net.Http.Json;
 using System.Text.Json;
 using M2M.Api;
@@ -73,7 +75,7 @@ public sealed class ApiHost : IAsyncDisposable
             "--M2M:Ingest:M2mpPort", "0",
             "--M2M:Ingest:AlipPort", "0",
             "--M2M:Admin:Password", AdminPassword,
-            "--M2M:Api:LoginAttemptsPerAddress", "100000",
+            "--M2M:Api:LoginAddressFreeFailures", "100000",
             "--Logging:LogLevel:Default", "Warning",
             .. extraArgs,
         ];
@@ -90,6 +92,33 @@ public sealed class ApiHost : IAsyncDisposable
         response.EnsureSuccessStatusCode();
         var token = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
         return WithToken(token.GetProperty("access_token").GetString()!);
+    }
+
+    /// <summary>
+    /// A client without a token whose connections leave from <paramref name="localAddress"/> (any
+    /// 127.x.y.z works on Linux loopback), so the server sees another client address.
+    /// </summary>
+    public HttpClient ClientFrom(string localAddress)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    socket.Bind(new IPEndPoint(IPAddress.Parse(localAddress), 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = Address };
     }
 
     public HttpClient WithToken(string token)

@@ -19,10 +19,15 @@ namespace M2M.Api.Tests;
 [Collection(ApiCollection.Name)]
 public class AuthorizationTests(ApiFixture fixture)
 {
-    /// <summary>The only route open to anonymous callers.</summary>
-    private static readonly (string Method, string Pattern)[] Anonymous = [("POST", "/api/auth/token")];
+    /// <summary>The only routes open to anonymous callers: signing in, refreshing, signing out.</summary>
+    private static readonly (string Method, string Pattern)[] Anonymous =
+        [("POST", "/api/auth/token"), ("POST", "/api/auth/refresh"), ("POST", "/api/auth/logout")];
 
     public static IEnumerable<(string Method, string Url)> ApiRoutes(IServiceProvider services)
+        => ApiEndpoints(services).Select(e => (e.Method, e.Url));
+
+    /// <summary>Every (method, concrete URL) of an <c>/api</c> route but the anonymous ones, with its endpoint.</summary>
+    public static IEnumerable<(string Method, string Url, RouteEndpoint Endpoint)> ApiEndpoints(IServiceProvider services)
     {
         var sources = services.GetServices<EndpointDataSource>();
         foreach (var endpoint in sources.SelectMany(s => s.Endpoints).OfType<RouteEndpoint>())
@@ -39,7 +44,7 @@ public class AuthorizationTests(ApiFixture fixture)
                 {
                     continue;
                 }
-                yield return (method, Fill(endpoint.RoutePattern));
+                yield return (method, Fill(endpoint.RoutePattern), endpoint);
             }
         }
     }
@@ -75,14 +80,27 @@ public class AuthorizationTests(ApiFixture fixture)
     {
         var routes = ApiRoutes(fixture.Host.App.Services).ToList();
 
-        foreach (var area in new[] { "/api/devices", "/api/files/", "/api/firmware", "/api/users", "/api/domains", "/api/registry/", "/api/events", "/api/auth/me" })
+        foreach (var area in new[] { "/api/devices", "/api/files/", "/api/firmware", "/api/users", "/api/domains", "/api/registry/", "/api/events", "/api/auth/me", "/api/apikeys" })
         {
             Assert.Contains(routes, r => r.Url.StartsWith(area, StringComparison.Ordinal));
         }
         Assert.True(routes.Count >= 40, $"only {routes.Count} routes found");
     }
 
-    public static TheoryData<string> Tokens() => ["none", "expired", "forged", "unsigned", "garbage"];
+    [Fact]
+    public void Only_the_listed_routes_allow_anonymous_callers()
+    {
+        var open = fixture.Host.App.Services.GetServices<EndpointDataSource>().SelectMany(s => s.Endpoints).OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<Microsoft.AspNetCore.Authorization.IAllowAnonymous>() is not null
+                && ("/" + e.RoutePattern.RawText!.TrimStart('/')).StartsWith("/api/", StringComparison.Ordinal))
+            .SelectMany(e => (e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["GET"]).Select(m => (m, "/" + e.RoutePattern.RawText!.TrimStart('/'))))
+            .Order()
+            .ToList();
+
+        Assert.Equal(Anonymous.Order(), open);
+    }
+
+    public static TheoryData<string> Tokens() => ["none", "expired", "forged", "unsigned", "garbage", "unknown-key", "malformed-key"];
 
     [Theory]
     [MemberData(nameof(Tokens))]
@@ -94,6 +112,8 @@ public class AuthorizationTests(ApiFixture fixture)
             "expired" => ExpiredToken(),
             "forged" => ForgedToken(),
             "unsigned" => UnsignedToken(),
+            "unknown-key" => CredentialToken.Create(CredentialToken.ApiKeyPrefix, Guid.NewGuid()),
+            "malformed-key" => "m2mk_" + new string('a', 40),
             _ => "not.a.token",
         };
         var failures = new List<string>();

@@ -153,8 +153,9 @@ public sealed class FullDisk : IAsyncDisposable
         public ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default) => Failure ?? inner.SaveManyAsync(records, cancellationToken);
         public ValueTask<TimeSeriesPage> QueryAsync(TimeSeriesQuery query, CancellationToken cancellationToken = default) => inner.QueryAsync(query, cancellationToken);
         public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetLatestAsync(string id, CancellationToken cancellationToken = default) => inner.GetLatestAsync(id, cancellationToken);
-        public ValueTask<TimeSeriesRecord?> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.GetAsync(id, type, time, cancellationToken);
-        public ValueTask<bool> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.DeleteAsync(id, type, time, cancellationToken);
+        public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.GetAsync(id, type, time, cancellationToken);
+        public ValueTask<int> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.DeleteAsync(id, type, time, cancellationToken);
+        public ValueTask<bool> DeleteRecordAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default) => inner.DeleteRecordAsync(record, cancellationToken);
         public ValueTask DeleteRangeAsync(string id, string? type, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) => inner.DeleteRangeAsync(id, type, from, to, cancellationToken);
         public ValueTask<IReadOnlyList<DateOnly>> GetMonthsAsync(CancellationToken cancellationToken = default) => inner.GetMonthsAsync(cancellationToken);
         public ValueTask DropMonthAsync(DateOnly month, CancellationToken cancellationToken = default) => inner.DropMonthAsync(month, cancellationToken);

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using M2M.Ingest.Hosting;
 using M2M.Messaging;
+using M2M.Server;
 using M2M.Storage;
 using M2M.Testing;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -44,6 +45,7 @@ public sealed class ListenerTests
             ["Logging:LogLevel:Default"] = "Warning",
         });
         builder.AddStorage();
+        builder.AddStorageBackend();
         builder.AddBus();
         builder.AddIngest();
         using var host = builder.Build();

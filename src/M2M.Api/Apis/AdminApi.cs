@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using M2M.Api.Http;
 using M2M.Storage.Entities;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -11,6 +12,9 @@ public static class AdminApi
     private const string DomainCursor = "dom";
     private const string UserCursor = "usr";
 
+    /// <summary>Largest page of domains or users.</summary>
+    public const int MaxLimit = 1000;
+
     /// <summary>Longest accepted password.</summary>
     public const int MaxPasswordLength = 256;
 
@@ -20,27 +24,27 @@ public static class AdminApi
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder routes)
     {
         var domains = routes.MapGroup("/domains").WithTags("Domains").RequireAuthorization(ApiExtensions.AdminPolicy);
-        domains.MapGet("", ListDomainsAsync).WithSummary("Every domain, sorted by name.");
-        domains.MapPost("", CreateDomainAsync).WithSummary("Create a domain.");
-        domains.MapGet("/{id}", GetDomainAsync).WithSummary("One domain.");
-        domains.MapPatch("/{id}", RenameDomainAsync).WithSummary("Rename a domain.");
-        domains.MapDelete("/{id}", DeleteDomainAsync).WithSummary("Delete an empty domain.");
+        domains.MapGet("", ListDomainsAsync).WithName("listDomains").WithSummary("Every domain, sorted by name.");
+        domains.MapPost("", CreateDomainAsync).WithName("createDomain").WithSummary("Create a domain.");
+        domains.MapGet("/{id}", GetDomainAsync).WithName("getDomain").WithSummary("One domain.");
+        domains.MapPatch("/{id}", RenameDomainAsync).WithName("renameDomain").WithSummary("Rename a domain.");
+        domains.MapDelete("/{id}", DeleteDomainAsync).WithName("deleteDomain").WithSummary("Delete an empty domain.");
 
         var users = routes.MapGroup("/users").WithTags("Users").RequireAuthorization(ApiExtensions.AdminPolicy);
-        users.MapGet("", ListUsersAsync).WithSummary("Every user, sorted by name.");
-        users.MapPost("", CreateUserAsync).WithSummary("Create a user in a domain (by name).");
-        users.MapGet("/{id}", GetUserAsync).WithSummary("One user.");
-        users.MapPatch("/{id}", UpdateUserAsync).WithSummary("Rename a user, change the display name or role, or move the user to another domain.");
-        users.MapPut("/{id}/password", SetPasswordAsync).WithSummary("Replace a user's password.");
-        users.MapDelete("/{id}", DeleteUserAsync).WithSummary("Delete a user.");
+        users.MapGet("", ListUsersAsync).WithName("listUsers").WithSummary("Every user, sorted by name.");
+        users.MapPost("", CreateUserAsync).WithName("createUser").WithSummary("Create a user in a domain (by name).");
+        users.MapGet("/{id}", GetUserAsync).WithName("getUser").WithSummary("One user.");
+        users.MapPatch("/{id}", UpdateUserAsync).WithName("updateUser").WithSummary("Rename a user, change the display name or role, or move the user to another domain.");
+        users.MapPut("/{id}/password", SetPasswordAsync).WithName("setUserPassword").WithSummary("Replace a user's password.");
+        users.MapDelete("/{id}", DeleteUserAsync).WithName("deleteUser").WithSummary("Delete a user.");
         return routes;
     }
 
     // ---- domains ----
 
-    internal static async Task<Results<Ok<Page<DomainView>>, ValidationProblem>> ListDomainsAsync(IDomainStore domains, CancellationToken cancellationToken, int? limit = null, string? cursor = null)
+    internal static async Task<Results<Ok<Page<DomainView>>, ValidationProblem>> ListDomainsAsync(IDomainStore domains, CancellationToken cancellationToken, [Range(1, MaxLimit)] int? limit = null, string? cursor = null)
     {
-        if (!Validation.TryLimit(limit, 100, 1000, out var size, out var invalid))
+        if (!Validation.TryLimit(limit, 100, MaxLimit, out var size, out var invalid))
         {
             return invalid;
         }
@@ -122,9 +126,9 @@ public static class AdminApi
 
     // ---- users ----
 
-    internal static async Task<Results<Ok<Page<UserView>>, ValidationProblem>> ListUsersAsync(IUserStore users, IDomainStore domains, CancellationToken cancellationToken, int? limit = null, string? cursor = null)
+    internal static async Task<Results<Ok<Page<UserView>>, ValidationProblem>> ListUsersAsync(IUserStore users, IDomainStore domains, CancellationToken cancellationToken, [Range(1, MaxLimit)] int? limit = null, string? cursor = null)
     {
-        if (!Validation.TryLimit(limit, 100, 1000, out var size, out var invalid))
+        if (!Validation.TryLimit(limit, 100, MaxLimit, out var size, out var invalid))
         {
             return invalid;
         }

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -22,13 +23,13 @@ public static class DeviceDataApi
     public static RouteGroupBuilder MapDeviceDataApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/devices/{id}/data").WithTags("Data");
-        group.MapGet("", QueryAsync).WithSummary("Records of the device, optionally of one type and within [from, to] (ISO 8601), newest first unless order=asc.");
-        group.MapGet("/latest", LatestAsync).WithSummary("The latest record of each type.");
+        group.MapGet("", QueryAsync).WithName("queryDeviceData").WithSummary("Records of the device, optionally of one type and within [from, to] (ISO 8601), newest first unless order=asc.");
+        group.MapGet("/latest", LatestAsync).WithName("getLatestDeviceData").WithSummary("The latest record of each type.");
         return group;
     }
 
     internal static async Task<Results<Ok<Page<DataPoint>>, NotFound, ValidationProblem>> QueryAsync(
-        string id, [AsParameters] DeviceServices s, string? type = null, string? from = null, string? to = null, string? order = null, int? limit = null, string? cursor = null)
+        string id, [AsParameters] DeviceServices s, string? type = null, string? from = null, string? to = null, string? order = null, [Range(1, MaxLimit)] int? limit = null, string? cursor = null)
     {
         if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
         {

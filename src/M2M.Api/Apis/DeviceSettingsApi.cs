@@ -21,9 +21,9 @@ public static class DeviceSettingsApi
     public static RouteGroupBuilder MapDeviceSettingsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/devices/{id}/settings").WithTags("Settings");
-        group.MapGet("", GetAsync).WithSummary("Every setting with its value, whether it is still to be delivered, and when the device acknowledged it.");
-        group.MapPut("", SetAsync).WithSummary("Set settings (name → value); they are pushed at once to a connected device, else at its next identification.");
-        group.MapDelete("/{name}", DeleteAsync).WithSummary("Delete a setting.");
+        group.MapGet("", GetAsync).WithName("getDeviceSettings").WithSummary("Every setting with its value, whether it is still to be delivered, and when the device acknowledged it.");
+        group.MapPut("", SetAsync).WithName("setDeviceSettings").WithSummary("Set settings (name → value); they are pushed at once to a connected device, else at its next identification.");
+        group.MapDelete("/{name}", DeleteAsync).WithName("deleteDeviceSetting").WithSummary("Delete a setting.");
         return group;
     }
 

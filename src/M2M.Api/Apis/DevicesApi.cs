@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using M2M.Api.Http;
 using M2M.Messaging;
 using M2M.Storage.Entities;
@@ -14,19 +15,19 @@ public static class DevicesApi
     public static RouteGroupBuilder MapDevicesApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/devices").WithTags("Devices");
-        group.MapGet("", ListAsync).WithSummary("Devices the caller may see, optionally searched by ident or name and filtered by domain.");
-        group.MapPost("", CreateAsync).WithSummary("Create a device.");
-        group.MapGet("/{id}", GetAsync).WithSummary("One device.");
-        group.MapGet("/by-ident/{ident}", GetByIdentAsync).WithSummary("One device by its ident.");
-        group.MapPatch("/{id}", UpdateAsync).WithSummary("Change a device's display name or domain.");
-        group.MapDelete("/{id}", DeleteAsync).WithSummary("Delete a device.");
-        group.MapPost("/{id}/disconnect", DisconnectAsync).WithSummary("Close the device's connection wherever it is connected.");
-        group.MapGet("/{id}/status", GetStatusAsync).WithSummary("Values reported by the device.");
+        group.MapGet("", ListAsync).WithName("listDevices").WithSummary("Devices the caller may see, optionally searched by ident or name and filtered by domain.");
+        group.MapPost("", CreateAsync).WithName("createDevice").WithSummary("Create a device.");
+        group.MapGet("/{id}", GetAsync).WithName("getDevice").WithSummary("One device.");
+        group.MapGet("/by-ident/{ident}", GetByIdentAsync).WithName("getDeviceByIdent").WithSummary("One device by its ident.");
+        group.MapPatch("/{id}", UpdateAsync).WithName("updateDevice").WithSummary("Change a device's display name or domain.");
+        group.MapDelete("/{id}", DeleteAsync).WithName("deleteDevice").WithSummary("Delete a device.");
+        group.MapPost("/{id}/disconnect", DisconnectAsync).WithName("disconnectDevice").WithSummary("Close the device's connection wherever it is connected.");
+        group.MapGet("/{id}/status", GetStatusAsync).WithName("getDeviceStatus").WithSummary("Values reported by the device.");
         return group;
     }
 
     internal static async Task<Results<Ok<Page<DeviceView>>, ValidationProblem>> ListAsync(
-        [AsParameters] DeviceServices s, string? q = null, string? domain = null, int? limit = null, string? cursor = null)
+        [AsParameters] DeviceServices s, string? q = null, string? domain = null, [Range(1, DeviceQuery.MaxLimit)] int? limit = null, string? cursor = null)
     {
         if (!Validation.TryLimit(limit, 100, DeviceQuery.MaxLimit, out var size, out var invalid))
         {
@@ -219,7 +220,8 @@ public static class DevicesApi
 /// <param name="Domain">Name of its domain.</param>
 /// <param name="Connected">Whether it holds a connection to this node now.</param>
 /// <param name="LastSeen">Its last activity when connected, else the time of its newest record.</param>
-public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen)
+/// <param name="Protocol">The protocol of its last identification (<c>m2mp</c>, <c>alip</c>), <c>null</c> before the first.</param>
+public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen, string? Protocol)
 {
     public const int MaxDisplayName = 200;
 }
@@ -261,6 +263,6 @@ internal sealed class DeviceViews(DeviceServices s)
                 }
             }
         }
-        return new DeviceView(device.Id, device.Ident, device.DisplayName, domainName, connections.Count > 0, lastSeen);
+        return new DeviceView(device.Id, device.Ident, device.DisplayName, domainName, connections.Count > 0, lastSeen, device.Protocol);
     }
 }

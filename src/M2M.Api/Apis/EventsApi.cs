@@ -27,7 +27,7 @@ public static class EventsApi
     public static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(20);
 
     public static RouteHandlerBuilder MapEventsApi(this IEndpointRouteBuilder routes) =>
-        routes.MapGet("/events", Stream).WithTags("Events")
+        routes.MapGet("/events", Stream).WithName("streamEvents").WithTags("Events")
             .WithSummary("Live device events (Server-Sent Events) of the devices the caller may see.");
 
     internal static ServerSentEventsResult<JsonObject> Stream(ClaimsPrincipal user, IMessageBus bus, IDeviceStore devices, IOptions<ApiOptions> options, HttpContext http) =>

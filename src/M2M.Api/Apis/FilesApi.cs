@@ -28,17 +28,17 @@ public static class FilesApi
     public static IEndpointRouteBuilder MapFilesApi(this IEndpointRouteBuilder routes)
     {
         var files = routes.MapGroup("/files").WithTags("Files");
-        files.MapPut("/{**path}", UploadAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithMetadata(new StreamingUpload())
+        files.MapPut("/{**path}", UploadAsync).WithName("uploadFile").RequireAuthorization(ApiExtensions.AdminPolicy).WithMetadata(new StreamingUpload())
             .WithSummary("Upload a file (streamed; any size; Content-Type kept).");
-        files.MapGet("/{**path}", DownloadAsync).WithSummary("Download a file (Range requests and ETag supported).");
-        files.MapDelete("/{**path}", DeleteAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithSummary("Delete a file.");
+        files.MapGet("/{**path}", DownloadAsync).WithName("downloadFile").WithSummary("Download a file (Range requests and ETag supported).");
+        files.MapDelete("/{**path}", DeleteAsync).WithName("deleteFile").RequireAuthorization(ApiExtensions.AdminPolicy).WithSummary("Delete a file.");
 
         var firmware = routes.MapGroup("/firmware").WithTags("Firmware");
-        firmware.MapGet("", ListFirmwareAsync).WithSummary("Every firmware name.");
-        firmware.MapGet("/{name}", DownloadFirmwareAsync).WithSummary("Download a firmware file by name (Range requests and ETag supported).");
-        firmware.MapPut("/{name}", UploadFirmwareAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithMetadata(new StreamingUpload())
+        firmware.MapGet("", ListFirmwareAsync).WithName("listFirmware").WithSummary("Every firmware name.");
+        firmware.MapGet("/{name}", DownloadFirmwareAsync).WithName("downloadFirmware").WithSummary("Download a firmware file by name (Range requests and ETag supported).");
+        firmware.MapPut("/{name}", UploadFirmwareAsync).WithName("uploadFirmware").RequireAuthorization(ApiExtensions.AdminPolicy).WithMetadata(new StreamingUpload())
             .WithSummary("Store a firmware file under a name that devices can ask for.");
-        firmware.MapDelete("/{name}", DeleteFirmwareAsync).RequireAuthorization(ApiExtensions.AdminPolicy).WithSummary("Remove a firmware name and its file.");
+        firmware.MapDelete("/{name}", DeleteFirmwareAsync).WithName("deleteFirmware").RequireAuthorization(ApiExtensions.AdminPolicy).WithSummary("Remove a firmware name and its file.");
         return routes;
     }
 

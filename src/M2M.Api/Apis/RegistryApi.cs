@@ -14,9 +14,9 @@ public static class RegistryApi
     public static RouteGroupBuilder MapRegistryApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/registry").WithTags("Registry").RequireAuthorization(ApiExtensions.AdminPolicy);
-        group.MapGet("/{**path}", GetAsync).WithSummary("A node's status, values and children (hidden ones included).");
-        group.MapPut("/{**path}", SetAsync).WithSummary("Set values of a node (name → value), creating it when needed.");
-        group.MapDelete("/{**path}", DeleteAsync).WithSummary("Soft-delete a node and its subtree.");
+        group.MapGet("/{**path}", GetAsync).WithName("getRegistryNode").WithSummary("A node's status, values and children (hidden ones included).");
+        group.MapPut("/{**path}", SetAsync).WithName("setRegistryValues").WithSummary("Set values of a node (name → value), creating it when needed.");
+        group.MapDelete("/{**path}", DeleteAsync).WithName("deleteRegistryNode").WithSummary("Soft-delete a node and its subtree.");
         return group;
     }
 

@@ -24,7 +24,14 @@ public interface IUserStore
     /// </summary>
     ValueTask<User?> VerifyPasswordAsync(string name, string password, CancellationToken cancellationToken = default);
 
-    /// <summary>Replaces the password.</summary>
+    /// <summary>
+    /// The user's security stamp: a random value replaced with every password change, so that
+    /// credentials derived from a sign-in (refresh tokens) can tell the password changed since.
+    /// <c>null</c> when the user does not exist; empty until the first password change.
+    /// </summary>
+    ValueTask<string?> GetSecurityStampAsync(Guid id, CancellationToken cancellationToken = default);
+
+    /// <summary>Replaces the password (and the security stamp).</summary>
     ValueTask SetPasswordAsync(Guid id, string password, CancellationToken cancellationToken = default);
 
     /// <summary>Renames the user.</summary>

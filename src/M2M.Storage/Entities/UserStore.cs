@@ -19,6 +19,7 @@ public sealed partial class UserStore(IRegistry registry, IDomainStore domains, 
 
     private const string Kind = "user";
     private const string PasswordHash = "password_hash";
+    private const string SecurityStamp = "security_stamp";
     private static readonly UpgradeStep[] Steps = [];
     private static readonly PasswordHasher<User> Hasher = new();
     private static readonly User HashSubject = new(Guid.Empty, "", null, Guid.Empty, UserRoles.User, DateTimeOffset.UnixEpoch);
@@ -184,11 +185,23 @@ public sealed partial class UserStore(IRegistry registry, IDomainStore domains, 
         return found.User;
     }
 
+    private static string NewSecurityStamp() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+
+    public async ValueTask<string?> GetSecurityStampAsync(Guid id, CancellationToken cancellationToken = default)
+        => await LoadAsync(id, cancellationToken).ConfigureAwait(false) is { } loaded
+            ? loaded.Values.TryGetValue(SecurityStamp, out var stamp) ? stamp : ""
+            : null;
+
     public async ValueTask SetPasswordAsync(Guid id, string password, CancellationToken cancellationToken = default)
     {
         ValidatePassword(password);
         await RequireAsync(id, cancellationToken).ConfigureAwait(false);
-        await registry.SetValueAsync(EntityPaths.User(id), PasswordHash, Hasher.HashPassword(HashSubject, password), cancellationToken: cancellationToken).ConfigureAwait(false);
+        // One write: the new password never goes with the old stamp.
+        await registry.SetValuesAsync(EntityPaths.User(id), new Dictionary<string, string>
+        {
+            [PasswordHash] = Hasher.HashPassword(HashSubject, password),
+            [SecurityStamp] = NewSecurityStamp(),
+        }, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<User> RenameAsync(Guid id, string newName, CancellationToken cancellationToken = default)

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using M2M.Storage.Entities;
 using M2M.Storage.Registry;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -121,11 +122,20 @@ public sealed class StagedUpload : IAsyncDisposable
         Interlocked.Exchange(ref _ended, 1) == 0 ? _staging.EndAsync(Path, _completed) : ValueTask.CompletedTask;
 }
 
-/// <summary>Runs <see cref="UploadStaging.SweepAsync"/> at start and every <see cref="StorageSpaceOptions.StagedUploadSweepInterval"/>.</summary>
-internal sealed class StagedUploadSweeper(UploadStaging staging, IOptions<StorageSpaceOptions> options, ILogger<StagedUploadSweeper> logger) : BackgroundService
+/// <summary>
+/// Runs <see cref="UploadStaging.SweepAsync"/> at start and every <see cref="StorageSpaceOptions.StagedUploadSweepInterval"/>;
+/// does nothing in a host without a storage backend (no <see cref="IRegistry"/>).
+/// </summary>
+internal sealed class StagedUploadSweeper(IServiceProvider services, IServiceProviderIsService isService, IOptions<StorageSpaceOptions> options, ILogger<StagedUploadSweeper> logger)
+    : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!isService.IsService(typeof(IRegistry)))
+        {
+            return;
+        }
+        var staging = services.GetRequiredService<UploadStaging>();
         using var timer = new PeriodicTimer(options.Value.StagedUploadSweepInterval);
         do
         {

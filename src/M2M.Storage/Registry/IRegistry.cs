@@ -105,18 +105,58 @@ public interface IRegistry
     ValueTask<IReadOnlyList<string>> GetChildrenAsync(RegistryPath path, bool includeHidden = false, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Every live value of the node with its expiry, in the backend's name order (the export and the
+    /// copy read nodes through it).
+    /// </summary>
+    ValueTask<IReadOnlyList<RegistryEntry>> GetEntriesAsync(RegistryPath path, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// <see cref="CreateAsync(RegistryPath, IReadOnlyDictionary{string, string}?, CancellationToken)"/>
+    /// with values that carry their own expiry (the import and the copy write nodes through it): missing
+    /// ancestors are created, a soft-deleted node is purged first, the entries are merged into the
+    /// node's values (those already expired are left out), atomically where the backend allows. On the
+    /// root, only the values are written.
+    /// </summary>
+    /// <exception cref="RegistryValueNameException">Invalid name.</exception>
+    /// <exception cref="RegistryValueTooLargeException">A value is larger than <see cref="RegistryLimits.MaxValueBytes"/>.</exception>
+    ValueTask CreateWithEntriesAsync(RegistryPath path, IReadOnlyList<RegistryEntry> entries, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Replaces the file blocks of <paramref name="target"/> with a copy of those of
+    /// <paramref name="source"/>, holding at most one block in memory (values such as <c>fsize</c> are
+    /// not touched). Nothing is copied when the source has no blocks.
+    /// </summary>
+    ValueTask CopyBlocksAsync(RegistryPath source, RegistryPath target, CancellationToken cancellationToken = default);
+
+    // Subtree operations: implemented once over the members above (RegistrySubtree), which is what a
+    // backend gets unless it implements them itself (a faster or more atomic path).
+
+    /// <summary>
     /// Exports the subtree as JSON: <c>{"values":{…},"expires":{name: unixMs},"children":{name:{…}}}</c>
     /// (hidden children included, deleted ones left out).
     /// </summary>
-    ValueTask<string> ExportJsonAsync(RegistryPath path, CancellationToken cancellationToken = default);
+    /// <exception cref="RegistryNodeNotFoundException">The node is not created.</exception>
+    ValueTask<string> ExportJsonAsync(RegistryPath path, CancellationToken cancellationToken = default)
+        => RegistrySubtree.ExportJsonAsync(this, path, cancellationToken);
 
     /// <summary>Imports an export under <paramref name="path"/>, creating nodes and merging values.</summary>
-    /// <exception cref="RegistryImportException">The document is not a registry export.</exception>
-    ValueTask ImportJsonAsync(RegistryPath path, string json, CancellationToken cancellationToken = default);
+    /// <exception cref="RegistryImportException">The document is not a registry export (nothing is written).</exception>
+    ValueTask ImportJsonAsync(RegistryPath path, string json, CancellationToken cancellationToken = default)
+        => RegistrySubtree.ImportJsonAsync(this, path, json, cancellationToken);
 
     /// <summary>Copies the subtree of <paramref name="source"/> (values, children, file blocks) onto <paramref name="target"/>, merging.</summary>
-    ValueTask CopyAsync(RegistryPath source, RegistryPath target, CancellationToken cancellationToken = default);
+    /// <exception cref="ArgumentException"><paramref name="target"/> is inside <paramref name="source"/>.</exception>
+    /// <exception cref="RegistryNodeNotFoundException">The source is not created.</exception>
+    ValueTask CopyAsync(RegistryPath source, RegistryPath target, CancellationToken cancellationToken = default)
+        => RegistrySubtree.CopyAsync(this, source, target, cancellationToken);
 
     /// <summary>Moves a subtree: copy, then soft delete of the source.</summary>
-    ValueTask MoveAsync(RegistryPath source, RegistryPath target, CancellationToken cancellationToken = default);
+    ValueTask MoveAsync(RegistryPath source, RegistryPath target, CancellationToken cancellationToken = default)
+        => RegistrySubtree.MoveAsync(this, source, target, cancellationToken);
 }
+
+/// <summary>A live value of a node with its expiry.</summary>
+/// <param name="Name">The value's name.</param>
+/// <param name="Value">The value.</param>
+/// <param name="ExpiresAtMs">When it expires, in Unix milliseconds; <c>0</c> = never.</param>
+public readonly record struct RegistryEntry(string Name, string Value, long ExpiresAtMs);
