@@ -80,7 +80,7 @@ public sealed class IngestOptions
     /// Network buffer memory (bytes) that the memory pools must have released before the node runs
     /// one aggressive garbage collection to give it back to the system (at most once a minute); 0 = never.
     /// </summary>
-    public long MemoryTrimThreshold { get; set; } = 64L << 20;
+    public long MemoryTrimThreshold { get; set; } = 32L << 20;
 
     /// <summary>
     /// Bytes written to a device and not yet taken by it; a device that stays over it for

@@ -427,7 +427,8 @@ public static class CommandLine
                 its body in 8 KiB pieces --interval apart, and holds them. Unidentified by default: the
                 server should refuse such frames at their header; with --identify the devices identify first
                 and the frames are allowed (the server buffers them). Reports the server's RSS before, during,
-                and 10 s, 30 s and --after the connections are closed, and how many the server closed.
+                and 10 s, 30 s, 1, 2, 5, 10 min (up to --after) after the connections are closed, and how
+                many the server closed.
 
                 Usage: m2m-load flood [options]
                   -c, --connections <C>       connections (default 1000)

@@ -14,7 +14,8 @@ namespace M2M.Load.Runs;
 /// hold: what an attacker does to make the server buffer memory. Unidentified by default (the
 /// server should refuse the frame at its header); with <c>--identify</c> the connections identify
 /// first, so the frames are allowed and the server buffers them. Reports the server's RSS before,
-/// during, when the server has closed what it refuses, and at intervals after the flood ends.
+/// during, when the server has closed what it refuses, and 10 s, 30 s, 1, 2, 5 and 10 min (up to
+/// <c>--after</c>) after the flood ends.
 /// </summary>
 public static class FloodRun
 {
@@ -96,7 +97,7 @@ public static class FloodRun
         }
         var after = new JsonObject();
         var waited = TimeSpan.Zero;
-        foreach (var mark in new[] { TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30), o.After })
+        foreach (var mark in new[] { 10, 30, 60, 120, 300, 600 }.Select(s => TimeSpan.FromSeconds(s)).Append(o.After))
         {
             if (mark <= waited || mark > o.After)
             {
