@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using M2M.Api.Http;
 using M2M.Messaging;
 using M2M.Storage.Entities;
+using M2M.Storage.TimeSeries;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 
@@ -23,6 +24,7 @@ public static class DevicesApi
         group.MapDelete("/{id}", DeleteAsync).WithName("deleteDevice").WithSummary("Delete a device.");
         group.MapPost("/{id}/disconnect", DisconnectAsync).WithName("disconnectDevice").WithSummary("Close the device's connection wherever it is connected.");
         group.MapGet("/{id}/status", GetStatusAsync).WithName("getDeviceStatus").WithSummary("Values reported by the device.");
+        group.MapGet("/{id}/sensors", GetSensorsAsync).WithName("getDeviceSensors").WithSummary("Sensors the device listed, with when each was first and last seen.");
         return group;
     }
 
@@ -70,7 +72,14 @@ public static class DevicesApi
         return TypedResults.Ok(new Page<DeviceView>(items, Cursor.Encode(CursorKind, page.NextCursor)));
     }
 
-    internal static async Task<Results<Created<DeviceView>, ValidationProblem, ProblemHttpResult>> CreateAsync(
+    /// <summary>
+    /// Creates a device with its credentials in the same write: the caller's <c>secret</c> and/or
+    /// <c>certificateThumbprints</c>, else a generated secret returned once in the answer. Only an
+    /// administrator may create a device without credentials (<c>unauthenticated: true</c>): a
+    /// credential-less device is taken by whichever connection first presents its ident, so a
+    /// domain user could otherwise pre-register a future device's ident and receive its data.
+    /// </summary>
+    internal static async Task<Results<Created<CreatedDeviceView>, ValidationProblem, ProblemHttpResult>> CreateAsync(
         CreateDeviceRequest request, [AsParameters] DeviceServices s)
     {
         try
@@ -84,6 +93,14 @@ public static class DevicesApi
         if (request.DisplayName is { Length: > DeviceView.MaxDisplayName })
         {
             return Validation.Problem("displayName", $"Longer than {DeviceView.MaxDisplayName} characters.");
+        }
+        if (CheckCredentials(request, s.Caller, out var forbidden) is { } invalidCredentials)
+        {
+            return invalidCredentials;
+        }
+        if (forbidden is not null)
+        {
+            return forbidden;
         }
         var domainId = s.Caller.DomainId;
         if (!string.IsNullOrEmpty(request.Domain))
@@ -99,16 +116,55 @@ public static class DevicesApi
         {
             domainId = (await s.Domains.EnsureDefaultAsync(s.Aborted)).Id;
         }
+        var thumbprints = (request.CertificateThumbprints ?? []).Select(t => DeviceCertificates.NormalizeThumbprint(t)!).Distinct().ToList();
+        var generated = request.Unauthenticated || request.Secret is not null || thumbprints.Count > 0 ? null : DeviceSecrets.Generate();
+        var secret = request.Secret ?? generated;
+        var seed = request.Unauthenticated ? null : new DeviceCredentialSeed(secret is null ? null : DeviceSecrets.Hash(secret), thumbprints);
         Device device;
         try
         {
-            device = await s.Devices.CreateAsync(request.Ident, string.IsNullOrEmpty(request.DisplayName) ? null : request.DisplayName, domainId, s.Aborted);
+            device = await s.Devices.CreateAsync(request.Ident, string.IsNullOrEmpty(request.DisplayName) ? null : request.DisplayName, domainId, seed, s.Aborted);
         }
         catch (DuplicateNameException)
         {
             return TypedResults.Problem(title: "A device with this ident already exists.", statusCode: StatusCodes.Status409Conflict);
         }
-        return TypedResults.Created($"/api/devices/{device.Id:D}", await new DeviceViews(s).ViewAsync(device));
+        s.Fleet.Upsert(device);
+        var view = await new DeviceViews(s).ViewAsync(device);
+        return TypedResults.Created($"/api/devices/{device.Id:D}", new CreatedDeviceView(view.Id, view.Ident, view.DisplayName, view.Domain, view.Connected, view.LastSeen, view.Protocol, generated));
+    }
+
+    /// <summary>Checks the credential fields of a creation: a 400 to answer, or <paramref name="forbidden"/> (403), or neither.</summary>
+    private static ValidationProblem? CheckCredentials(CreateDeviceRequest request, Auth.Caller caller, out ProblemHttpResult? forbidden)
+    {
+        forbidden = null;
+        var thumbprints = request.CertificateThumbprints ?? [];
+        if (request.Unauthenticated)
+        {
+            if (request.Secret is not null || thumbprints.Count > 0)
+            {
+                return Validation.Problem("unauthenticated", "A device is either unauthenticated or has credentials, not both.");
+            }
+            if (!caller.IsAdmin)
+            {
+                forbidden = TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden,
+                    title: "Only an administrator may create a device without credentials.");
+                return null;
+            }
+        }
+        if (request.Secret is not null && DeviceSecrets.CheckStrength(request.Secret) is { } weak)
+        {
+            return Validation.Problem("secret", weak);
+        }
+        if (thumbprints.Count > DeviceCertificates.MaxPerDevice)
+        {
+            return Validation.Problem("certificateThumbprints", $"At most {DeviceCertificates.MaxPerDevice} certificates.");
+        }
+        if (thumbprints.Any(t => DeviceCertificates.NormalizeThumbprint(t) is null))
+        {
+            return Validation.Problem("certificateThumbprints", "A thumbprint is the SHA-256 of the certificate: 64 hex digits.");
+        }
+        return null;
     }
 
     internal static async Task<Results<Ok<DeviceView>, NotFound, ValidationProblem>> GetAsync(string id, [AsParameters] DeviceServices s)
@@ -167,6 +223,7 @@ public static class DevicesApi
         {
             device = await s.Devices.SetDomainAsync(deviceId, target.Id, s.Aborted);
         }
+        s.Fleet.Upsert(device);
         return TypedResults.Ok(await new DeviceViews(s).ViewAsync(device));
     }
 
@@ -180,6 +237,7 @@ public static class DevicesApi
         {
             return TypedResults.NotFound();
         }
+        s.Fleet.Remove(deviceId);
         // A deleted device must not stay connected as if nothing happened.
         await s.PushAsync(deviceId, Calls.Disconnect);
         return TypedResults.NoContent();
@@ -211,6 +269,19 @@ public static class DevicesApi
         }
         return TypedResults.Ok(await s.Devices.GetStatusAsync(deviceId, s.Aborted));
     }
+
+    internal static async Task<Results<Ok<IReadOnlyList<ListedSensor>>, NotFound, ValidationProblem>> GetSensorsAsync(string id, [AsParameters] DeviceServices s)
+    {
+        if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
+        {
+            return invalid;
+        }
+        if (await s.FindAsync(deviceId) is null)
+        {
+            return TypedResults.NotFound();
+        }
+        return TypedResults.Ok(await s.Devices.GetListedSensorsAsync(deviceId, s.Aborted));
+    }
 }
 
 /// <summary>A device as the API shows it.</summary>
@@ -218,7 +289,7 @@ public static class DevicesApi
 /// <param name="Ident">Unique ident.</param>
 /// <param name="DisplayName">Display name, if any.</param>
 /// <param name="Domain">Name of its domain.</param>
-/// <param name="Connected">Whether it holds a connection to this node now.</param>
+/// <param name="Connected">Whether it holds a connection to any ingest node now.</param>
 /// <param name="LastSeen">Its last activity when connected, else the time of its newest record.</param>
 /// <param name="Protocol">The protocol of its last identification (<c>m2mp</c>, <c>alip</c>), <c>null</c> before the first.</param>
 public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen, string? Protocol)
@@ -226,8 +297,22 @@ public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, stri
     public const int MaxDisplayName = 200;
 }
 
-/// <summary>A new device; <c>domain</c> by name (the caller's own domain, or <c>default</c> for an admin, when absent).</summary>
-public sealed record CreateDeviceRequest(string Ident, string? DisplayName = null, string? Domain = null);
+/// <summary>
+/// A new device; <c>domain</c> by name (the caller's own domain, or <c>default</c> for an admin, when
+/// absent). Credentials: <c>secret</c> (caller's own, strength checked) and/or
+/// <c>certificateThumbprints</c> (SHA-256, hex); with neither a secret is generated and returned once;
+/// <c>unauthenticated</c> (admins only) creates it without credentials.
+/// </summary>
+public sealed record CreateDeviceRequest(
+    string Ident,
+    string? DisplayName = null,
+    string? Domain = null,
+    string? Secret = null,
+    IReadOnlyList<string>? CertificateThumbprints = null,
+    bool Unauthenticated = false);
+
+/// <summary>A created device; <c>secret</c> is the generated secret (shown in this answer only), else <c>null</c>.</summary>
+public sealed record CreatedDeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen, string? Protocol, string? Secret);
 
 /// <summary>Changes of a device: an absent field is left as is; an empty <c>displayName</c> clears it.</summary>
 public sealed record UpdateDeviceRequest(string? DisplayName = null, string? Domain = null);
@@ -237,25 +322,18 @@ internal sealed class DeviceViews(DeviceServices s)
 {
     private readonly Dictionary<Guid, string> _domainNames = [];
 
-    public async ValueTask<DeviceView> ViewAsync(Device device)
+    public async ValueTask<DeviceView> ViewAsync(Device device, IReadOnlyList<TimeSeriesRecord>? latest = null)
     {
         if (!_domainNames.TryGetValue(device.DomainId, out var domainName))
         {
             domainName = (await s.Domains.GetAsync(device.DomainId, s.Aborted))?.Name ?? device.DomainId.ToString("D");
             _domainNames[device.DomainId] = domainName;
         }
-        var connections = s.Connections.GetByDevice(device.Id);
-        DateTimeOffset? lastSeen = null;
-        foreach (var c in connections)
-        {
-            if (lastSeen is null || c.LastActivity > lastSeen)
-            {
-                lastSeen = c.LastActivity;
-            }
-        }
+        var presence = await s.Presence.GetAsync(device.Id, s.Aborted);
+        var lastSeen = presence?.LastSeen;
         if (lastSeen is null)
         {
-            foreach (var record in await s.Series.GetLatestAsync(DeviceServices.SeriesId(device.Id), s.Aborted))
+            foreach (var record in latest ?? await s.Series.GetLatestAsync(DeviceServices.SeriesId(device.Id), s.Aborted))
             {
                 if (lastSeen is null || record.Time > lastSeen)
                 {
@@ -263,6 +341,6 @@ internal sealed class DeviceViews(DeviceServices s)
                 }
             }
         }
-        return new DeviceView(device.Id, device.Ident, device.DisplayName, domainName, connections.Count > 0, lastSeen, device.Protocol);
+        return new DeviceView(device.Id, device.Ident, device.DisplayName, domainName, presence is not null, lastSeen, device.Protocol);
     }
 }
