@@ -54,13 +54,15 @@ public sealed class StorageHealthCheckTests : IDisposable
         store!.Failing = true;
         var writer = host.Services.GetRequiredService<IRecordWriter>();
         var ticket = await writer.WriteAsync(new TimeSeriesRecord("dev-1", "t", DateTimeOffset.UnixEpoch.AddYears(56), "{}"), Ct);
-        while (store.FailedCalls == 0)
+        // The store counts a failed call before the writer has seen it fail: wait for the writer's state.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        HealthReportEntry failing;
+        while ((failing = await StorageHealthAsync(host)).Status != HealthStatus.Unhealthy)
         {
+            Assert.True(DateTime.UtcNow < deadline, $"not unhealthy within 30 s of a failing commit (failed calls: {store.FailedCalls}, status {failing.Status})");
             await Task.Delay(10, Ct);
         }
-
-        var failing = await StorageHealthAsync(host);
-        Assert.Equal(HealthStatus.Unhealthy, failing.Status);
+        Assert.True(store.FailedCalls > 0);
         Assert.StartsWith("Commits of records fail since ", failing.Description, StringComparison.Ordinal);
         Assert.IsType<IOException>(failing.Exception);
 
