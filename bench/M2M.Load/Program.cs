@@ -44,13 +44,17 @@ try
     {
         LoadCommand.Simulate => await DeviceRun.RunAsync(o, o.ReplayFile is null ? DeviceMode.Periodic : DeviceMode.Replay, server, pid, o.IdentOffset, progress, cancel.Token),
         LoadCommand.Load => await DeviceRun.RunAsync(o, DeviceMode.Flat, server, pid, o.IdentOffset, progress, cancel.Token),
+        LoadCommand.Flood => await FloodRun.RunAsync(o, server, pid, progress, cancel.Token),
         _ => await ConnectionsRun.RunAsync(o, server, pid, progress, cancel.Token),
     };
     Console.WriteLine(o.Json ? Report.Json(result) : Report.Text(result));
 
-    var ok = o.Command == LoadCommand.Connections
-        ? (result["identified"]?.GetValue<long>() ?? 0) > 0
-        : DeviceRun.Succeeded(result, expectData: o.Command == LoadCommand.Load);
+    var ok = o.Command switch
+    {
+        LoadCommand.Connections => (result["identified"]?.GetValue<long>() ?? 0) > 0,
+        LoadCommand.Flood => (result["open"]?.GetValue<int>() ?? 0) > 0,
+        _ => DeviceRun.Succeeded(result, expectData: o.Command == LoadCommand.Load),
+    };
     if (!ok)
     {
         await Console.Error.WriteLineAsync($"m2m-load: the run failed: {result["errors"]?["last"]?.GetValue<string>() ?? "no device was identified"}");

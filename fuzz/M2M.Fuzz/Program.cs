@@ -8,9 +8,17 @@ using SharpFuzz;
 //   M2M.Fuzz <m2mp|alip> --iterations N --seconds S [--corpus DIR] [--findings DIR] [--seed N]
 //                                                 self-driving random mutation of the corpus
 //   M2M.Fuzz <m2mp|alip> --replay FILE...         run the target once per file (reproduce a finding)
+//   M2M.Fuzz live --m2mp HOST:PORT --alip HOST:PORT [--seconds S] [--connections N] [--server-log FILE] [--server-pid PID] [--health URL]
+//                                                 fuzz a running server over its device ports (fuzz/README.md, "Live server")
+if (args.Length > 0 && args[0] == "live")
+{
+    return await M2M.Fuzz.Live.LiveFuzzer.RunAsync(args[1..]);
+}
+
 if (args.Length == 0 || args[0] is not ("m2mp" or "alip"))
 {
     Console.Error.WriteLine("usage: M2M.Fuzz <m2mp|alip> [--libfuzzer | --iterations N --seconds S [--corpus DIR] [--findings DIR] [--seed N] | --replay FILE...]");
+    Console.Error.WriteLine(M2M.Fuzz.Live.LiveFuzzer.Usage);
     return 2;
 }
 

@@ -76,7 +76,7 @@ internal static class SelfDriving
         return (executions, findings, stopwatch.Elapsed);
     }
 
-    private static byte[] Mutate(Random random, byte[] original, List<byte[]> pool)
+    internal static byte[] Mutate(Random random, byte[] original, IReadOnlyList<byte[]> pool)
     {
         var data = new List<byte>(original);
         var rounds = 1 + random.Next(6);

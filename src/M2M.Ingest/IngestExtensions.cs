@@ -27,8 +27,11 @@ public static class IngestExtensions
             .Bind(builder.Configuration.GetSection(IngestOptions.Section))
             .Validate(o => o.M2mpPort is >= 0 and <= 65535 && o.AlipPort is >= 0 and <= 65535, "Ingest ports must be in 0..65535.")
             .Validate(o => o.MaxConnections > 0, "M2M:Ingest:MaxConnections must be positive.")
+            .Validate(o => o.ReservedFileDescriptors >= 0, "M2M:Ingest:ReservedFileDescriptors must not be negative.")
             .Validate(o => o.MaxFrameSize >= 16, "M2M:Ingest:MaxFrameSize must be at least 16 bytes.")
             .Validate(o => o.MaxLineLength is >= 16 and <= 1024 * 1024, "M2M:Ingest:MaxLineLength must be in 16..1048576.")
+            .Validate(o => o.MemoryTrimThreshold >= 0, "M2M:Ingest:MemoryTrimThreshold must not be negative.")
+            .Validate(o => o.MaxUnidentifiedMessageSize >= 260, "M2M:Ingest:MaxUnidentifiedMessageSize must be at least 260 bytes (an identification).")
             .Validate(o => o.MaxPendingOutboundBytes >= 1024, "M2M:Ingest:MaxPendingOutboundBytes must be at least 1024.")
             .Validate(o => o.MaxRecordsPerSecond >= 0, "M2M:Ingest:MaxRecordsPerSecond must not be negative.")
             .Validate(o => o.FirmwareChunkMax > 0, "M2M:Ingest:FirmwareChunkMax must be positive.")
@@ -49,6 +52,7 @@ public static class IngestExtensions
             .ValidateOnStart();
 
         builder.Services.TryAddSingleton<IngestNode>();
+        builder.Services.TryAddSingleton<ConnectionLimit>();
         builder.Services.TryAddSingleton<ConnectionRegistry>();
         builder.Services.TryAddSingleton<IConnectionRegistry>(sp => sp.GetRequiredService<ConnectionRegistry>());
         builder.Services.TryAddSingleton<IngestEndpoints>();
@@ -61,6 +65,7 @@ public static class IngestExtensions
         builder.Services.AddChannelConverter<NmeaConverter>();
         builder.Services.AddHostedService<IngestServer>();
         builder.Services.AddHostedService<ReceiverAnnouncement>();
+        builder.Services.AddHostedService<MemoryTrimmer>();
         return builder;
     }
 }

@@ -66,14 +66,39 @@ public sealed class IngestOptions
     /// <summary>Records more than this far in the future are stored but counted and logged as suspicious.</summary>
     public TimeSpan FutureTolerance { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Open device connections per node; new ones over it are closed at once.</summary>
+    /// <summary>
+    /// Open device connections per node; new ones over it are closed at once. The node lowers it to
+    /// its open-files limit minus <see cref="ReservedFileDescriptors"/> (logged at start).
+    /// </summary>
     public int MaxConnections { get; set; } = 100_000;
+
+    /// <summary>
+    /// File descriptors of the process kept for everything but device connections: the storage's
+    /// files (RocksDB keeps up to <c>M2M:Storage:Rocks:MaxOpenFiles</c> open), HTTP connections and
+    /// the runtime (about two per loaded assembly). The device connection limit is the open-files
+    /// limit (<c>ulimit -n</c>) minus this.
+    /// </summary>
+    public int ReservedFileDescriptors { get; set; } = 2048;
 
     /// <summary>Largest M2MP frame (bytes on the wire); a larger one closes the connection.</summary>
     public int MaxFrameSize { get; set; } = 1024 * 1024;
 
     /// <summary>Longest ALIP line (bytes, without the <c>\n</c>); longer ones are refused with <c>ERR</c> and skipped.</summary>
     public int MaxLineLength { get; set; } = 4096;
+
+    /// <summary>
+    /// Largest M2MP frame (bytes on the wire) and longest ALIP line accepted before the device is
+    /// identified: enough for an identification (at most 257 bytes), so that a connection that has
+    /// proven nothing cannot make the node buffer large frames. A larger M2MP frame closes the
+    /// connection; a longer ALIP line is refused with <c>ERR</c> and skipped.
+    /// </summary>
+    public int MaxUnidentifiedMessageSize { get; set; } = 512;
+
+    /// <summary>
+    /// Network buffer memory (bytes) that the memory pools must have released before the node runs
+    /// one aggressive garbage collection to give it back to the system (at most once a minute); 0 = never.
+    /// </summary>
+    public long MemoryTrimThreshold { get; set; } = 32L << 20;
 
     /// <summary>
     /// Bytes written to a device and not yet taken by it; a device that stays over it for

@@ -24,8 +24,9 @@ namespace M2M.Messaging.Nats;
 /// records.</para>
 /// <para>A failed commit (the database restarts, a network cut) is retried with back-off until it
 /// succeeds, telling JetStream meanwhile that the messages are in progress so they are not handed to
-/// another writer. The batch writer of the single node stops on a failed commit instead: that suits
-/// RocksDB (an I/O error leaves it read-only), not a network database that comes back.</para>
+/// another writer. This writer does not use the single node's batch writer (<see cref="RecordWriter"/>),
+/// which retries a failed commit the same way (back-off, nothing reported durable meanwhile) for a full
+/// disk under RocksDB; here the acknowledgement to JetStream is what waits.</para>
 /// </remarks>
 public sealed class StorageWriterService(
     NatsInfrastructure nats,

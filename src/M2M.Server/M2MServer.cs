@@ -2,6 +2,8 @@ using M2M.Api;
 using M2M.Ingest;
 using M2M.Messaging;
 using M2M.Storage;
+using M2M.Storage.Rocks;
+using Microsoft.Extensions.Options;
 
 namespace M2M.Server;
 
@@ -33,8 +35,13 @@ public static class M2MServer
         builder.AddBus();
         builder.AddIngest();
         builder.AddApi();
-        configure?.Invoke(builder);
+        // Both modules share the process's descriptors: RocksDB's open files must fit in what ingest keeps aside.
+        builder.Services.AddOptions<IngestOptions>()
+            .Validate<IOptions<RocksStoreOptions>>(
+                (ingest, rocks) => rocks.Value.MaxOpenFiles is >= 20 && rocks.Value.MaxOpenFiles < ingest.ReservedFileDescriptors,
+                "M2M:Storage:Rocks:MaxOpenFiles must be at least 20 and below M2M:Ingest:ReservedFileDescriptors (the descriptors kept for storage, HTTP and the runtime).");
 
+        configure?.Invoke(builder);
         var app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapApi();

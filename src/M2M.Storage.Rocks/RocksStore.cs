@@ -89,7 +89,10 @@ public sealed class RocksStore : IDisposable
             .SetMaxTotalWalSize((ulong)options.MaxTotalWalBytes)
             // Bounds the memtables of all families together (4 write buffers' worth).
             .SetDbWriteBufferSize((ulong)options.WriteBufferBytes * 4)
-            .SetKeepLogFileNum(5);
+            .SetKeepLogFileNum(5)
+            // Table files kept open (-1: all). Bounded so that the database stays inside the descriptors
+            // the ingest node reserves for everything but device connections (M2M:Ingest:ReservedFileDescriptors).
+            .SetMaxOpenFiles(options.MaxOpenFiles);
         // Measured for the time-series ingest and not set (BENCHMARKS.md, Storage, format 2): pipelined
         // writes (slower with the single committing thread), no compression on L0/L1 and 4 write buffers
         // with an L0 compaction trigger of 8 (no difference within the noise of the 2-core machine).
@@ -297,7 +300,11 @@ public sealed class RocksStoreOptions
     /// <summary>Shared LRU block cache of all column families.</summary>
     public long BlockCacheBytes { get; set; } = 256L << 20;
 
-    /// <summary>Memtable size of the time-series column families (others use at most 16 MiB); all memtables together are capped at 4×.</summary>
+    /// <summary>
+    /// Memtable size of the time-series column families (others use at most 16 MiB); all memtables
+    /// together are capped at 4×. After a write failed for lack of space, RocksDB resumes writing once
+    /// this much disk is free again.
+    /// </summary>
     public long WriteBufferBytes { get; set; } = 64L << 20;
 
     /// <summary>
@@ -306,6 +313,12 @@ public sealed class RocksStoreOptions
     /// bounded by retention).
     /// </summary>
     public long MaxTotalWalBytes { get; set; } = 256L << 20;
+
+    /// <summary>
+    /// Table files RocksDB keeps open at once (<c>max_open_files</c>; -1 = all of them). Others are
+    /// opened on demand through its table cache. Keep it well inside <c>M2M:Ingest:ReservedFileDescriptors</c>.
+    /// </summary>
+    public int MaxOpenFiles { get; set; } = 1024;
 
     /// <summary>Records per write batch of a storage format upgrade (batches are also capped at 16 MiB): bounds its memory.</summary>
     public int UpgradeBatchRecords { get; set; } = 10_000;

@@ -1,3 +1,4 @@
+using M2M.Storage.Files;
 using M2M.Storage.Lifecycle;
 using M2M.Storage.TimeSeries;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -19,9 +20,10 @@ public static class StorageExtensions
     public const string RecordWriterSection = "M2M:Storage:Writer";
 
     /// <summary>
-    /// What every storage backend shares: options from <c>M2M</c> and <c>M2M:Storage:Writer</c>, the
-    /// batch writer over the <see cref="ITimeSeriesStore"/>, the entity stores over the registry, the
-    /// start-up that ensures the default domain, and the health check. The backend itself (the
+    /// What every storage backend shares: options from <c>M2M</c>, <c>M2M:Storage</c> and
+    /// <c>M2M:Storage:Writer</c>, the batch writer over the <see cref="ITimeSeriesStore"/>, the entity
+    /// stores over the registry, the start-up that ensures the default domain, the health check, the
+    /// free-space check of uploads and the sweep of incomplete uploads. The backend itself (the
     /// <see cref="ITimeSeriesStore"/>, <c>IRegistry</c> and <c>IFileStore</c>) is added beside it, e.g. by
     /// <c>AddRocksStorage()</c>; the server picks it by <see cref="StorageOptions.BackendKey"/>.
     /// </summary>
@@ -31,6 +33,12 @@ public static class StorageExtensions
             .Bind(builder.Configuration.GetSection(StorageOptions.Section))
             .Validate(o => !string.IsNullOrWhiteSpace(o.DataDirectory), "M2M:DataDirectory must not be empty.")
             .ValidateOnStart();
+        builder.Services.AddOptions<StorageSpaceOptions>()
+            .Bind(builder.Configuration.GetSection(StorageSpaceOptions.Section))
+            .Validate(o => o.ReservedFreeBytes >= 0, "M2M:Storage:ReservedFreeBytes must not be negative.")
+            .Validate(o => o.StagedUploadSweepInterval > TimeSpan.Zero, "M2M:Storage:StagedUploadSweepInterval must be positive.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<StorageSpace>();
         builder.Services.AddOptions<RecordWriterOptions>().Bind(builder.Configuration.GetSection(RecordWriterSection));
 
         builder.Services.AddOptions<RetentionOptions>()
@@ -48,6 +56,7 @@ public static class StorageExtensions
         builder.Services.AddRecordWriter();
         builder.Services.AddEntityStores();
         builder.Services.AddStorageMaintenance();
+        builder.Services.AddHostedService<StagedUploadSweeper>();
         builder.Services.AddHealthChecks().AddCheck<StorageHealthCheck>(HealthCheckName);
         return builder;
     }

@@ -62,7 +62,11 @@ public sealed class ApiHost : IAsyncDisposable
     /// <summary>Starts a server on an existing data directory (e.g. to restart on the same data); the directory is left in place.</summary>
     public static Task<ApiHost> StartAsync(TempDirectory data, params string[] extraArgs) => StartAsync(data, ownsData: false, extraArgs);
 
-    private static async Task<ApiHost> StartAsync(TempDirectory data, bool ownsData, string[] extraArgs)
+    /// <summary>Starts a server on an existing data directory with its services changed by <paramref name="configure"/> (fault injection).</summary>
+    public static Task<ApiHost> StartAsync(TempDirectory data, Action<WebApplicationBuilder>? configure, params string[] extraArgs) =>
+        StartAsync(data, ownsData: false, extraArgs, configure);
+
+    private static async Task<ApiHost> StartAsync(TempDirectory data, bool ownsData, string[] extraArgs, Action<WebApplicationBuilder>? configure = null)
     {
         string[] args =
         [
@@ -76,7 +80,7 @@ public sealed class ApiHost : IAsyncDisposable
             .. TestBackend.Arguments(data.Path),
             .. extraArgs,
         ];
-        var app = M2MServer.Build(args);
+        var app = M2MServer.Build(args, configure);
         await app.StartAsync(TestContext.Current.CancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new ApiHost(app, data, ownsData, new Uri(address));

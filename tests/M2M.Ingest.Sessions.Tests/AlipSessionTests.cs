@@ -206,6 +206,20 @@ public sealed class AlipSessionTests(SharedServer shared)
     }
 
     [Fact]
+    public async Task Before_identification_only_short_lines_are_read_and_after_it_long_ones_are()
+    {
+        await using var device = await Server.ConnectAlipAsync();
+        // 1 KiB: under the line limit, over what a connection that has not identified may send.
+        var line = "D echo " + new string('x', 1000);
+        Assert.Equal("ERR Line too long", await device.AskAsync(line));
+        Assert.StartsWith("T ", await device.AskAsync("T"));
+
+        await device.IdentifyAsync(Idents.New());
+        await device.ExpectAsync("S GA");
+        Assert.Equal(line, await device.AskAsync(line));
+    }
+
+    [Fact]
     public async Task Server_records_mark_connection_identification_and_disconnection()
     {
         var ident = Idents.New();

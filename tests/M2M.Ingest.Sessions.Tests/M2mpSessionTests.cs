@@ -157,6 +157,32 @@ public sealed class M2mpSessionTests(SharedServer shared)
     }
 
     [Fact]
+    public async Task Before_identification_a_frame_over_the_small_limit_closes_the_connection_at_its_header()
+    {
+        await using var device = await Server.ConnectM2mpAsync();
+        // Only the header of a 64 KiB data frame: refused before any of its body is awaited.
+        await device.SendRawAsync(Hex("41 ff ff"));
+
+        var frames = await device.ReadUntilClosedAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Empty(frames);
+    }
+
+    [Fact]
+    public async Task After_identification_frames_up_to_the_full_limit_are_accepted()
+    {
+        await using var device = await Server.ConnectM2mpAsync();
+        await device.IdentifyNewAsync(Idents.New());
+        var payload = new byte[16 * 1024];
+        Random.Shared.NextBytes(payload);
+
+        await device.SendDataAsync("echo", payload);
+
+        var echo = (await device.ReadAsync())!;
+        Assert.Equal(payload, echo.Payload);
+    }
+
+    [Fact]
     public async Task An_invalid_ident_is_refused_and_the_device_may_retry()
     {
         await using var device = await Server.ConnectM2mpAsync();

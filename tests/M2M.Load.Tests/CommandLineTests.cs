@@ -84,7 +84,7 @@ public sealed class CommandLineTests
             "--duration", "--period", "--jitter", "--rate", "--window", "--max-unacked", "--history", "--spacing", "--replay", "--replay-loop",
             "--reconnect-min", "--reconnect-max", "--connect-timeout", "--ident-timeout", "--server-pid", "--json", "--quiet",
             "--source-addresses", "--connections", "--connect-concurrency", "--settle", "--hold", "--then-load", "--rows",
-            "--sync-every", "--dir",
+            "--sync-every", "--dir", "--frame-size", "--send", "--interval", "--identify", "--after",
         ];
         foreach (var option in options)
         {
@@ -94,6 +94,7 @@ public sealed class CommandLineTests
             {
                 "--replay" or "--replay-loop" or "--period" or "--jitter" or "--max-unacked" => "simulate",
                 "--rows" or "--sync-every" or "--dir" => "rocks-baseline",
+                "--frame-size" or "--send" or "--interval" or "--identify" or "--after" => "flood",
                 _ => "connections",
             };
             var value = option switch
@@ -102,8 +103,9 @@ public sealed class CommandLineTests
                 "--protocol" => "alip",
                 "--source-addresses" => "127.0.0.2-127.0.0.3",
                 "--jitter" => "10%",
-                "--json" or "--quiet" or "--replay-loop" or "--then-load" => null,
-                _ when option.Contains("timeout", StringComparison.Ordinal) || option is "--duration" or "--period" or "--history" or "--spacing" or "--settle" or "--hold" or "--reconnect-min" or "--reconnect-max" => "2s",
+                "--json" or "--quiet" or "--replay-loop" or "--then-load" or "--identify" => null,
+                "--frame-size" => "1000000",
+                _ when option.Contains("timeout", StringComparison.Ordinal) || option is "--duration" or "--period" or "--history" or "--spacing" or "--settle" or "--hold" or "--reconnect-min" or "--reconnect-max" or "--interval" or "--after" => "2s",
                 _ => "5",
             };
             var result = CommandLine.Parse(value is null ? [command, option] : [command, option, value]);
@@ -187,5 +189,14 @@ public sealed class CommandLineTests
         var result = CommandLine.Parse(args);
         Assert.True(result.Options is not null, result.Error);
         return result.Options!;
+    }
+
+    [Fact]
+    public void Flood_sends_part_of_a_frame_and_refuses_more_than_the_frame()
+    {
+        var flood = CommandLine.Parse(["flood", "-c", "50", "--frame-size", "65536", "--send", "1000"]).Options!;
+        Assert.Equal((LoadCommand.Flood, 50, 65536, 1000, false), (flood.Command, flood.Connections, flood.FrameSize, flood.Send, flood.Identify));
+
+        Assert.NotNull(CommandLine.Parse(["flood", "--frame-size", "1000", "--send", "2000"]).Error);
     }
 }

@@ -137,6 +137,41 @@ public class StorageStreamTests
         Assert.Equal(Enumerable.Range(0, 1_000).Select(i => StreamReader.Record(series, i)), page.Items);
     }
 
+    [Fact]
+    public async Task While_commits_fail_for_lack_of_space_the_writer_keeps_the_messages_and_commits_them_once_writes_succeed()
+    {
+        var prefix = NatsNode.NewPrefix();
+        using var db = new TempDirectory("m2m-nats-writer");
+        using var rocks = RocksStore.Open(db.Path);
+        var store = new RocksTimeSeriesStore(rocks);
+        // The database answers as a full disk does until the test frees it.
+        var full = new FullDiskStore(store);
+        await using var writer = await NatsNode.StartWriterAsync(NatsNode.Url, prefix, full);
+        await using var node = await NatsNode.StartBusAsync(NatsNode.Url, prefix, s => s["M2M:Nats:PublishBatchRecords"] = "50");
+        var series = $"dev-{Guid.NewGuid():D}";
+        var producer = node.Records.CreatePublisher();
+        for (var i = 0; i < 500; i++)
+        {
+            await producer.PublishAsync(StreamReader.Record(series, i), TestContext.Current.CancellationToken);
+        }
+        await producer.FlushAsync(TestContext.Current.CancellationToken);
+
+        await NatsNode.EventuallyAsync(() => Task.FromResult(full.Refused >= 3), "three commits refused");
+        var service = writer.Services.GetRequiredService<StorageWriterService>();
+        Assert.True(service.IsFailing);
+        Assert.Equal(0, await CountAsync(store, series));
+        // Not acknowledged while uncommitted: the stream still holds every message.
+        Assert.True(await StreamReader.MessageCountAsync(NatsNode.Url, node.Infrastructure.Names.StorageStream) > 0);
+
+        full.Free();
+
+        await NatsNode.EventuallyAsync(async () => await CountAsync(store, series) == 500, "every record committed once space is back", TimeSpan.FromSeconds(90));
+        await NatsNode.EventuallyAsync(async () => await StreamReader.MessageCountAsync(NatsNode.Url, node.Infrastructure.Names.StorageStream) == 0, "every message acknowledged");
+        Assert.False(service.IsFailing);
+        var page = await store.QueryAsync(new TimeSeriesQuery(series, Limit: TimeSeriesQuery.MaxLimit, Descending: false), TestContext.Current.CancellationToken);
+        Assert.Equal(Enumerable.Range(0, 500).Select(i => StreamReader.Record(series, i)), page.Items);
+    }
+
     private static async Task<int> CountAsync(ITimeSeriesStore store, string series)
     {
         var page = await store.QueryAsync(new TimeSeriesQuery(series, Limit: TimeSeriesQuery.MaxLimit), TestContext.Current.CancellationToken);
@@ -154,6 +189,27 @@ public class StorageStreamTests
         {
             await base.SaveManyAsync(records, cancellationToken);
             Interlocked.Add(ref _saved, records.Count);
+        }
+    }
+
+    /// <summary>A real store that refuses every commit with the error of a full disk until <see cref="Free"/>.</summary>
+    private sealed class FullDiskStore(ITimeSeriesStore inner) : DelegatingStore(inner)
+    {
+        private int _full = 1;
+        private int _refused;
+
+        public int Refused => Volatile.Read(ref _refused);
+
+        public void Free() => Volatile.Write(ref _full, 0);
+
+        public override ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default)
+        {
+            if (Volatile.Read(ref _full) != 0)
+            {
+                Interlocked.Increment(ref _refused);
+                throw new IOException("No space left on device", unchecked((int)0x8007001C));
+            }
+            return base.SaveManyAsync(records, cancellationToken);
         }
     }
 

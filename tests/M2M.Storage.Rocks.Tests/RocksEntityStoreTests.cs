@@ -76,3 +76,12 @@ public sealed class RocksCredentialStoreTests : CredentialStoreContract
 
     public override void Dispose() => _rocks?.Dispose();
 }
+
+public sealed class RocksUploadStagingTests : UploadStagingContract
+{
+    private RocksStores? _rocks;
+
+    protected override StoreSet CreateStores(TimeProvider time) => (_rocks = new RocksStores(time)).Stores;
+
+    public override void Dispose() => _rocks?.Dispose();
+}

@@ -176,24 +176,135 @@ public sealed class RecordWriterTests : IDisposable
         Assert.Equal(2, (await _store.QueryAsync(new TimeSeriesQuery("dev-1"), Ct)).Items.Count);
     }
 
-    [Fact]
-    public async Task Failed_commit_fails_waiters_signals_nothing_durable_and_stops_the_writer()
+    private static RecordWriterOptions Retrying(int queueCapacity = 50_000, int maxBatchSize = 5_000) => new()
     {
-        var failing = new FailingStore(_store, failOnCall: 2);
-        await using var writer = new RecordWriter(failing, new RecordWriterOptions { MaxBatchSize = 1 });
-        var first = await writer.WriteAsync(Record(1, 1), Ct);
+        QueueCapacity = queueCapacity,
+        MaxBatchSize = maxBatchSize,
+        RetryInitialDelay = TimeSpan.FromMilliseconds(10),
+        RetryMaxDelay = TimeSpan.FromMilliseconds(100),
+    };
+
+    [Fact]
+    public async Task A_failed_commit_is_retried_until_the_store_takes_it_and_nothing_is_durable_before()
+    {
+        var store = new FlakyStore(_store);
+        await using var writer = new RecordWriter(store, Retrying(maxBatchSize: 1));
         writer.Start();
+        var first = await writer.WriteAsync(Record(1, 1), Ct);
         await writer.WaitDurableAsync(first, Ct);
 
+        store.Failing = true;
         var second = await writer.WriteAsync(Record(1, 2), Ct);
-        var error = await Assert.ThrowsAsync<RecordWriterFaultedException>(() => writer.WaitDurableAsync(second, Ct).AsTask());
+        var waiting = writer.WaitDurableAsync(second, Ct).AsTask();
+        await WaitUntilAsync(() => store.FailedCalls >= 3);
 
-        Assert.IsType<IOException>(error.InnerException);
+        Assert.False(waiting.IsCompleted);
         Assert.Equal(first, writer.DurableTicket);
-        Assert.NotNull(writer.Fault);
-        await Assert.ThrowsAsync<RecordWriterFaultedException>(() => writer.WriteAsync(Record(1, 3), Ct).AsTask());
-        await Assert.ThrowsAsync<RecordWriterFaultedException>(() => writer.WaitDurableAsync(second, Ct).AsTask());
+        Assert.IsType<IOException>(writer.CommitError);
+        Assert.NotNull(writer.FailingSince);
+        Assert.True(writer.FailedAttempts >= 3);
+        Assert.Null(writer.Fault);
         Assert.Empty(await _store.GetAsync("dev-1", Record(1, 2).Type, Record(1, 2).Time, Ct));
+
+        store.Failing = false;
+        await waiting.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(second, writer.DurableTicket);
+        Assert.Null(writer.CommitError);
+        Assert.Null(writer.FailingSince);
+        Assert.Equal([Record(1, 2)], await _store.GetAsync("dev-1", Record(1, 2).Type, Record(1, 2).Time, Ct));
+        // And the writer goes on as before.
+        await writer.WaitDurableAsync(await writer.WriteAsync(Record(1, 3), Ct), Ct);
+    }
+
+    [Fact]
+    public async Task While_commits_fail_producers_wait_for_room_and_every_record_is_stored_afterwards()
+    {
+        var store = new FlakyStore(_store) { Failing = true };
+        await using var writer = new RecordWriter(store, Retrying(queueCapacity: 4, maxBatchSize: 2));
+        writer.Start();
+
+        var accepted = new List<long>();
+        Task<long>? blocked = null;
+        for (var i = 0; i < 20 && blocked is null; i++)
+        {
+            var write = writer.WriteAsync(Record(2, i), Ct).AsTask();
+            if (await Task.WhenAny(write, Task.Delay(300, Ct)) == write)
+            {
+                accepted.Add(await write);
+            }
+            else
+            {
+                // The queue (4) and the batch being retried (at most 2) are full: back-pressure.
+                blocked = write;
+            }
+        }
+        Assert.NotNull(blocked);
+        Assert.InRange(accepted.Count, 4, 6);
+        Assert.Equal(0, writer.DurableTicket);
+
+        store.Failing = false;
+        accepted.Add(await blocked);
+        await writer.WaitDurableAsync(accepted[^1], Ct);
+
+        var stored = await _store.QueryAsync(new TimeSeriesQuery("dev-2", Limit: 100), Ct);
+        Assert.Equal(accepted.Count, stored.Items.Count);
+    }
+
+    [Fact]
+    public async Task A_stop_gives_up_on_failing_commits_once_its_token_is_cancelled_and_fails_the_waiters()
+    {
+        var store = new FlakyStore(_store) { Failing = true };
+        var writer = new RecordWriter(store, Retrying());
+        writer.Start();
+        var ticket = await writer.WriteAsync(Record(3, 1), Ct);
+        var waiting = writer.WaitDurableAsync(ticket, Ct).AsTask();
+        await WaitUntilAsync(() => store.FailedCalls >= 2);
+
+        using var shutdown = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => writer.StopAsync(shutdown.Token));
+
+        var error = await Assert.ThrowsAsync<RecordWriterFaultedException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(30), Ct));
+        Assert.IsType<IOException>(error.InnerException);
+        Assert.NotNull(writer.Fault);
+        Assert.Equal(0, writer.DurableTicket);
+        await Assert.ThrowsAsync<RecordWriterFaultedException>(() => writer.WriteAsync(Record(3, 2), Ct).AsTask());
+        await writer.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_closed_store_stops_the_writer_at_once()
+    {
+        var store = new FlakyStore(_store) { Closed = true };
+        await using var writer = new RecordWriter(store, Retrying());
+        writer.Start();
+
+        var ticket = await writer.WriteAsync(Record(4, 1), Ct);
+
+        await Assert.ThrowsAsync<RecordWriterFaultedException>(() => writer.WaitDurableAsync(ticket, Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(30), Ct));
+        Assert.IsType<ObjectDisposedException>(writer.Fault);
+    }
+
+    [Theory]
+    [InlineData(1, 100)]
+    [InlineData(2, 200)]
+    [InlineData(4, 800)]
+    [InlineData(6, 3_200)]
+    [InlineData(7, 5_000)]
+    [InlineData(1_000, 5_000)]
+    public void Retry_delays_double_from_the_initial_delay_up_to_the_maximum(int attempt, int expectedMs)
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), RecordWriter.RetryDelay(attempt, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5)));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 30 s");
+            await Task.Delay(10, Ct);
+        }
     }
 
     [Fact]
@@ -261,15 +372,30 @@ public sealed class RecordWriterTests : IDisposable
         Assert.Equal(batches.Count, durations);
     }
 
-    /// <summary>The real store, with one commit made to fail as a full disk would.</summary>
-    internal sealed class FailingStore(ITimeSeriesStore inner, int failOnCall) : ITimeSeriesStore
+    /// <summary>The real store, whose commits fail as on a full disk while <see cref="Failing"/> is set.</summary>
+    internal sealed class FlakyStore(ITimeSeriesStore inner) : ITimeSeriesStore
     {
-        private int _calls;
+        private int _failedCalls;
 
-        public ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default) =>
-            Interlocked.Increment(ref _calls) == failOnCall
-                ? ValueTask.FromException(new IOException("No space left on device"))
-                : inner.SaveManyAsync(records, cancellationToken);
+        public volatile bool Failing;
+
+        public volatile bool Closed;
+
+        public int FailedCalls => Volatile.Read(ref _failedCalls);
+
+        public ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default)
+        {
+            if (Closed)
+            {
+                return ValueTask.FromException(new ObjectDisposedException("store"));
+            }
+            if (Failing)
+            {
+                Interlocked.Increment(ref _failedCalls);
+                return ValueTask.FromException(new IOException("No space left on device", 28));
+            }
+            return inner.SaveManyAsync(records, cancellationToken);
+        }
 
         public ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default) => inner.SaveAsync(record, cancellationToken);
         public ValueTask<TimeSeriesPage> QueryAsync(TimeSeriesQuery query, CancellationToken cancellationToken = default) => inner.QueryAsync(query, cancellationToken);

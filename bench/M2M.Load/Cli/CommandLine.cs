@@ -20,7 +20,7 @@ public sealed record ParseResult(LoadOptions? Options, string? Error, bool Help,
 /// </summary>
 public static class CommandLine
 {
-    private static readonly HashSet<string> Flags = ["--json", "--quiet", "--then-load", "--replay-loop", "--help", "-h"];
+    private static readonly HashSet<string> Flags = ["--json", "--quiet", "--then-load", "--replay-loop", "--identify", "--help", "-h"];
 
     public static ParseResult Parse(IReadOnlyList<string> args)
     {
@@ -30,7 +30,7 @@ public static class CommandLine
         }
         if (!TryCommand(args[0], out var command))
         {
-            return ParseResult.Fail($"Unknown command '{args[0]}'. Commands: simulate, load, connections, rocks-baseline (m2m-load --help).");
+            return ParseResult.Fail($"Unknown command '{args[0]}'. Commands: simulate, load, connections, flood, rocks-baseline (m2m-load --help).");
         }
 
         var o = Defaults(command);
@@ -109,6 +109,7 @@ public static class CommandLine
             case "load": command = LoadCommand.Load; return true;
             case "connections": command = LoadCommand.Connections; return true;
             case "rocks-baseline": command = LoadCommand.RocksBaseline; return true;
+            case "flood": command = LoadCommand.Flood; return true;
             default: command = default; return false;
         }
     }
@@ -119,6 +120,7 @@ public static class CommandLine
         LoadCommand.Simulate => new LoadOptions { Command = command, Devices = 10, BarrierEvery = 10, Duration = TimeSpan.Zero },
         LoadCommand.Load => new LoadOptions { Command = command, Devices = 100, BarrierEvery = 100, Duration = TimeSpan.FromSeconds(30) },
         LoadCommand.Connections => new LoadOptions { Command = command, Devices = 100, BarrierEvery = 100, Duration = TimeSpan.FromSeconds(20) },
+        LoadCommand.Flood => new LoadOptions { Command = command, Devices = 0, BarrierEvery = 100, Settle = TimeSpan.FromSeconds(5) },
         _ => new LoadOptions { Command = command, Devices = 100, BarrierEvery = 100 },
     };
 
@@ -160,6 +162,11 @@ public static class CommandLine
         "--rows" => o with { Rows = Long(value, 1, 10_000_000_000) },
         "--sync-every" => o with { SyncEvery = Int(value, 1, 10_000_000) },
         "--dir" => o with { Directory = NonEmpty(value) },
+        "--frame-size" => o with { FrameSize = Int(value, 16, int.MaxValue) },
+        "--send" => o with { Send = Int(value, 0, int.MaxValue) },
+        "--interval" => o with { Interval = ParseDuration(value!) },
+        "--identify" => o with { Identify = true },
+        "--after" => o with { After = ParseDuration(value!) },
         _ => throw new FormatException($"unknown option (see m2m-load {CommandName(o.Command)} --help)."),
     };
 
@@ -189,6 +196,10 @@ public static class CommandLine
         {
             return "--latency-log belongs to load and connections --then-load.";
         }
+        if (o.Command is LoadCommand.Flood && o.Send > o.FrameSize - 6)
+        {
+            return "--send must be below the --frame-size (it is part of the frame's body).";
+        }
         if (o.Rate > 0 && o.Command is LoadCommand.Simulate)
         {
             return "--rate belongs to load and connections --then-load; simulate uses --period.";
@@ -201,6 +212,7 @@ public static class CommandLine
         LoadCommand.Simulate => "simulate",
         LoadCommand.Load => "load",
         LoadCommand.Connections => "connections",
+        LoadCommand.Flood => "flood",
         _ => "rocks-baseline",
     };
 
@@ -427,6 +439,28 @@ public static class CommandLine
                   --rate, --window, --history, --spacing as for load (--devices 100, --barrier-every 100)
                 {Common}{Times}
                 """,
+            LoadCommand.Flood => $"""
+                m2m-load flood — connections that make the server buffer large frames
+
+                Opens C connections to the M2MP port (spread over source addresses as for connections),
+                sends on each the header of a data frame announcing --frame-size bytes, then --send bytes of
+                its body in 8 KiB pieces --interval apart, and holds them. Unidentified by default: the
+                server should refuse such frames at their header; with --identify the devices identify first
+                and the frames are allowed (the server buffers them). Reports the server's RSS before, during,
+                and 10 s, 30 s, 1, 2, 5, 10 min (up to --after) after the connections are closed, and how
+                many the server closed.
+
+                Usage: m2m-load flood [options]
+                  -c, --connections <C>       connections (default 1000)
+                  --frame-size <bytes>        total size the frames announce (default 1048576)
+                  --send <bytes>              bytes of each body sent (default 262144)
+                  --interval <time>           pause between 8 KiB pieces (default 20ms)
+                  --identify                  identify first (ident prefix/offset as for the devices)
+                  --settle <time>             wait after sending before reading memory (default 5s)
+                  --after <time>              follow memory this long after closing (default 60s)
+                  --connect-concurrency <n>   connects in progress at once (default 200)
+                {Common}{Times}
+                """,
             LoadCommand.RocksBaseline => """
                 m2m-load rocks-baseline — raw RocksDB write of the same rows
 
@@ -450,6 +484,7 @@ public static class CommandLine
                   simulate        devices with realistic behaviour (period, jitter, settings, commands, replay)
                   load            the same devices as fast as possible (or at --rate) for a duration
                   connections     many identified idle connections: server memory per connection
+                  flood           connections announcing large frames: server memory before, during, after
                   rocks-baseline  raw RocksDB write of the same rows (the storage baseline)
 
                 Exit codes: 0 done; 1 the run failed (no connection, nothing acknowledged); 2 bad arguments.

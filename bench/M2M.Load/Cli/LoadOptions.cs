@@ -16,6 +16,9 @@ public enum LoadCommand
 
     /// <summary>Raw RocksDB writes of the same rows: the storage baseline of the end-to-end figures.</summary>
     RocksBaseline,
+
+    /// <summary>Connections announcing large frames and sending them slowly: server memory before, during and after.</summary>
+    Flood,
 }
 
 /// <summary>Which protocol the simulated devices speak.</summary>
@@ -118,6 +121,21 @@ public sealed record LoadOptions
 
     /// <summary>Connections: then run the load with <see cref="Devices"/> active devices while the idle ones stay connected.</summary>
     public bool ThenLoad { get; init; }
+
+    /// <summary>Flood: the total size the frames announce (header included).</summary>
+    public int FrameSize { get; init; } = 1024 * 1024;
+
+    /// <summary>Flood: bytes of each frame's body actually sent.</summary>
+    public int Send { get; init; } = 256 * 1024;
+
+    /// <summary>Flood: pause between two 8 KiB pieces of the bodies.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Flood: identify every connection first (the frames are then allowed).</summary>
+    public bool Identify { get; init; }
+
+    /// <summary>Flood: how long the server's memory is followed after the connections are closed.</summary>
+    public TimeSpan After { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Rocks baseline: rows to write.</summary>
     public long Rows { get; init; } = 1_000_000;

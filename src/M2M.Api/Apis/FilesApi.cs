@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Security.Cryptography;
 using M2M.Api.Auth;
 using M2M.Api.Http;
+using M2M.Storage;
 using M2M.Storage.Files;
 using M2M.Storage.Registry;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -25,7 +26,6 @@ public static class FilesApi
     /// <summary>Registry value holding the strong entity tag (SHA-256 of the content) computed at upload.</summary>
     public const string EntityTagValue = "etag";
 
-    private const string UploadFolder = "/files/.uploads/";
     private const string DefaultContentType = "application/octet-stream";
 
     public static IEndpointRouteBuilder MapFilesApi(this IEndpointRouteBuilder routes)
@@ -115,7 +115,8 @@ public static class FilesApi
         return TypedResults.Ok(new FolderView(prefix.TrimEnd('/'), entries));
     }
 
-    internal static async Task<Results<Created<FileView>, ValidationProblem>> UploadAsync(string path, HttpRequest request, IFileStore files, IRegistry registry, CancellationToken cancellationToken)
+    internal static async Task<Results<Created<FileView>, ValidationProblem>> UploadAsync(
+        string path, HttpRequest request, IFileStore files, IRegistry registry, UploadStaging staging, StorageSpace space, CancellationToken cancellationToken)
     {
         if (!TryNode(path, out var node, out var error))
         {
@@ -127,18 +128,20 @@ public static class FilesApi
             return Validation.Problem("Content-Type", "Not a valid media type.");
         }
 
-        // Written aside first and moved in place only when complete: an aborted upload leaves the old file intact.
-        var staging = RegistryPath.Parse(UploadFolder + Guid.NewGuid().ToString("N"));
+        // Written aside first and moved in place only when complete: an aborted upload leaves the old file
+        // intact, and its staged copy is removed (now, or by the sweep if the process dies).
+        await using var upload = staging.Begin();
         string etag;
         long size;
-        try
+        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
         {
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            await using (var target = await files.CreateAsync(staging, node.Name, contentType, cancellationToken: cancellationToken))
+            await using (var target = await files.CreateAsync(upload.Path, node.Name, contentType, cancellationToken: cancellationToken))
             {
+                // Stops with 507 before the upload eats the free space kept for records.
+                var body = space.Guard(request.Body);
                 var buffer = new byte[81920];
                 int read;
-                while ((read = await request.Body.ReadAsync(buffer, cancellationToken)) > 0)
+                while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
                 {
                     hash.AppendData(buffer, 0, read);
                     await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
@@ -146,14 +149,11 @@ public static class FilesApi
                 size = target.Length;
             }
             etag = $"\"{Convert.ToHexStringLower(hash.GetHashAndReset())}\"";
-            await registry.SetValueAsync(staging, EntityTagValue, etag, cancellationToken: CancellationToken.None);
-            await files.DeleteAsync(node, CancellationToken.None);
-            await registry.MoveAsync(staging, node, CancellationToken.None);
         }
-        finally
-        {
-            await registry.DeleteAsync(staging, hard: true, CancellationToken.None);
-        }
+        await registry.SetValueAsync(upload.Path, EntityTagValue, etag, cancellationToken: CancellationToken.None);
+        await files.DeleteAsync(node, CancellationToken.None);
+        await registry.MoveAsync(upload.Path, node, CancellationToken.None);
+        upload.Complete();
         return TypedResults.Created($"/api/files/{path}", new FileView(path, node.Name, contentType, size, etag));
     }
 
@@ -204,7 +204,8 @@ public static class FilesApi
         return TypedResults.Ok<IReadOnlyList<FirmwareInfo>>(visible);
     }
 
-    internal static async Task<Results<Created<FirmwareInfo>, ValidationProblem>> UploadFirmwareAsync(string name, HttpRequest request, IFirmwareStore firmware, CancellationToken cancellationToken)
+    internal static async Task<Results<Created<FirmwareInfo>, ValidationProblem>> UploadFirmwareAsync(
+        string name, HttpRequest request, IFirmwareStore firmware, StorageSpace space, CancellationToken cancellationToken)
     {
         if (Validation.CheckDeviceText(name, IFirmwareStore.MaxNameLength, allowSpaces: false) is { } error)
         {
@@ -215,7 +216,7 @@ public static class FilesApi
         {
             return Validation.Problem("Content-Type", "Not a valid media type.");
         }
-        var info = await firmware.StoreAsync(name, request.Body, contentType, cancellationToken);
+        var info = await firmware.StoreAsync(name, space.Guard(request.Body), contentType, cancellationToken);
         return TypedResults.Created($"/api/firmware/{Uri.EscapeDataString(name)}", info);
     }
 

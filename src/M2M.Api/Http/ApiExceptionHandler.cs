@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using M2M.Storage;
 using M2M.Storage.Entities;
 using M2M.Storage.Files;
 using M2M.Storage.Registry;
@@ -12,7 +13,8 @@ namespace M2M.Api.Http;
 /// <summary>
 /// Turns exceptions into RFC 7807 answers: bad requests (malformed or unknown JSON, unbindable
 /// query values) into 400 naming the field, oversize bodies into 413, the storage's typed errors
-/// into 400/404/409, anything else into a 500 that shows nothing of the failure.
+/// into 400/404/409, writes that failed for lack of disk space into 507, anything else into a 500
+/// that shows nothing of the failure.
 /// </summary>
 public sealed partial class ApiExceptionHandler(IProblemDetailsService problems, ILogger<ApiExceptionHandler> logger) : IExceptionHandler
 {
@@ -24,7 +26,11 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
             return true;
         }
         var (status, title, errors) = Classify(exception);
-        if (status >= 500)
+        if (status == StatusCodes.Status507InsufficientStorage)
+        {
+            logger.LogWarning("Request {Method} {Path} failed for lack of disk space: {Reason}", context.Request.Method, context.Request.Path, exception.Message);
+        }
+        else if (status >= 500)
         {
             logger.LogError(exception, "Request {Method} {Path} failed", context.Request.Method, context.Request.Path);
         }
@@ -45,6 +51,10 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
 
     internal static (int Status, string Title, Dictionary<string, string[]>? Errors) Classify(Exception exception)
     {
+        if (StorageErrors.IsOutOfSpace(exception))
+        {
+            return (StatusCodes.Status507InsufficientStorage, "Insufficient storage: the server's disk is full.", null);
+        }
         switch (exception)
         {
             case BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }:

@@ -15,7 +15,8 @@ namespace M2M.Api.OpenApi;
 /// <item>the credentials it accepts (none for the anonymous routes);</item>
 /// <item>the answers the pipeline gives before the handler runs: 401 (no or bad credential),
 /// 403 (an administrators' route, or a change made with a read-only API key), 413 (a body over the
-/// limit), each a problem document; and a problem body for the handler's own 404s.</item>
+/// limit), 507 on a streamed upload (no room on the disk), each a problem document; and a problem
+/// body for the handler's own 404s.</item>
 /// </list>
 /// </summary>
 internal sealed class ApiOperationTransformer : IOpenApiOperationTransformer
@@ -56,6 +57,11 @@ internal sealed class ApiOperationTransformer : IOpenApiOperationTransformer
                 Description = "The content, streamed (any size); its Content-Type is kept.",
                 Content = new Dictionary<string, OpenApiMediaType> { ["application/octet-stream"] = new() { Schema = Binary() } },
             };
+        }
+        if (streamingUpload)
+        {
+            AddProblem(operation, context, StatusCodes.Status507InsufficientStorage,
+                "Not enough disk space: the upload would take the free space kept for records (M2M:Storage:ReservedFreeBytes).");
         }
         if (ReturnsFile(metadata))
         {

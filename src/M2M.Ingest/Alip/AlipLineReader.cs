@@ -23,21 +23,32 @@ public sealed class AlipLineReader
     /// <summary>The default maximum line length: 4 KiB (without the <c>\n</c> and trailing <c>\r</c>).</summary>
     public const int DefaultMaxLineLength = 4096;
 
-    private readonly int _window;
+    private int _window;
     private byte[]? _scratch;
 
     /// <summary>Creates a reader with the given maximum line length.</summary>
     public AlipLineReader(int maxLineLength = DefaultMaxLineLength)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxLineLength, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxLineLength, 1024 * 1024);
         MaxLineLength = maxLineLength;
-
-        // The longest acceptable line on the wire: content, CR, LF.
-        _window = maxLineLength + 2;
     }
 
-    public int MaxLineLength { get; }
+    /// <summary>
+    /// The longest line accepted (1 B to 1 MiB). May change between lines (a session accepts only short
+    /// lines until the device is identified).
+    /// </summary>
+    public int MaxLineLength
+    {
+        get;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, 1024 * 1024);
+            field = value;
+
+            // The longest acceptable line on the wire: content, CR, LF.
+            _window = value + 2;
+        }
+    }
 
     /// <summary>Whether the reader is discarding the rest of an over-long line.</summary>
     public bool IsDiscarding { get; private set; }
@@ -110,7 +121,10 @@ public sealed class AlipLineReader
 
     private AlipLine CompleteAcrossSegments(scoped in ReadOnlySequence<byte> text)
     {
-        _scratch ??= new byte[_window];
+        if (_scratch is null || _scratch.Length < _window)
+        {
+            _scratch = new byte[_window];
+        }
         text.CopyTo(_scratch);
         return Complete(_scratch.AsSpan(0, (int)text.Length));
     }

@@ -76,18 +76,34 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
     }
 
     /// <summary>Adds a new connection; <c>false</c> when the node already holds <paramref name="max"/>.</summary>
-    internal bool TryAdd(IRegisteredConnection connection, int max)
+    internal bool TryAdd(IRegisteredConnection connection, int max) => TryReserve(max) && AddReserved(connection);
+
+    /// <summary>
+    /// Takes a place for a connection about to be created; <c>false</c> when the node already holds
+    /// <paramref name="max"/>. The place is given back by <see cref="Remove"/> once the connection is
+    /// added (<see cref="AddReserved"/>), or by <see cref="Release"/> if it never is.
+    /// </summary>
+    internal bool TryReserve(int max)
     {
         if (Interlocked.Increment(ref _count) > max)
         {
             Interlocked.Decrement(ref _count);
             return false;
         }
+        return true;
+    }
+
+    /// <summary>Gives back a place taken by <see cref="TryReserve"/> for a connection that was never added.</summary>
+    internal void Release() => Interlocked.Decrement(ref _count);
+
+    /// <summary>Adds a connection into a place taken by <see cref="TryReserve"/> (given back when its id is already present).</summary>
+    internal bool AddReserved(IRegisteredConnection connection)
+    {
         if (_connections.TryAdd(connection.ConnectionId, connection))
         {
             return true;
         }
-        Interlocked.Decrement(ref _count);
+        Release();
         return false;
     }
 

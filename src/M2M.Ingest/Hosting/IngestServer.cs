@@ -1,5 +1,6 @@
 using System.Net;
 using M2M.Ingest.Authentication;
+using M2M.Ingest.Connections;
 using M2M.Ingest.Sessions;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -26,6 +27,7 @@ internal sealed class IngestServer(
     IServiceProvider services,
     IOptions<IngestOptions> options,
     IngestEndpoints endpoints,
+    ConnectionLimit limit,
     IngestTls tls,
     ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
@@ -41,6 +43,7 @@ internal sealed class IngestServer(
             return;
         }
 
+        LogConnectionLimit();
         ListenOptions? m2mp = null;
         ListenOptions? alip = null;
         ListenOptions? m2mpTls = null;
@@ -86,16 +89,17 @@ internal sealed class IngestServer(
                 certificates.ServerCertificate.Subject, certificates.ServerCertificate.Thumbprint, certificates.ServerCertificate.NotAfter.ToUniversalTime(), o.Tls.ClientCertificates);
         }
 
-        var transport = new SocketTransportFactory(
-            Options.Create(new SocketTransportOptions
-            {
-                NoDelay = true,
-                // A whole frame must fit in the input pipe, or the reader would wait for bytes the pipe never lets in.
-                MaxReadBufferSize = Math.Max(o.MaxFrameSize, o.MaxLineLength) + (64 * 1024),
-                // Bytes a device has not taken yet: over it, writes wait (and time out: the device is disconnected).
-                MaxWriteBufferSize = o.MaxPendingOutboundBytes,
-            }),
-            new ScopelessLoggerFactory(loggerFactory));
+        // Built by the host's options factory so that the host's configuration of the socket transport
+        // applies, in particular its memory pool factory: in a web host that is Kestrel's, whose pools
+        // give idle blocks back (.NET 10), so that buffer memory taken by a burst of large frames returns.
+        // A bare SocketTransportOptions would use a pool that keeps every block it ever allocated.
+        var transportOptions = services.GetRequiredService<IOptionsFactory<SocketTransportOptions>>().Create(Options.DefaultName);
+        transportOptions.NoDelay = true;
+        // A whole frame must fit in the input pipe, or the reader would wait for bytes the pipe never lets in.
+        transportOptions.MaxReadBufferSize = Math.Max(o.MaxFrameSize, o.MaxLineLength) + (64 * 1024);
+        // Bytes a device has not taken yet: over it, writes wait (and time out: the device is disconnected).
+        transportOptions.MaxWriteBufferSize = o.MaxPendingOutboundBytes;
+        var transport = new SocketTransportFactory(Options.Create(transportOptions), new ScopelessLoggerFactory(loggerFactory));
         _server = new KestrelServer(Options.Create(kestrel), transport, new ScopelessLoggerFactory(loggerFactory));
         await _server.StartAsync(new NoHttpApplication(), cancellationToken);
 
@@ -104,6 +108,26 @@ internal sealed class IngestServer(
         endpoints.SetBound(m2mpEndPoint, alipEndPoint, m2mpTls?.IPEndPoint, alipTls?.IPEndPoint);
         _logger.LogInformation("Device listeners: M2MP on {M2mp}, ALIP on {Alip}, M2MP/TLS on {M2mpTls}, ALIP/TLS on {AlipTls}",
             m2mpEndPoint?.ToString() ?? "off", alipEndPoint?.ToString() ?? "off", m2mpTls?.IPEndPoint?.ToString() ?? "off", alipTls?.IPEndPoint?.ToString() ?? "off");
+    }
+
+    private void LogConnectionLimit()
+    {
+        if (limit.Value == 0)
+        {
+            throw new InvalidOperationException(
+                $"The open-files limit of the process ({limit.OpenFilesLimit}) leaves no descriptor for device connections once "
+                + $"M2M:Ingest:ReservedFileDescriptors ({limit.Reserved}) are kept: raise it (ulimit -n, LimitNOFILE=) or lower the reserve.");
+        }
+        if (limit.OpenFilesLimit is { } openFiles)
+        {
+            _logger.LogInformation(
+                "Device connection limit {Limit}: open-files limit {OpenFiles} minus {Reserved} reserved for storage, HTTP and the runtime (M2M:Ingest:ReservedFileDescriptors), M2M:Ingest:MaxConnections {MaxConnections}",
+                limit.Value, openFiles, limit.Reserved, limit.MaxConnections);
+        }
+        else
+        {
+            _logger.LogInformation("Device connection limit {Limit} (M2M:Ingest:MaxConnections; no open-files limit to read)", limit.Value);
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

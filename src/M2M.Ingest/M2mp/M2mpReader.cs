@@ -30,14 +30,25 @@ public sealed class M2mpReader
     /// <param name="maxFrameSize">Frames whose total length exceeds this are a protocol error.</param>
     public M2mpReader(M2mpSender sender = M2mpSender.Device, int maxFrameSize = DefaultMaxFrameSize)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxFrameSize, 2);
         Sender = sender;
         MaxFrameSize = maxFrameSize;
     }
 
     public M2mpSender Sender { get; }
 
-    public int MaxFrameSize { get; }
+    /// <summary>
+    /// Frames whose total length exceeds this are a protocol error. May change between frames (a session
+    /// accepts only small frames until the device is identified).
+    /// </summary>
+    public int MaxFrameSize
+    {
+        get;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 2);
+            field = value;
+        }
+    }
 
     /// <summary>Sized frames of unknown types skipped so far on this connection.</summary>
     public long SkippedFrames { get; private set; }

@@ -25,7 +25,8 @@ internal sealed partial class AlipSession : DeviceSession
     public AlipSession(ConnectionContext connection, SessionServices services)
         : base(connection, services, DeviceProtocol.Alip)
     {
-        _reader = new AlipLineReader(services.Options.MaxLineLength);
+        // Short lines until the device is identified (the buffer per batch has the full length).
+        _reader = new AlipLineReader(Math.Min(services.Options.MaxLineLength, services.Options.MaxUnidentifiedMessageSize));
         _maxLineLength = services.Options.MaxLineLength;
     }
 
@@ -229,6 +230,8 @@ internal sealed partial class AlipSession : DeviceSession
         {
             return;
         }
+        // Longer lines from now on (the batch's line buffer already has the full length).
+        _reader.MaxLineLength = Options.MaxLineLength;
 
         // Then: the settings still to deliver, the pending commands, and "S GA" when no setting is known.
         await PushSettingsAsync();

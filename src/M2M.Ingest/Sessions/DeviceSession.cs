@@ -114,14 +114,13 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         Interlocked.Read(ref _bytesOut),
         _publisher.Published);
 
-    /// <summary>Runs the session until the connection ends. Never throws.</summary>
+    /// <summary>Runs the session of an admitted connection (its place is taken, see <see cref="SessionServices.TryAdmit"/>) until the connection ends. Never throws.</summary>
     public async Task RunAsync()
     {
-        if (!_services.Registry.TryAdd(this, Options.MaxConnections))
+        if (!_services.Registry.AddReserved(this))
         {
-            IngestMetrics.ConnectionsRefused.Add(1, ProtocolTag);
-            Logger.LogWarning("Connection from {Remote} refused: the node holds the maximum of {Max} connections", RemoteAddress, Options.MaxConnections);
-            _connection.Abort(new ConnectionAbortedException("Too many connections."));
+            Logger.LogError("Connection id {ConnectionId} is already registered; closing", ConnectionId);
+            _connection.Abort(new ConnectionAbortedException("Duplicate connection id."));
             return;
         }
 
@@ -362,9 +361,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                Logger.LogError(e, "Session error; closing");
-                IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "internal"));
-                await CloseAsync("internal error");
+                await CloseOnErrorAsync(e, work: null);
             }
             finally
             {
@@ -378,6 +375,32 @@ internal abstract partial class DeviceSession : IRegisteredConnection
                 break;
             }
         }
+    }
+
+    /// <summary>
+    /// Closes after an unexpected failure: a full disk (the storage refused a registry write) is the
+    /// storage's state, not a fault of the session — the device gets <c>storage full</c> and may come
+    /// back later; anything else is an internal error.
+    /// </summary>
+    private async ValueTask CloseOnErrorAsync(Exception e, SessionWork? work)
+    {
+        if (M2M.Storage.StorageErrors.IsOutOfSpace(e))
+        {
+            Logger.LogWarning("The storage is full ({Reason}); closing", e.Message);
+            IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "storage_full"));
+            await CloseAsync("storage full");
+            return;
+        }
+        if (work is null)
+        {
+            Logger.LogError(e, "Session error; closing");
+        }
+        else
+        {
+            Logger.LogError(e, "Session work {Work} failed; closing", work);
+        }
+        IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "internal"));
+        await CloseAsync("internal error");
     }
 
     private async Task RunWorkLoopAsync()
@@ -405,8 +428,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
                     }
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {
-                        Logger.LogError(e, "Session work {Work} failed; closing", work);
-                        await CloseAsync("internal error");
+                        await CloseOnErrorAsync(e, work);
                     }
                     finally
                     {

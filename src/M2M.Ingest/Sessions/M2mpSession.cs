@@ -27,7 +27,8 @@ internal sealed partial class M2mpSession : DeviceSession
     public M2mpSession(ConnectionContext connection, SessionServices services)
         : base(connection, services, DeviceProtocol.M2mp)
     {
-        _reader = new M2mpReader(M2mpSender.Device, services.Options.MaxFrameSize);
+        // Small frames only until the device is identified (see OnIdentificationAsync).
+        _reader = new M2mpReader(M2mpSender.Device, Math.Min(services.Options.MaxFrameSize, services.Options.MaxUnidentifiedMessageSize));
     }
 
     protected override async ValueTask<SequencePosition> ProcessAsync(ReadOnlySequence<byte> buffer)
@@ -46,7 +47,7 @@ internal sealed partial class M2mpSession : DeviceSession
             }
             catch (M2mpProtocolException e)
             {
-                await FailAsync(ErrorKind(e.Error), e.Message);
+                await FailAsync(e.Error == M2mpError.FrameTooLarge && !IsIdentified ? "frame_too_large_unidentified" : ErrorKind(e.Error), e.Message);
                 return buffer.End;
             }
             CountIn();
@@ -151,6 +152,7 @@ internal sealed partial class M2mpSession : DeviceSession
         {
             return;
         }
+        _reader.MaxFrameSize = Options.MaxFrameSize;
 
         // Then, in this order: pending settings, pending commands, the capabilities request, "get all settings".
         await PushSettingsAsync();

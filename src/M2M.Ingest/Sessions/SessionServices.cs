@@ -5,6 +5,7 @@ using M2M.Messaging;
 using M2M.Storage.Entities;
 using M2M.Storage.Files;
 using M2M.Storage.TimeSeries;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -16,6 +17,7 @@ internal sealed class SessionServices(
     IOptions<IngestOptions> options,
     IngestNode node,
     ConnectionRegistry registry,
+    ConnectionLimit limit,
     IMessageBus bus,
     IRecordBus records,
     IDeviceStore devices,
@@ -30,6 +32,9 @@ internal sealed class SessionServices(
     public IngestNode Node { get; } = node;
 
     public ConnectionRegistry Registry { get; } = registry;
+
+    /// <summary>The device connection limit of this node.</summary>
+    public ConnectionLimit Limit { get; } = limit;
 
     public IMessageBus Bus { get; } = bus;
 
@@ -56,4 +61,48 @@ internal sealed class SessionServices(
     public SessionTicker Ticker { get; } = new(registry, options.Value);
 
     public void Dispose() => Ticker.Dispose();
+
+    private readonly ILogger _admissionLogger = loggerFactory.CreateLogger<ConnectionLimit>();
+    private long _refusedSinceLog;
+    private long _lastRefusalLog = -1;
+
+    /// <summary>
+    /// Takes a place in the registry for a new connection, or closes it at once when the node holds
+    /// its limit (counted; logged at most every 10 s, so that a flood does not flood the log too).
+    /// </summary>
+    public bool TryAdmit(ConnectionContext connection, DeviceProtocol protocol)
+    {
+        if (Registry.TryReserve(Limit.Value))
+        {
+            return true;
+        }
+        IngestMetrics.ConnectionsRefused.Add(1, IngestMetrics.Protocol(protocol));
+        connection.Abort(new ConnectionAbortedException("Too many connections."));
+        Interlocked.Increment(ref _refusedSinceLog);
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastRefusalLog);
+        if ((last < 0 || now - last >= 10_000) && Interlocked.CompareExchange(ref _lastRefusalLog, now, last) == last)
+        {
+            _admissionLogger.LogWarning(
+                "Device connections refused: {Count} since the last report; the node holds its limit of {Limit} connections",
+                Interlocked.Exchange(ref _refusedSinceLog, 0), Limit.Value);
+        }
+        return false;
+    }
+
+    /// <summary>Creates the session of an admitted connection, giving its place back if that fails.</summary>
+    public Task RunAdmittedAsync(Func<DeviceSession> create)
+    {
+        DeviceSession session;
+        try
+        {
+            session = create();
+        }
+        catch
+        {
+            Registry.Release();
+            throw;
+        }
+        return session.RunAsync();
+    }
 }

@@ -12,7 +12,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class EntityStoreExtensions
 {
     /// <summary>
-    /// Adds <see cref="IFirmwareStore"/>, <see cref="IDomainStore"/>, <see cref="IUserStore"/>,
+    /// Adds <see cref="UploadStaging"/>, <see cref="IFirmwareStore"/>, <see cref="IDomainStore"/>, <see cref="IUserStore"/>,
     /// <see cref="IDeviceStore"/>, <see cref="IDeviceAuthStore"/>, <see cref="IApiKeyStore"/> and
     /// <see cref="IRefreshTokenStore"/> as singletons over the registered <see cref="IRegistry"/> and
     /// <see cref="IFileStore"/>, and a hosted service that ensures the <c>default</c> domain at start.
@@ -20,7 +20,9 @@ public static class EntityStoreExtensions
     public static IServiceCollection AddEntityStores(this IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IFirmwareStore>(sp => new FirmwareStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IFileStore>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new UploadStaging(sp.GetRequiredService<IRegistry>(), sp.GetService<ILogger<UploadStaging>>()));
+        services.TryAddSingleton<IFirmwareStore>(sp => new FirmwareStore(
+            sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IFileStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<UploadStaging>()));
         services.TryAddSingleton<IDomainStore>(sp => new DomainStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IUserStore>(sp => new UserStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IDeviceStore>(sp => new DeviceStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));

@@ -8,7 +8,11 @@ namespace M2M.Storage.Files;
 /// <c>/firmware/&lt;id&gt;/</c> (<c>name</c>, <c>created_date</c>) with the content at
 /// <c>/firmware/&lt;id&gt;/file/</c>, and <c>/firmware/by-name/&lt;name&gt;/</c> → <c>id</c>.
 /// </summary>
-public sealed class FirmwareStore(IRegistry registry, IFileStore files, TimeProvider? timeProvider = null) : IFirmwareStore
+/// <remarks>
+/// A version is written at a new id and published by name only once complete; a failed upload removes
+/// its version, and with an <see cref="UploadStaging"/> one left by a killed process is swept later.
+/// </remarks>
+public sealed class FirmwareStore(IRegistry registry, IFileStore files, TimeProvider? timeProvider = null, UploadStaging? staging = null) : IFirmwareStore
 {
     private readonly TimeProvider _time = timeProvider ?? TimeProvider.System;
 
@@ -33,6 +37,8 @@ public sealed class FirmwareStore(IRegistry registry, IFileStore files, TimeProv
         ArgumentNullException.ThrowIfNull(content);
         var id = Guid.NewGuid();
         var now = DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds());
+        var upload = (staging ?? new UploadStaging(registry)).Track(Node(id));
+        await using var _ = upload.ConfigureAwait(false);
         await registry.CreateAsync(Node(id), new Dictionary<string, string>
         {
             ["name"] = name,
@@ -45,6 +51,8 @@ public sealed class FirmwareStore(IRegistry registry, IFileStore files, TimeProv
         }
         var info = await files.GetInfoAsync(FileOf(id), cancellationToken).ConfigureAwait(false)
             ?? throw new StoredFileNotFoundException(FileOf(id));
+        // Complete from here on: a failure while publishing keeps the version (unpublished, like a replaced one).
+        upload.Complete();
 
         // Only a complete file is published under the name; the previous version goes.
         var index = ByName(name);

@@ -23,12 +23,18 @@ namespace M2M.Storage.TimeSeries;
 /// holds no ticket): a producer pays one short lock and no allocation per record; the loop takes a
 /// whole batch in one lock; producers waiting for room share one signal, released once per batch taken
 /// (not once per record, which on a full queue made producer and loop ping-pong per record).</para>
-/// <para>On a failed commit the writer stops: durability is never signalled for that batch, every
-/// waiter not yet durable fails with a <see cref="RecordWriterFaultedException"/>, queued records are
-/// dropped unacknowledged and later writes fail. Producers learn that nothing past
-/// <see cref="DurableTicket"/> was stored and re-send it (writes are idempotent), exactly as after a
-/// crash. Retrying in place is not attempted: RocksDB write errors (disk full, I/O error) leave the
-/// database read-only until it is reopened.</para>
+/// <para>A failed commit is retried, the same batch, after a growing delay
+/// (<see cref="RecordWriterOptions.RetryInitialDelay"/> doubling up to
+/// <see cref="RecordWriterOptions.RetryMaxDelay"/>), until it succeeds: a full disk or an I/O error
+/// stops the ingest for as long as it lasts, not for good. RocksDB resumes by itself once the disk
+/// has room again. Meanwhile durability is never signalled past <see cref="DurableTicket"/>, waiters
+/// keep waiting, new records fill the queue and then make producers wait (back-pressure), and
+/// <see cref="CommitError"/> tells the health check.</para>
+/// <para>Only a stop gives up: when the stop's token is cancelled (the host's shutdown timeout)
+/// while commits fail, every waiter not yet durable fails with a
+/// <see cref="RecordWriterFaultedException"/> and the queued records are dropped unacknowledged.
+/// Producers learn that nothing past <see cref="DurableTicket"/> was stored and re-send it (writes
+/// are idempotent), exactly as after a crash.</para>
 /// <para>Without a host, call <see cref="Start"/> and dispose to drain; in a host it is a hosted
 /// service whose stop drains the queue (everything accepted is committed).</para>
 /// </remarks>
@@ -45,6 +51,11 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     private readonly Counter<long> _recordsWritten;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _commitDuration;
+    private readonly Counter<long> _commitFailures;
+    private readonly TimeSpan _retryInitialDelay;
+    private readonly TimeSpan _retryMaxDelay;
+    // Cancelled when a stop gives up on a failing commit.
+    private readonly CancellationTokenSource _abandon = new();
     private long _lastTicket;
     private long _durableTicket;
     // Ring state, under _acceptLock: the queued records are _ring[_head .. _head + _count) (wrapping);
@@ -56,6 +67,9 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     private TaskCompletionSource? _recordsSignal;
     private Exception? _fault;
     private Task? _loop;
+    private Exception? _commitError;
+    private DateTimeOffset? _failingSince;
+    private int _failedAttempts;
 
     public RecordWriter(ITimeSeriesStore store, RecordWriterOptions? options = null, IMeterFactory? meterFactory = null, ILogger<RecordWriter>? logger = null)
     {
@@ -63,7 +77,11 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         options ??= new RecordWriterOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(options.QueueCapacity, 1, nameof(options.QueueCapacity));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatchSize, 1, nameof(options.MaxBatchSize));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.RetryInitialDelay, TimeSpan.Zero, nameof(options.RetryInitialDelay));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.RetryMaxDelay, options.RetryInitialDelay, nameof(options.RetryMaxDelay));
         _store = store;
+        _retryInitialDelay = options.RetryInitialDelay;
+        _retryMaxDelay = options.RetryMaxDelay;
         _logger = logger ?? NullLogger<RecordWriter>.Instance;
         _maxBatchSize = options.MaxBatchSize;
         _ring = new TimeSeriesRecord[options.QueueCapacity];
@@ -81,6 +99,7 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         _batchSize = meter.CreateHistogram<int>("m2m.storage.batch_size", "{record}", "Records per group commit.");
         _commitDuration = meter.CreateHistogram<double>("m2m.storage.commit_duration", "s", "Duration of one group commit.");
         meter.CreateObservableGauge("m2m.storage.queue_length", () => Volatile.Read(ref _count), "{record}", "Records accepted and not yet committed.");
+        _commitFailures = meter.CreateCounter<long>("m2m.storage.commit_failures", "{commit}", "Group commits that failed (each is retried).");
     }
 
     /// <inheritdoc />
@@ -89,8 +108,26 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     /// <summary>The last ticket handed out (0 before the first record).</summary>
     public long AcceptedTicket => Volatile.Read(ref _lastTicket);
 
-    /// <summary>The commit failure that stopped the writer, or <c>null</c>.</summary>
+    /// <summary>The commit failure a stop gave up on (the writer is stopped), or <c>null</c>.</summary>
     public Exception? Fault => Volatile.Read(ref _fault);
+
+    /// <summary>While commits fail (and are retried): the last error; <c>null</c> once a commit succeeds.</summary>
+    public Exception? CommitError => Volatile.Read(ref _commitError);
+
+    /// <summary>While commits fail: when the first of them failed.</summary>
+    public DateTimeOffset? FailingSince
+    {
+        get
+        {
+            lock (_waitLock)
+            {
+                return _failingSince;
+            }
+        }
+    }
+
+    /// <summary>While commits fail: how many attempts failed so far.</summary>
+    public int FailedAttempts => Volatile.Read(ref _failedAttempts);
 
     /// <summary>Starts the commit loop (idempotent).</summary>
     public void Start()
@@ -191,8 +228,13 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         return new ValueTask(cancellationToken.CanBeCanceled ? waiter.Task.WaitAsync(cancellationToken) : waiter.Task);
     }
 
-    /// <summary>Stops accepting records and returns once everything accepted is committed (or the writer failed).</summary>
-    public async Task StopAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Stops accepting records and returns once everything accepted is committed. Failing commits are
+    /// retried until <paramref name="cancellationToken"/> is cancelled; then the writer gives up on them.
+    /// </summary>
+    public Task StopAsync(CancellationToken cancellationToken) => StopAsync(cancellationToken, cancellationToken);
+
+    private async Task StopAsync(CancellationToken giveUp, CancellationToken wait)
     {
         Task? loop;
         TaskCompletionSource? records, room;
@@ -205,9 +247,20 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         // The loop drains what is queued, then ends; producers waiting for room see the writer stopped.
         records?.TrySetResult();
         room?.TrySetResult();
-        if (loop is not null)
+        if (loop is null)
         {
-            await loop.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        using var abandon = giveUp.Register(static s => ((CancellationTokenSource)s!).Cancel(), _abandon);
+        try
+        {
+            await loop.WaitAsync(wait).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (wait.IsCancellationRequested)
+        {
+            // Leaving before the registration fired: give up here.
+            _abandon.Cancel();
+            throw;
         }
     }
 
@@ -217,10 +270,21 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         return Task.CompletedTask;
     }
 
+    /// <summary>Stops (see <see cref="StopAsync(CancellationToken)"/>), giving up on commits that still fail after 30 s.</summary>
     public async ValueTask DisposeAsync()
     {
-        await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        using var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await StopAsync(giveUp.Token, CancellationToken.None).ConfigureAwait(false);
+        _abandon.Dispose();
         _ownedMeter?.Dispose();
+    }
+
+    /// <summary>The delay before retry number <paramref name="attempt"/> (1 = the first retry): doubling from <paramref name="initial"/>, at most <paramref name="max"/>.</summary>
+    public static TimeSpan RetryDelay(int attempt, TimeSpan initial, TimeSpan max)
+    {
+        var doublings = Math.Clamp(attempt - 1, 0, 30);
+        var ticks = initial.Ticks * (double)(1L << doublings);
+        return ticks >= max.Ticks ? max : TimeSpan.FromTicks((long)ticks);
     }
 
     private async Task RunAsync()
@@ -266,13 +330,8 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
             room?.TrySetResult();
 
             var started = Stopwatch.GetTimestamp();
-            try
+            if (!await CommitAsync(batch).ConfigureAwait(false))
             {
-                await _store.SaveManyAsync(batch, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                FailAll(e, batch.Count);
                 return;
             }
             _commitDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
@@ -281,6 +340,79 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
             batch.Clear();
             CompleteUpTo(last);
         }
+    }
+
+    /// <summary>Commits <paramref name="batch"/>, retrying after failures; <c>false</c> when a stop gave up (the writer is faulted).</summary>
+    private async Task<bool> CommitAsync(List<TimeSeriesRecord> batch)
+    {
+        var attempt = 0;
+        while (true)
+        {
+            try
+            {
+                await _store.SaveManyAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                break;
+            }
+            catch (ObjectDisposedException e)
+            {
+                // The store is closed: nothing will ever succeed.
+                FailAll(e, batch.Count);
+                return false;
+            }
+            catch (Exception e)
+            {
+                attempt++;
+                _commitFailures.Add(1);
+                var delay = RetryDelay(attempt, _retryInitialDelay, _retryMaxDelay);
+                OnCommitFailed(e, batch.Count, attempt, delay);
+                try
+                {
+                    await Task.Delay(delay, _abandon.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    FailAll(e, batch.Count);
+                    return false;
+                }
+            }
+        }
+        if (attempt > 0)
+        {
+            OnCommitRecovered(attempt);
+        }
+        return true;
+    }
+
+    private void OnCommitFailed(Exception error, int batchCount, int attempt, TimeSpan delay)
+    {
+        lock (_waitLock)
+        {
+            _failingSince ??= DateTimeOffset.UtcNow;
+            Volatile.Write(ref _commitError, error);
+            Volatile.Write(ref _failedAttempts, attempt);
+        }
+        if (attempt == 1)
+        {
+            _logger.LogError(error, "Commit of {Count} records failed; retrying in {Delay} until it succeeds. The records stay queued; nothing past ticket {Ticket} is reported durable.",
+                batchCount, delay, DurableTicket);
+        }
+        else if (attempt % 10 == 0)
+        {
+            _logger.LogWarning("Commits still fail after {Attempts} attempts ({Error}); retrying every {Delay}", attempt, error.Message, delay);
+        }
+    }
+
+    private void OnCommitRecovered(int attempts)
+    {
+        DateTimeOffset? since;
+        lock (_waitLock)
+        {
+            since = _failingSince;
+            _failingSince = null;
+            Volatile.Write(ref _commitError, null);
+            Volatile.Write(ref _failedAttempts, 0);
+        }
+        _logger.LogWarning("Commits succeed again after {Attempts} failed attempts over {Duration}", attempts, DateTimeOffset.UtcNow - since);
     }
 
     private void CompleteUpTo(long ticket)
@@ -299,7 +431,7 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
 
     private void FailAll(Exception error, int batchCount)
     {
-        _logger.LogError(error, "Commit of {Count} records failed; the record writer stops. Durable up to ticket {Ticket}.", batchCount, DurableTicket);
+        _logger.LogError(error, "Giving up on a commit of {Count} records; the record writer stops. Durable up to ticket {Ticket}; later records are dropped unacknowledged.", batchCount, DurableTicket);
         TaskCompletionSource? room;
         lock (_acceptLock)
         {
@@ -335,11 +467,17 @@ public sealed class RecordWriterOptions
 
     /// <summary>Most records in one group commit.</summary>
     public int MaxBatchSize { get; set; } = 5_000;
+
+    /// <summary>Delay before retrying a failed commit the first time; it doubles with each failure.</summary>
+    public TimeSpan RetryInitialDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Longest delay between two attempts of a failing commit.</summary>
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
 }
 
-/// <summary>The batch writer stopped after a failed commit; records past its durable ticket were not stored.</summary>
+/// <summary>The batch writer stopped while a commit was failing; records past its durable ticket were not stored.</summary>
 public sealed class RecordWriterFaultedException(Exception innerException)
-    : Exception("The record writer stopped after a failed commit; records not reported durable were not stored and must be sent again.", innerException);
+    : Exception("The record writer stopped while a commit was failing; records not reported durable were not stored and must be sent again.", innerException);
 
 /// <summary>Names of the storage instruments.</summary>
 public static class StorageMetrics
