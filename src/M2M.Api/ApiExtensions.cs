@@ -126,6 +126,8 @@ public static class ApiExtensions
         api.MapApiKeysApi();
         api.MapRegistryApi();
         api.MapEventsApi();
+        api.MapWebhooksApi();
+        api.MapBackupApi();
         return app;
     }
 

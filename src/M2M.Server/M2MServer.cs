@@ -28,6 +28,7 @@ public static class M2MServer
         builder.AddStorageBackend();
         builder.AddBus();
         builder.AddIngest();
+        builder.AddForwarding();
         builder.AddApi();
 
         var app = builder.Build();

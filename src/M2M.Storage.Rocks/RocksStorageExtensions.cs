@@ -1,4 +1,6 @@
 using M2M.Storage.Files;
+using M2M.Storage.Backup;
+using M2M.Storage.Forwarding;
 using M2M.Storage.Registry;
 using M2M.Storage.Rocks.Files;
 using M2M.Storage.Rocks.Registry;
@@ -29,6 +31,8 @@ public static class RocksStorageExtensions
         builder.Services.AddOptions<RocksStoreOptions>().Bind(builder.Configuration.GetSection(RocksStoreOptions.Section));
         builder.Services.AddRocksStore();
         builder.Services.AddSingleton<ITimeSeriesStore>(sp => new RocksTimeSeriesStore(sp.GetRequiredService<RocksStore>()));
+        builder.Services.AddSingleton<IForwardingFeed>(sp => new RocksForwardingFeed(sp.GetRequiredService<RocksStore>()));
+        builder.Services.AddSingleton<IStorageBackup>(sp => new RocksBackup(sp.GetRequiredService<RocksStore>(), sp.GetRequiredService<IOptions<StorageOptions>>().Value.FullDataDirectory, sp.GetService<ILogger<RocksBackup>>()));
         builder.Services.AddRocksRegistry();
         return builder;
     }

@@ -271,6 +271,11 @@ public sealed class RecordWriterTests : IDisposable
                 ? ValueTask.FromException(new IOException("No space left on device"))
                 : inner.SaveManyAsync(records, cancellationToken);
 
+        public ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<Forwarding.FeedGroup> feed, CancellationToken cancellationToken = default) =>
+            Interlocked.Increment(ref _calls) == failOnCall
+                ? ValueTask.FromException(new IOException("No space left on device"))
+                : inner.SaveManyAsync(records, feed, cancellationToken);
+
         public ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default) => inner.SaveAsync(record, cancellationToken);
         public ValueTask<TimeSeriesPage> QueryAsync(TimeSeriesQuery query, CancellationToken cancellationToken = default) => inner.QueryAsync(query, cancellationToken);
         public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetLatestAsync(string id, CancellationToken cancellationToken = default) => inner.GetLatestAsync(id, cancellationToken);
