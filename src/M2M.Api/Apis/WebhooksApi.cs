@@ -78,7 +78,7 @@ public static class WebhooksApi
             domainId = (await s.Domains.EnsureDefaultAsync(s.Aborted)).Id;
         }
         var existing = (await s.Webhooks.ListAsync(s.Aborted)).Count(w => w.DomainId == domainId);
-        if (existing >= s.Options.MaxEndpointsPerDomain)
+        if (existing >= s.Options.Value.MaxEndpointsPerDomain)
         {
             return TypedResults.Problem($"The domain already has {existing} webhook endpoints (M2M:Forwarding:MaxEndpointsPerDomain).", statusCode: StatusCodes.Status409Conflict);
         }
@@ -171,14 +171,16 @@ public sealed class WebhookServices(IWebhookStore webhooks, IDomainStore domains
     public IDomainStore Domains { get; } = domains;
     public WebhookDirectory Directory { get; } = directory;
     public ForwardingKey Key { get; } = key;
-    public ForwardingOptions Options { get; } = options.Value;
+    public IOptions<ForwardingOptions> Options { get; } = options;
+    public IServiceProvider Services { get; } = services;
+    public HttpContext Http { get; } = http;
 
     /// <summary>The feed, when the storage backend has one.</summary>
-    public IForwardingFeed? Feed { get; } = services.GetService<IForwardingFeed>();
+    public IForwardingFeed? Feed => Services.GetService<IForwardingFeed>();
 
-    public Caller Caller => field ??= Caller.From(http.User);
+    public Caller Caller => field ??= Caller.From(Http.User);
 
-    public CancellationToken Aborted => http.RequestAborted;
+    public CancellationToken Aborted => Http.RequestAborted;
 
     /// <summary>The endpoint, when it exists and the caller may see it.</summary>
     public async ValueTask<Webhook?> FindAsync(Guid id)
