@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using M2M.Testing;
 
-namespace M2M.Forwarding.Tests;
+namespace M2M.Operations.Tests;
 
 /// <summary>
 /// Forwarding against the started server: a real device over ALIP, a real HTTP receiver, the API.

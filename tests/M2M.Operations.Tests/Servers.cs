@@ -12,7 +12,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
-namespace M2M.Forwarding.Tests;
+namespace M2M.Operations.Tests;
 
 /// <summary>A started server: its HTTP address and ALIP listener.</summary>
 public interface IStartedServer : IAsyncDisposable

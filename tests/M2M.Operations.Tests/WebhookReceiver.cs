@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
-namespace M2M.Forwarding.Tests;
+namespace M2M.Operations.Tests;
 
 /// <summary>
 /// A real HTTP receiver on a free loopback port, checking each delivery's signature as the

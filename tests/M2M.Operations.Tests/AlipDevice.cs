@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace M2M.Forwarding.Tests;
+namespace M2M.Operations.Tests;
 
 /// <summary>A device speaking ALIP over a real socket: identifies, sends temperature records, waits for the barrier.</summary>
 public sealed class AlipDevice : IAsyncDisposable
