@@ -97,6 +97,26 @@ public class AlipReaderBenchmarks
     }
 
     /// <summary>
+    /// Reads every line and applies the session's line rule (<see cref="DeviceText.CheckLine"/>: no control character,
+    /// valid UTF-8) before recognising its command: the cost of refusing bad lines with <c>ERR</c>. Expected: 0 B.
+    /// </summary>
+    [Benchmark]
+    public long ReadAndCheck()
+    {
+        var reader = new SequenceReader<byte>(_input);
+        long lines = 0;
+        while (_reader.TryRead(ref reader, out var line))
+        {
+            if (DeviceText.CheckLine(line.Text) == ValueError.None && line.Command != AlipCommand.Unknown)
+            {
+                lines++;
+            }
+        }
+
+        return lines;
+    }
+
+    /// <summary>
     /// Reads, tokenizes and decodes every line as a session would: time (<c>E</c>, <c>J</c>), type mapping, and the
     /// location of <c>D L</c>. Expected: 0 B for DLocation and ETemperature; one type string per line for JCan.
     /// </summary>

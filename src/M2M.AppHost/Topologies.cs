@@ -7,8 +7,16 @@ internal static class Topologies
         var dataDirectory = builder.Configuration["M2M:DataDirectory"]
             ?? Path.Combine(builder.AppHostDirectory, "data", "server");
 
-        builder.AddProject<Projects.M2M_Server>("server", launchProfileName: "http")
+        var server = builder.AddProject<Projects.M2M_Server>("server", launchProfileName: "http")
             .WithEnvironment("M2M__DataDirectory", dataDirectory)
             .WithHttpHealthCheck("/health");
+
+        // The first administrator's password (M2M:Admin:Password of the server), from the secret
+        // parameter "admin-password" when it is set (user secrets, environment or command line);
+        // otherwise the server generates one and logs it once (the server's console log in the dashboard).
+        if (!string.IsNullOrEmpty(builder.Configuration["Parameters:admin-password"]))
+        {
+            server.WithEnvironment("M2M__Admin__Password", builder.AddParameter("admin-password", secret: true));
+        }
     }
 }

@@ -33,6 +33,7 @@ public static class IngestExtensions
                 o => o.IdentificationTimeout > TimeSpan.Zero && o.PingAfterIdle > TimeSpan.Zero && o.PingMinSendGap >= TimeSpan.Zero
                     && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero,
                 "M2M:Ingest timeouts must be positive.")
+            .Validate(o => o.M2mpIdleDisconnect >= TimeSpan.Zero, "M2M:Ingest:M2mpIdleDisconnect must not be negative (0 = off).")
             .ValidateOnStart();
 
         builder.Services.TryAddSingleton<IngestNode>();
@@ -41,6 +42,7 @@ public static class IngestExtensions
         builder.Services.TryAddSingleton<IngestEndpoints>();
         builder.Services.TryAddSingleton<SessionServices>();
         builder.Services.AddHostedService<IngestServer>();
+        builder.Services.AddHostedService<ReceiverAnnouncement>();
         return builder;
     }
 }

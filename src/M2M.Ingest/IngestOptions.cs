@@ -32,8 +32,15 @@ public sealed class IngestOptions
     /// <summary>The server pings only when it has sent nothing for this long.</summary>
     public TimeSpan PingMinSendGap { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>After this long without receiving anything the connection is closed (ALIP gets <c>QUIT</c>).</summary>
+    /// <summary>After this long without receiving anything an ALIP connection gets <c>QUIT idle timeout</c> and is closed.</summary>
     public TimeSpan IdleDisconnect { get; set; } = TimeSpan.FromHours(12);
+
+    /// <summary>
+    /// After this long without receiving anything an M2MP connection is closed; <see cref="TimeSpan.Zero"/>
+    /// (the default) never closes one: the M2MP spec only has the server's pings, and a dead peer is
+    /// found when those can no longer be written.
+    /// </summary>
+    public TimeSpan M2mpIdleDisconnect { get; set; } = TimeSpan.Zero;
 
     /// <summary>A given <c>name=value</c> setting is not re-sent on the same connection within this time.</summary>
     public TimeSpan SettingResendInterval { get; set; } = TimeSpan.FromSeconds(40);

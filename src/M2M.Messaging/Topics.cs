@@ -8,7 +8,7 @@ public static class Topics
 
     /// <summary>
     /// Device events: <c>device_connected</c>, <c>device_identified</c>, <c>device_disconnected</c>,
-    /// <c>setting_acknowledged</c>, <c>command_acknowledged</c>, <c>new_data_type</c>, <c>new_receiver</c>.
+    /// <c>setting_acknowledged</c>, <c>command_acknowledged</c>, <c>command_failed</c>, <c>new_data_type</c>, <c>new_receiver</c>.
     /// </summary>
     public const string Events = "events";
 
@@ -32,6 +32,7 @@ public static class Calls
     public const string NewReceiver = "new_receiver";
     public const string SettingAcknowledged = "setting_acknowledged";
     public const string CommandAcknowledged = "command_acknowledged";
+    public const string CommandFailed = "command_failed";
     public const string NewDataType = "new_data_type";
     public const string SendSettings = "send_settings";
     public const string SendCommands = "send_commands";

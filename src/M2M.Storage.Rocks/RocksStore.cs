@@ -12,16 +12,16 @@ namespace M2M.Storage.Rocks;
 public sealed class RocksStore : IDisposable
 {
     /// <summary>Format of the keys and values written by this code. Bump it with an upgrade step in <see cref="Upgrade"/>.</summary>
-    public const int FormatVersion = 2;
+    public const int FormatVersion = 3;
 
     /// <summary>Column family names.</summary>
     public static class Families
     {
         /// <summary>Database metadata: format version, counters.</summary>
         public const string Meta = "meta";
-        /// <summary>Time-series records by (month, id, time, type).</summary>
+        /// <summary>Time-series records by (month, id, time, type, discriminator).</summary>
         public const string Series = "ts";
-        /// <summary>Time-series index by (month, id, type, time); keys only (format 2), the data is in <see cref="Series"/>.</summary>
+        /// <summary>Time-series index by (month, id, type, time, discriminator); keys only (format ≥ 2), the data is in <see cref="Series"/>.</summary>
         public const string SeriesByType = "ts_type";
         /// <summary>Latest record per (id, type).</summary>
         public const string SeriesLatest = "ts_latest";
@@ -197,6 +197,9 @@ public sealed class RocksStore : IDisposable
                 case 1:
                     EmptyTypeIndexValues(logger);
                     break;
+                case 2:
+                    new SeriesIdentityUpgrade(this, logger).Run();
+                    break;
             }
             // Synced whatever the configured durability: it also makes the step's (unsynced) batches durable
             // before the new version is trusted.
@@ -298,6 +301,9 @@ public sealed class RocksStoreOptions
 
     /// <summary>Memtable size of the time-series column families (others use at most 16 MiB); all memtables together are capped at 4×.</summary>
     public long WriteBufferBytes { get; set; } = 64L << 20;
+
+    /// <summary>Records per write batch of a storage format upgrade (batches are also capped at 16 MiB): bounds its memory.</summary>
+    public int UpgradeBatchRecords { get; set; } = 10_000;
 }
 
 /// <summary>The stored data cannot be read by this build.</summary>

@@ -11,12 +11,14 @@ namespace M2M.Storage.Rocks;
 /// <summary>
 /// Time series in the embedded RocksDB database. Records are keyed by month first, so a month is one
 /// contiguous key range per column family and retention drops it with one range deletion.
-/// Layout: <c>docs/storage-layout.md</c> and <see cref="SeriesKeys"/>.
+/// Layout: <c>docs/storage-layout.md</c> and <see cref="SeriesKeys"/>. Keys end with the record's content
+/// discriminator (<see cref="RecordIdentity"/>): an identical record saved again is stored once, records that
+/// differ only in data are all kept.
 /// </summary>
 /// <remarks>
 /// Every method completes synchronously: RocksDB calls block for the time of a memtable access or,
 /// for writes, one WAL append (and fsync when <see cref="Durability.Synced"/>). Writes are serialized
-/// by a lock because <c>ts_latest</c> is a read-compare-write; the lock and the cache of latest times
+/// by a lock because <c>ts_latest</c> is a read-compare-write; the lock and the cache of latest positions
 /// belong to the <see cref="RocksStore"/>, so instances over the same store stay correct (the DI
 /// registration makes one). Queries take no lock.
 /// <para>
@@ -42,25 +44,33 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     private readonly Lock _writeLock;
 
     /// <summary>
-    /// Stored <c>ts_latest</c> time per (id, type), so that a batch does not read <c>ts_latest</c> back for
-    /// series it has seen. Guarded by <see cref="_writeLock"/> (every change of <c>ts_latest</c> happens
-    /// under it): entries are set after a commit, removed by deletions, and the whole cache is dropped
-    /// when it reaches <see cref="LatestCacheCapacity"/> entries.
+    /// Stored <c>ts_latest</c> position (time, discriminator) per (id, type), so that a batch does not read
+    /// <c>ts_latest</c> back for series it has seen. Guarded by <see cref="_writeLock"/> (every change of
+    /// <c>ts_latest</c> happens under it): entries are set after a commit, removed by deletions, and the whole
+    /// cache is dropped when it reaches <see cref="LatestCacheCapacity"/> entries.
     /// </summary>
-    private readonly Dictionary<(string Id, string Type), long> _latestTicks;
+    private readonly Dictionary<(string Id, string Type), Instant> _latestPositions;
     private const int LatestCacheCapacity = 100_000;
     private SaveBuffers? _spareBuffers;
 
-    /// <summary>Write lock and latest-time cache of each open <see cref="RocksStore"/>, shared by its instances.</summary>
+    /// <summary>Write lock and latest-position cache of each open <see cref="RocksStore"/>, shared by its instances.</summary>
     private static readonly ConditionalWeakTable<RocksStore, WriteState> WriteStates = new();
 
     internal sealed class WriteState
     {
         public readonly Lock Lock = new();
-        public readonly Dictionary<(string Id, string Type), long> LatestTicks = [];
+        public readonly Dictionary<(string Id, string Type), Instant> LatestPositions = [];
 
         /// <summary>Last forwarding feed sequence per domain, loaded on first use (<see cref="RocksFeed"/>); under <see cref="Lock"/>.</summary>
         public readonly Dictionary<Guid, long> FeedLast = [];
+    }
+
+    /// <summary>A record's place in the order of one (id, type): time, then discriminator.</summary>
+    internal readonly record struct Instant(long Ticks, long Discriminator)
+    {
+        public static readonly Instant Min = new(long.MinValue, long.MinValue);
+
+        public bool IsAfterOrAt(Instant other) => RecordIdentity.Supersedes(Ticks, Discriminator, other.Ticks, other.Discriminator);
     }
 
     /// <summary>The write lock and caches shared by every writer of <paramref name="store"/> (the forwarding feed takes the same lock).</summary>
@@ -80,7 +90,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         var state = StateOf(store);
         _state = state;
         _writeLock = state.Lock;
-        _latestTicks = state.LatestTicks;
+        _latestPositions = state.LatestPositions;
     }
 
     public ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default)
@@ -120,38 +130,91 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         return ValueTask.FromResult<IReadOnlyList<TimeSeriesRecord>>(ReadLatest(id));
     }
 
-    public ValueTask<TimeSeriesRecord?> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default)
     {
         TimeSeriesLimits.ValidateId(id);
         TimeSeriesLimits.ValidateType(type);
         cancellationToken.ThrowIfCancellationRequested();
-        Span<byte> key = stackalloc byte[SeriesKeys.MaxKeyBytes];
         var ticks = time.UtcTicks;
-        var length = SeriesKeys.WriteSeriesKey(key, id, type, ticks);
-        var value = _db.Get(key[..length], _series, _readOptions);
-        TimeSeriesRecord? record = value is null ? null : new TimeSeriesRecord(id, type, new DateTimeOffset(ticks, TimeSpan.Zero), Encoding.UTF8.GetString(value));
-        return ValueTask.FromResult(record);
+        var instant = new DateTimeOffset(ticks, TimeSpan.Zero);
+        var records = new List<TimeSeriesRecord>(1);
+        Span<byte> prefix = stackalloc byte[SeriesKeys.MaxKeyBytes];
+        prefix = prefix[..SeriesKeys.WriteSeriesInstantPrefix(prefix, id, type, ticks)];
+        // Every record of (id, type) at this instant, in discriminator order (type has no 0x00: the prefix
+        // matches no other type).
+        using var iterator = _db.NewIterator(_series, _readOptions);
+        for (iterator.Seek(prefix); iterator.Valid(); iterator.Next())
+        {
+            var key = iterator.GetKeySpan();
+            if (!key.StartsWith(prefix))
+            {
+                break;
+            }
+            records.Add(new TimeSeriesRecord(id, type, instant, Encoding.UTF8.GetString(iterator.GetValueSpan())));
+        }
+        return ValueTask.FromResult<IReadOnlyList<TimeSeriesRecord>>(records);
     }
 
-    public ValueTask<bool> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default)
+    public ValueTask<int> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default)
     {
         TimeSeriesLimits.ValidateId(id);
         TimeSeriesLimits.ValidateType(type);
         cancellationToken.ThrowIfCancellationRequested();
         var ticks = time.UtcTicks;
+        var prefix = new byte[SeriesKeys.MaxKeyBytes];
+        var typeKey = new byte[SeriesKeys.MaxKeyBytes];
+        var prefixLength = SeriesKeys.WriteSeriesInstantPrefix(prefix, id, type, ticks);
+        var seriesPrefixLength = SeriesKeys.MonthBytes + Encoding.UTF8.GetByteCount(id) + 1;
+        var deleted = 0;
+        lock (_writeLock)
+        {
+            using var batch = new WriteBatch();
+            using (var iterator = _db.NewIterator(_series, _readOptions))
+            {
+                for (iterator.Seek(prefix.AsSpan(0, prefixLength)); iterator.Valid(); iterator.Next())
+                {
+                    var key = iterator.GetKeySpan();
+                    if (!key.StartsWith(prefix.AsSpan(0, prefixLength)))
+                    {
+                        break;
+                    }
+                    batch.Delete(key, _series);
+                    batch.Delete(typeKey.AsSpan(0, SeriesKeys.TypeKeyFromSeriesKey(key, seriesPrefixLength, typeKey)), _byType);
+                    deleted++;
+                }
+            }
+            if (deleted == 0)
+            {
+                return ValueTask.FromResult(0);
+            }
+            FixLatestAfterDelete(batch, id, type, new Instant(ticks, long.MinValue), new Instant(ticks, long.MaxValue));
+            _db.Write(batch, _store.WriteOptions);
+        }
+        return ValueTask.FromResult(deleted);
+    }
+
+    public ValueTask<bool> DeleteRecordAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default)
+    {
+        TimeSeriesLimits.ValidateRecord(record);
+        cancellationToken.ThrowIfCancellationRequested();
+        var ticks = record.Time.UtcTicks;
+        var data = Encoding.UTF8.GetBytes(record.Data);
+        var position = new Instant(ticks, RecordIdentity.Discriminator(data));
         var key = new byte[SeriesKeys.MaxKeyBytes];
         lock (_writeLock)
         {
-            var length = SeriesKeys.WriteSeriesKey(key, id, type, ticks);
-            if (!_db.HasKey(key.AsSpan(0, length), _series, _readOptions))
+            var length = SeriesKeys.WriteSeriesKey(key, record.Id, record.Type, ticks, position.Discriminator);
+            var stored = _db.Get(key.AsSpan(0, length), _series, _readOptions);
+            // Another data under the same key (a discriminator collision) is another record: not deleted.
+            if (stored is null || !stored.AsSpan().SequenceEqual(data))
             {
                 return ValueTask.FromResult(false);
             }
             using var batch = new WriteBatch();
             batch.Delete(key.AsSpan(0, length), _series);
-            length = SeriesKeys.WriteTypeKey(key, id, type, ticks);
+            length = SeriesKeys.WriteTypeKey(key, record.Id, record.Type, ticks, position.Discriminator);
             batch.Delete(key.AsSpan(0, length), _byType);
-            FixLatestAfterDelete(batch, id, type, ticks, ticks);
+            FixLatestAfterDelete(batch, record.Id, record.Type, position, position);
             _db.Write(batch, _store.WriteOptions);
         }
         return ValueTask.FromResult(true);
@@ -219,7 +282,8 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
             var typeKey = buffers.TypeKey.AsSpan();
             Span<byte> id = stackalloc byte[TimeSeriesLimits.MaxIdBytes];
             Span<byte> type = stackalloc byte[TimeSeriesLimits.MaxTypeBytes];
-            // Newest record of each (id, type) in this batch; the last one wins among equal times, as in ts.
+            // Newest record of each (id, type) in this batch by (time, discriminator); the last one wins among
+            // equal positions (the same key), as in ts.
             var newest = buffers.Newest;
             var months = buffers.Months;
             uint month = 0;
@@ -249,16 +313,19 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                     typeLength = Encoding.UTF8.GetBytes(record.Type, type);
                     lastType = record.Type;
                 }
-                SeriesKeys.WriteRecordKeys(seriesKey, typeKey, month, id[..idLength], type[..typeLength], ticks, out var seriesLength, out var typeKeyLength);
+                // The discriminator hashes the UTF-8 bytes already encoded for the value (no extra encoding).
                 var dataLength = EncodeData(record.Data, ref buffers.Value);
-                batch.Put(seriesKey[..seriesLength], buffers.Value.AsSpan(0, dataLength), _series);
+                var data = buffers.Value.AsSpan(0, dataLength);
+                var position = new Instant(ticks, RecordIdentity.Discriminator(data));
+                SeriesKeys.WriteRecordKeys(seriesKey, typeKey, month, id[..idLength], type[..typeLength], ticks, position.Discriminator, out var seriesLength, out var typeKeyLength);
+                batch.Put(seriesKey[..seriesLength], data, _series);
                 // ts_type is a key-only index (format 2): typed queries read the data from ts.
                 batch.Put(typeKey[..typeKeyLength], ReadOnlySpan<byte>.Empty, _byType);
 
                 ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(newest, (record.Id, record.Type), out var exists);
-                if (!exists || records[slot].Time.UtcTicks <= ticks)
+                if (!exists || position.IsAfterOrAt(slot.Position))
                 {
-                    slot = i;
+                    slot = (i, position);
                 }
             }
 
@@ -273,36 +340,37 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
             lock (_writeLock)
             {
                 var written = buffers.LatestWritten;
-                foreach (var (series, index) in newest)
+                foreach (var (series, (index, position)) in newest)
                 {
                     var record = records[index];
-                    var ticks = record.Time.UtcTicks;
                     var length = SeriesKeys.WriteLatestKey(seriesKey, series.Id, series.Type);
-                    if (!_latestTicks.TryGetValue(series, out var stored))
+                    if (!_latestPositions.TryGetValue(series, out var stored))
                     {
                         var current = _db.Get(seriesKey[..length], _latest, _readOptions);
-                        stored = current is null ? long.MinValue : SeriesKeys.DecodeTime(current);
+                        stored = current is null ? Instant.Min : LatestPosition(current);
                         if (current is not null)
                         {
                             RememberLatest(series, stored);
                         }
                     }
-                    if (stored > ticks)
+                    // Replaced only by a newer record, or at the same instant by a greater discriminator
+                    // (equal: the same record again).
+                    if (!position.IsAfterOrAt(stored))
                     {
                         continue;
                     }
                     var dataLength = EncodeData(record.Data, ref buffers.Value, SeriesKeys.TimeBytes);
-                    SeriesKeys.WriteTime(buffers.Value, ticks);
+                    SeriesKeys.WriteTime(buffers.Value, position.Ticks);
                     batch.Put(seriesKey[..length], buffers.Value.AsSpan(0, SeriesKeys.TimeBytes + dataLength), _latest);
-                    written.Add((series, ticks));
+                    written.Add((series, position));
                 }
                 // The forwarding feed entries join the same batch: stored and queued for forwarding, or neither.
                 var feedLast = feed is { Count: > 0 } ? RocksFeed.AddToBatch(_store, _state, batch, feed) : null;
                 _db.Write(batch, _store.WriteOptions);
                 // Only after the commit: a failed write leaves the cache describing what is stored.
-                foreach (var (series, ticks) in written)
+                foreach (var (series, position) in written)
                 {
-                    RememberLatest(series, ticks);
+                    RememberLatest(series, position);
                 }
                 RocksFeed.Committed(_state, feedLast);
             }
@@ -317,16 +385,23 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         }
     }
 
-    /// <summary>Records the stored <c>ts_latest</c> time of a series; called under the write lock.</summary>
-    private void RememberLatest((string Id, string Type) series, long ticks)
+    /// <summary>Records the stored <c>ts_latest</c> position of a series; called under the write lock.</summary>
+    private void RememberLatest((string Id, string Type) series, Instant position)
     {
-        if (_latestTicks.Count >= LatestCacheCapacity && !_latestTicks.ContainsKey(series))
+        if (_latestPositions.Count >= LatestCacheCapacity && !_latestPositions.ContainsKey(series))
         {
             // Bounded: past the capacity the cache starts over (misses only cost the read they replace).
-            _latestTicks.Clear();
+            _latestPositions.Clear();
         }
-        _latestTicks[series] = ticks;
+        _latestPositions[series] = position;
     }
+
+    /// <summary>
+    /// The position of a <c>ts_latest</c> value (<c>time | data</c>): the discriminator is not stored, it is the
+    /// hash of the data (read only when the cache misses).
+    /// </summary>
+    private static Instant LatestPosition(ReadOnlySpan<byte> value) =>
+        new(SeriesKeys.DecodeTime(value), RecordIdentity.Discriminator(value[SeriesKeys.TimeBytes..]));
 
     /// <summary>Per-call state of <see cref="Save"/>, reused between calls.</summary>
     private sealed class SaveBuffers : IDisposable
@@ -336,9 +411,9 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         public readonly WriteBatch Batch = new();
         public readonly byte[] SeriesKey = new byte[SeriesKeys.MaxKeyBytes];
         public readonly byte[] TypeKey = new byte[SeriesKeys.MaxKeyBytes];
-        public readonly Dictionary<(string Id, string Type), int> Newest = [];
+        public readonly Dictionary<(string Id, string Type), (int Index, Instant Position)> Newest = [];
         public readonly List<uint> Months = [];
-        public readonly List<((string Id, string Type) Series, long Ticks)> LatestWritten = [];
+        public readonly List<((string Id, string Type) Series, Instant Position)> LatestWritten = [];
         public byte[] Value = new byte[4096];
 
         public void Reset()
@@ -453,12 +528,15 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
             var resumeAt = Span<byte>.Empty;
             if (resume is { } position && month == resumeMonth)
             {
+                // The exact key of the last record returned: prefix | time (| type | 0x00) | discriminator.
                 lower.AsSpan(0, prefixLength).CopyTo(resumeKey);
                 var length = prefixLength + SeriesKeys.WriteTime(resumeKey.AsSpan(prefixLength), position.Ticks);
                 if (query.Type is null)
                 {
                     length += Encoding.UTF8.GetBytes(position.Type, resumeKey.AsSpan(length));
+                    resumeKey[length++] = 0;
                 }
+                length += SeriesKeys.WriteDiscriminator(resumeKey.AsSpan(length), position.Discriminator);
                 resumeAt = resumeKey.AsSpan(0, length);
             }
 
@@ -532,7 +610,9 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         {
             items.RemoveAt(items.Count - 1);
             var last = items[^1];
-            continuation = ContinuationToken.Encode(query, new TimeSeriesPosition(last.Time.UtcTicks, last.Type));
+            // The key's discriminator is the hash of the data stored under it (saves and the format upgrade
+            // both derive it so), hence recomputed here from the last record.
+            continuation = ContinuationToken.Encode(query, new TimeSeriesPosition(last.Time.UtcTicks, last.Type, RecordIdentity.Discriminator(last.Data)));
         }
         return new TimeSeriesPage(items, continuation);
     }
@@ -540,7 +620,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     private static TimeSeriesRecord ReadRecord(TimeSeriesQuery query, ReadOnlySpan<byte> key, int prefixLength, ReadOnlySpan<byte> value)
     {
         var ticks = SeriesKeys.DecodeTime(key[prefixLength..]);
-        var type = query.Type ?? Encoding.UTF8.GetString(key[(prefixLength + SeriesKeys.TimeBytes)..]);
+        var type = query.Type ?? Encoding.UTF8.GetString(SeriesKeys.TypeOfSeriesKey(key, prefixLength));
         return new TimeSeriesRecord(query.Id, type, new DateTimeOffset(ticks, TimeSpan.Zero), Encoding.UTF8.GetString(value));
     }
 
@@ -607,6 +687,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                 foreach (var month in months)
                 {
                     var prefixLength = SeriesKeys.WritePrefix(lower, month, id, type);
+                    var seriesPrefixLength = SeriesKeys.MonthBytes + Encoding.UTF8.GetByteCount(id) + 1;
                     lower.AsSpan(0, prefixLength).CopyTo(upper);
                     var lowerKey = lower.AsSpan(0, prefixLength + SeriesKeys.WriteTime(lower.AsSpan(prefixLength), from));
                     var upperKey = upper.AsSpan(0, prefixLength + SeriesKeys.WriteTime(upper.AsSpan(prefixLength), to + 1));
@@ -618,16 +699,14 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                         {
                             break;
                         }
-                        var ticks = SeriesKeys.DecodeTime(key[prefixLength..]);
                         batch.Delete(key, family);
                         if (type is null)
                         {
-                            var recordType = Encoding.UTF8.GetString(key[(prefixLength + SeriesKeys.TimeBytes)..]);
-                            batch.Delete(other.AsSpan(0, SeriesKeys.WriteTypeKey(other, id, recordType, ticks)), _byType);
+                            batch.Delete(other.AsSpan(0, SeriesKeys.TypeKeyFromSeriesKey(key, prefixLength, other)), _byType);
                         }
                         else
                         {
-                            batch.Delete(other.AsSpan(0, SeriesKeys.WriteSeriesKey(other, id, type, ticks)), _series);
+                            batch.Delete(other.AsSpan(0, SeriesKeys.SeriesKeyFromTypeKey(key, seriesPrefixLength, prefixLength, other)), _series);
                         }
                         if (batch.Count() >= DeleteChunk)
                         {
@@ -641,7 +720,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                 var types = type is not null ? [type] : ReadLatest(id).Select(r => r.Type).ToList();
                 foreach (var t in types)
                 {
-                    FixLatestAfterDelete(batch, id, t, from, to);
+                    FixLatestAfterDelete(batch, id, t, new Instant(from, long.MinValue), new Instant(to, long.MaxValue));
                 }
                 _db.Write(batch, _store.WriteOptions);
             }
@@ -653,14 +732,15 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     }
 
     /// <summary>
-    /// When the latest value of <c>(id, type)</c> lies in the deleted range <c>[from, to]</c>, replaces it
-    /// with the newest record before <paramref name="from"/> (the latest value is the newest record, so
-    /// nothing after <paramref name="to"/> exists), or deletes it. Called under the write lock.
+    /// When the latest value of <c>(id, type)</c> lies in the deleted range <c>[from, to]</c> (positions: time,
+    /// then discriminator), replaces it with the greatest record before <paramref name="from"/> (the latest
+    /// value is the greatest record, so nothing after <paramref name="to"/> exists), or deletes it. Called
+    /// under the write lock.
     /// </summary>
-    private void FixLatestAfterDelete(WriteBatch batch, string id, string type, long from, long to)
+    private void FixLatestAfterDelete(WriteBatch batch, string id, string type, Instant from, Instant to)
     {
         // The cache entry goes whatever happens below; the next save reads ts_latest again.
-        _latestTicks.Remove((id, type));
+        _latestPositions.Remove((id, type));
         var key = new byte[SeriesKeys.MaxKeyBytes];
         var length = SeriesKeys.WriteLatestKey(key, id, type);
         var latestKey = key.AsSpan(0, length);
@@ -669,12 +749,12 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         {
             return;
         }
-        var latestTicks = SeriesKeys.DecodeTime(current);
-        if (latestTicks < from || latestTicks > to)
+        var latest = LatestPosition(current);
+        if (!latest.IsAfterOrAt(from) || !to.IsAfterOrAt(latest))
         {
             return;
         }
-        if (FindNewestBefore(id, type, from) is { } previous)
+        if (FindGreatestBefore(id, type, from) is { } previous)
         {
             batch.Put(latestKey, previous, _latest);
         }
@@ -684,8 +764,8 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         }
     }
 
-    /// <summary>The <c>ts_latest</c> value (time | data) of the newest record of <c>(id, type)</c> strictly before <paramref name="before"/>.</summary>
-    private byte[]? FindNewestBefore(string id, string type, long before)
+    /// <summary>The <c>ts_latest</c> value (time | data) of the greatest record of <c>(id, type)</c> strictly before <paramref name="before"/>.</summary>
+    private byte[]? FindGreatestBefore(string id, string type, Instant before)
     {
         var months = ReadMonths();
         var prefix = new byte[SeriesKeys.MaxKeyBytes];
@@ -694,13 +774,15 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         using var iterator = _db.NewIterator(_byType, _readOptions);
         for (var i = months.Count - 1; i >= 0; i--)
         {
-            if (months[i] > SeriesKeys.MonthOf(before))
+            if (months[i] > SeriesKeys.MonthOf(before.Ticks))
             {
                 continue;
             }
             var prefixLength = SeriesKeys.WritePrefix(prefix, months[i], id, type);
             prefix.AsSpan(0, prefixLength).CopyTo(seek);
-            var seekKey = seek.AsSpan(0, prefixLength + SeriesKeys.WriteTime(seek.AsSpan(prefixLength), before));
+            var seekLength = prefixLength + SeriesKeys.WriteTime(seek.AsSpan(prefixLength), before.Ticks);
+            seekLength += SeriesKeys.WriteDiscriminator(seek.AsSpan(seekLength), before.Discriminator);
+            var seekKey = seek.AsSpan(0, seekLength);
             iterator.SeekForPrev(seekKey);
             if (iterator.Valid() && iterator.GetKeySpan().SequenceEqual(seekKey))
             {
@@ -718,7 +800,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                     throw new StorageFormatException("A ts_type key has no ts record; the database is inconsistent.");
                 }
                 var result = new byte[SeriesKeys.TimeBytes + value.Length];
-                key[prefixLength..].CopyTo(result);
+                key.Slice(prefixLength, SeriesKeys.TimeBytes).CopyTo(result);
                 value.CopyTo(result.AsSpan(SeriesKeys.TimeBytes));
                 return result;
             }

@@ -4,20 +4,25 @@ using System.Text;
 namespace M2M.Storage.Rocks;
 
 /// <summary>
-/// Byte layout of the time-series keys (see <c>docs/storage-layout.md</c>):
+/// Byte layout of the time-series keys, format 3 (see <c>docs/storage-layout.md</c>):
 /// <code>
-/// ts        month u32 BE | id | 0x00 | time u64 BE | type
-/// ts_type   month u32 BE | id | 0x00 | type | 0x00 | time u64 BE → (empty, format 2)
-/// ts_latest id | 0x00 | type                      → time u64 BE | data
-/// meta      "ts/month/" | month u32 BE            → (empty)
+/// ts        month u32 BE | id | 0x00 | time u64 BE | type | 0x00 | disc u64 BE
+/// ts_type   month u32 BE | id | 0x00 | type | 0x00 | time u64 BE | disc u64 BE → (empty)
+/// ts_latest id | 0x00 | type                                  → time u64 BE | data
+/// meta      "ts/month/" | month u32 BE                        → (empty)
 /// </code>
-/// <c>month</c> is <c>yyyy * 100 + mm</c>; <c>time</c> is the UTC ticks with the sign bit flipped,
-/// so that the unsigned byte order of the keys is the time order.
+/// <c>month</c> is <c>yyyy * 100 + mm</c>; <c>time</c> is the UTC ticks and <c>disc</c> the record's content
+/// discriminator (<see cref="M2M.Storage.TimeSeries.RecordIdentity"/>), both with the sign bit flipped, so
+/// that the unsigned byte order of the keys is the order time, type, discriminator.
 /// </summary>
 internal static class SeriesKeys
 {
     public const int MonthBytes = 4;
     public const int TimeBytes = 8;
+    public const int DiscriminatorBytes = 8;
+
+    /// <summary>What follows the type in a <c>ts</c> key, and the time in a <c>ts_type</c> key: <c>0x00 | disc</c> / <c>disc</c>.</summary>
+    public const int SeriesSuffixBytes = 1 + DiscriminatorBytes;
 
     public static readonly byte[] MonthIndexPrefix = "ts/month/"u8.ToArray();
 
@@ -66,23 +71,45 @@ internal static class SeriesKeys
         return TimeBytes;
     }
 
+    /// <summary>A signed discriminator as 8 bytes whose unsigned order is the signed order (same encoding as the time).</summary>
+    public static int WriteDiscriminator(Span<byte> destination, long discriminator)
+    {
+        BinaryPrimitives.WriteUInt64BigEndian(destination, (ulong)discriminator ^ 0x8000_0000_0000_0000UL);
+        return DiscriminatorBytes;
+    }
+
+    public static long DecodeDiscriminator(ReadOnlySpan<byte> bytes) => DecodeTime(bytes);
+
     /// <summary>Largest key any of the layouts above can produce.</summary>
-    public const int MaxKeyBytes = MonthBytes + 200 + 1 + 200 + 1 + TimeBytes;
+    public const int MaxKeyBytes = MonthBytes + 200 + 1 + 200 + 1 + TimeBytes + DiscriminatorBytes;
 
     /// <summary>The <c>ts</c> key of a record.</summary>
-    public static int WriteSeriesKey(Span<byte> destination, string id, string type, long utcTicks)
+    public static int WriteSeriesKey(Span<byte> destination, string id, string type, long utcTicks, long discriminator)
+    {
+        var length = WriteSeriesInstantPrefix(destination, id, type, utcTicks);
+        length += WriteDiscriminator(destination[length..], discriminator);
+        return length;
+    }
+
+    /// <summary>
+    /// <c>month | id | 0x00 | time | type | 0x00</c>: the prefix of the <c>ts</c> keys of every record of
+    /// <c>(id, type)</c> at one instant.
+    /// </summary>
+    public static int WriteSeriesInstantPrefix(Span<byte> destination, string id, string type, long utcTicks)
     {
         var length = WritePrefix(destination, MonthOf(utcTicks), id, null);
         length += WriteTime(destination[length..], utcTicks);
         length += Encoding.UTF8.GetBytes(type, destination[length..]);
+        destination[length++] = 0;
         return length;
     }
 
     /// <summary>The <c>ts_type</c> key of a record.</summary>
-    public static int WriteTypeKey(Span<byte> destination, string id, string type, long utcTicks)
+    public static int WriteTypeKey(Span<byte> destination, string id, string type, long utcTicks, long discriminator)
     {
         var length = WritePrefix(destination, MonthOf(utcTicks), id, type);
         length += WriteTime(destination[length..], utcTicks);
+        length += WriteDiscriminator(destination[length..], discriminator);
         return length;
     }
 
@@ -90,7 +117,7 @@ internal static class SeriesKeys
     /// Both index keys of a record at once, from the UTF-8 bytes of id and type (encoded once by the
     /// caller): <c>ts</c> into <paramref name="seriesKey"/>, <c>ts_type</c> into <paramref name="typeKey"/>.
     /// </summary>
-    public static void WriteRecordKeys(Span<byte> seriesKey, Span<byte> typeKey, uint month, ReadOnlySpan<byte> id, ReadOnlySpan<byte> type, long utcTicks, out int seriesLength, out int typeLength)
+    public static void WriteRecordKeys(Span<byte> seriesKey, Span<byte> typeKey, uint month, ReadOnlySpan<byte> id, ReadOnlySpan<byte> type, long utcTicks, long discriminator, out int seriesLength, out int typeLength)
     {
         BinaryPrimitives.WriteUInt32BigEndian(seriesKey, month);
         id.CopyTo(seriesKey[MonthBytes..]);
@@ -98,13 +125,20 @@ internal static class SeriesKeys
         seriesKey[prefix++] = 0;
         seriesKey[..prefix].CopyTo(typeKey);
         var time = EncodeTime(utcTicks);
+        var disc = (ulong)discriminator ^ 0x8000_0000_0000_0000UL;
         BinaryPrimitives.WriteUInt64BigEndian(seriesKey[prefix..], time);
-        type.CopyTo(seriesKey[(prefix + TimeBytes)..]);
-        seriesLength = prefix + TimeBytes + type.Length;
+        var at = prefix + TimeBytes;
+        type.CopyTo(seriesKey[at..]);
+        at += type.Length;
+        seriesKey[at++] = 0;
+        BinaryPrimitives.WriteUInt64BigEndian(seriesKey[at..], disc);
+        seriesLength = at + DiscriminatorBytes;
         type.CopyTo(typeKey[prefix..]);
-        typeKey[prefix + type.Length] = 0;
-        BinaryPrimitives.WriteUInt64BigEndian(typeKey[(prefix + type.Length + 1)..], time);
-        typeLength = prefix + type.Length + 1 + TimeBytes;
+        at = prefix + type.Length;
+        typeKey[at++] = 0;
+        BinaryPrimitives.WriteUInt64BigEndian(typeKey[at..], time);
+        BinaryPrimitives.WriteUInt64BigEndian(typeKey[(at + TimeBytes)..], disc);
+        typeLength = at + TimeBytes + DiscriminatorBytes;
     }
 
     /// <summary>
@@ -116,10 +150,34 @@ internal static class SeriesKeys
     {
         typeKey[..seriesPrefixLength].CopyTo(destination);
         typeKey.Slice(typePrefixLength, TimeBytes).CopyTo(destination[seriesPrefixLength..]);
-        var type = typeKey[seriesPrefixLength..(typePrefixLength - 1)];
+        var type = typeKey[seriesPrefixLength..typePrefixLength];
         type.CopyTo(destination[(seriesPrefixLength + TimeBytes)..]);
-        return seriesPrefixLength + TimeBytes + type.Length;
+        var at = seriesPrefixLength + TimeBytes + type.Length;
+        typeKey.Slice(typePrefixLength + TimeBytes, DiscriminatorBytes).CopyTo(destination[at..]);
+        return at + DiscriminatorBytes;
     }
+
+    /// <summary>
+    /// The <c>ts_type</c> key of the record a <c>ts</c> key points to: <paramref name="seriesPrefixLength"/>
+    /// is the length of <c>month | id | 0x00</c>.
+    /// </summary>
+    public static int TypeKeyFromSeriesKey(ReadOnlySpan<byte> seriesKey, int seriesPrefixLength, Span<byte> destination)
+    {
+        seriesKey[..seriesPrefixLength].CopyTo(destination);
+        var typeAndZero = seriesKey[(seriesPrefixLength + TimeBytes)..^DiscriminatorBytes];
+        typeAndZero.CopyTo(destination[seriesPrefixLength..]);
+        var at = seriesPrefixLength + typeAndZero.Length;
+        seriesKey.Slice(seriesPrefixLength, TimeBytes).CopyTo(destination[at..]);
+        seriesKey[^DiscriminatorBytes..].CopyTo(destination[(at + TimeBytes)..]);
+        return at + TimeBytes + DiscriminatorBytes;
+    }
+
+    /// <summary>The type of a <c>ts</c> key (<paramref name="seriesPrefixLength"/>: length of <c>month | id | 0x00</c>).</summary>
+    public static ReadOnlySpan<byte> TypeOfSeriesKey(ReadOnlySpan<byte> seriesKey, int seriesPrefixLength) =>
+        seriesKey[(seriesPrefixLength + TimeBytes)..^SeriesSuffixBytes];
+
+    /// <summary>The discriminator of a <c>ts</c> or <c>ts_type</c> key (its last 8 bytes).</summary>
+    public static long DiscriminatorOfKey(ReadOnlySpan<byte> key) => DecodeDiscriminator(key[^DiscriminatorBytes..]);
 
     /// <summary>The <c>ts_latest</c> key of a series and type (<c>id | 0x00 | type</c>).</summary>
     public static int WriteLatestKey(Span<byte> destination, string id, string type)

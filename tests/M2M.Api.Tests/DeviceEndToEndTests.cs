@@ -126,6 +126,31 @@ public class DeviceEndToEndTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Record_times_in_the_api_are_exactly_the_times_the_device_sent()
+    {
+        var (id, ident) = await NewDeviceAsync();
+        await using var device = await AlipDevice.ConnectAsync(fixture.Host);
+        await device.SendAsync($"ID {ident}");
+        await device.ExpectAsync(l => l == "ID 1", "ID 1");
+
+        // Two values of one instant and one of the next second, then the delivery barrier.
+        await device.SendAsync("E 1700000000 T 21.5");
+        await device.SendAsync("E 1700000000 T 21.7");
+        await device.SendAsync("E 1700000001 T 21.9");
+        await device.SendAsync("A times");
+        await device.ExpectAsync(l => l == "B times", "B times");
+
+        var page = await (await Admin.GetAsync($"/api/devices/{id}/data?type=sen:temp&order=asc", Ct)).JsonAsync();
+        var items = page.GetProperty("items").EnumerateArray().Select(r => (Time: r.GetProperty("time").GetString(), Data: r.GetProperty("data").GetString())).ToList();
+        Assert.Equal(3, items.Count);
+        Assert.Equal(["2023-11-14T22:13:20+00:00", "2023-11-14T22:13:20+00:00", "2023-11-14T22:13:21+00:00"], items.Select(i => i.Time));
+        Assert.Equal(["21.5", "21.7"], items.Take(2).Select(i => i.Data).Order(StringComparer.Ordinal));
+        Assert.Equal("21.9", items[2].Data);
+        var latest = await (await Admin.GetAsync($"/api/devices/{id}/data/latest", Ct)).JsonAsync();
+        Assert.Equal("2023-11-14T22:13:21+00:00", latest.GetProperty("sen:temp").GetProperty("time").GetString());
+    }
+
+    [Fact]
     public async Task Command_queued_while_offline_is_delivered_at_identification_and_acknowledged()
     {
         var (id, ident) = await NewDeviceAsync();
@@ -151,6 +176,35 @@ public class DeviceEndToEndTests(ApiFixture fixture)
         Assert.NotEqual(JsonValueKind.Null, acked.GetProperty("sentAt").ValueKind);
         Assert.NotEqual(JsonValueKind.Null, acked.GetProperty("ackedAt").ValueKind);
         Assert.Equal("rebooting in 5s", acked.GetProperty("response").GetString());
+    }
+
+    [Fact]
+    public async Task A_multi_line_command_queued_before_an_ALIP_device_identifies_fails_with_its_reason_and_the_next_one_is_sent()
+    {
+        var (id, ident) = await NewDeviceAsync();
+        var multi = (await (await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "line 1\nline 2" }, Ct)).JsonAsync()).GetProperty("id").GetString();
+        var single = (await (await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "reboot" }, Ct)).JsonAsync()).GetProperty("id").GetString();
+
+        await using var device = await AlipDevice.ConnectAsync(fixture.Host);
+        await device.SendAsync($"ID {ident}");
+        await device.ExpectAsync(l => l == "ID 1", "ID 1");
+        Assert.Equal("C 1 reboot", await device.ExpectAsync(l => l.StartsWith("C ", StringComparison.Ordinal), "the single-line command"));
+        var failed = await PollAsync(
+            async () => await (await Admin.GetAsync($"/api/devices/{id}/commands/{multi}", Ct)).JsonAsync(),
+            c => c.GetProperty("state").GetString() == "failed",
+            "the multi-line command failed");
+        var sent = await PollAsync(
+            async () => await (await Admin.GetAsync($"/api/devices/{id}/commands/{single}", Ct)).JsonAsync(),
+            c => c.GetProperty("state").GetString() == "sent",
+            "the single-line command marked sent");
+        var deviceView = await (await Admin.GetAsync($"/api/devices/{id}", Ct)).JsonAsync();
+        var refused = await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "again\ntwo lines" }, Ct);
+
+        Assert.Contains("one line", failed.GetProperty("failure").GetString(), StringComparison.Ordinal);
+        Assert.Equal(JsonValueKind.Null, failed.GetProperty("sentAt").ValueKind);
+        Assert.NotEqual(JsonValueKind.Null, sent.GetProperty("sentAt").ValueKind);
+        Assert.Equal("alip", deviceView.GetProperty("protocol").GetString());
+        await refused.AssertProblemAsync(400, "text");
     }
 
     [Fact]

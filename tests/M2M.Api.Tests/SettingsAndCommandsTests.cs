@@ -173,9 +173,60 @@ public class SettingsAndCommandsTests(ApiFixture fixture)
         Assert.Equal(JsonValueKind.Null, second.GetProperty("next").ValueKind);
     }
 
+    [Fact]
+    public async Task A_command_may_hold_several_lines_and_tabs()
+    {
+        var id = await NewDeviceAsync();
+
+        var response = await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "set apn\tinternet\nreboot" }, Ct);
+        var created = await response.JsonAsync();
+        var command = await (await Admin.GetAsync($"/api/devices/{id}/commands/{created.GetProperty("id").GetString()}", Ct)).JsonAsync();
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal("set apn\tinternet\nreboot", command.GetProperty("text").GetString());
+        Assert.Equal("pending", command.GetProperty("state").GetString());
+        Assert.Equal(JsonValueKind.Null, command.GetProperty("failure").ValueKind);
+    }
+
+    [Fact]
+    public async Task A_multi_line_command_for_a_device_that_speaks_ALIP_is_400_with_the_reason()
+    {
+        var id = await NewDeviceAsync();
+        await fixture.Host.Get<IDeviceStore>().SetProtocolAsync(id, DeviceProtocols.Alip, Ct);
+
+        var multi = await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "line 1\nline 2" }, Ct);
+        var single = await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "line 1\tand a tab" }, Ct);
+        var device = await (await Admin.GetAsync($"/api/devices/{id}", Ct)).JsonAsync();
+
+        var problem = await multi.AssertProblemAsync(400, "text");
+        Assert.Contains("ALIP", problem.GetProperty("errors").GetProperty("text")[0].GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Created, single.StatusCode);
+        Assert.Equal("alip", device.GetProperty("protocol").GetString());
+    }
+
+    [Fact]
+    public async Task A_failed_command_shows_its_state_time_and_reason_and_cannot_be_cancelled()
+    {
+        var id = await NewDeviceAsync();
+        var commandId = (await (await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "a\nb" }, Ct)).JsonAsync()).GetProperty("id").GetString()!;
+
+        Assert.True(await fixture.Host.Get<IDeviceStore>().FailCommandAsync(id, commandId, "cannot carry it", Ct));
+        var failed = await (await Admin.GetAsync($"/api/devices/{id}/commands/{commandId}", Ct)).JsonAsync();
+        var cancel = await Admin.DeleteAsync($"/api/devices/{id}/commands/{commandId}", Ct);
+
+        Assert.Equal("failed", failed.GetProperty("state").GetString());
+        Assert.Equal("cannot carry it", failed.GetProperty("failure").GetString());
+        Assert.NotEqual(JsonValueKind.Null, failed.GetProperty("failedAt").ValueKind);
+        Assert.Equal(JsonValueKind.Null, failed.GetProperty("sentAt").ValueKind);
+        await cancel.AssertProblemAsync(409);
+        Assert.Empty(await fixture.Host.Get<IDeviceStore>().GetPendingCommandsAsync(id, Ct));
+    }
+
     [Theory]
     [InlineData("{\"text\":\"\"}", "text")]
-    [InlineData("{\"text\":\"two\\nlines\"}", "text")]
+    [InlineData("{\"text\":\"two\\r\\nlines\"}", "text")]
+    [InlineData("{\"text\":\"bell\\u0007\"}", "text")]
+    [InlineData("{\"text\":\"next line\\u0085\"}", "text")]
     [InlineData("{\"text\":\"ok\",\"ttlSeconds\":0}", "ttlSeconds")]
     [InlineData("{\"text\":\"ok\",\"ttlSeconds\":\"soon\"}", "ttlSeconds")]
     [InlineData("{\"text\":\"ok\",\"priority\":1}", "priority")]

@@ -23,6 +23,45 @@ public class AppHostTests
     }
 
     [Fact]
+    public async Task The_admin_password_parameter_reaches_the_server_as_M2M_Admin_Password()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.M2M_AppHost>(["Parameters:admin-password=first-run-secret"], ct);
+
+        await using var app = await builder.BuildAsync(ct);
+
+        var model = app.Services.GetRequiredService<DistributedApplicationModel>();
+        var server = Assert.Single(model.Resources.OfType<ProjectResource>());
+        var parameter = Assert.IsType<ParameterResource>((await EnvironmentAsync(server))["M2M__Admin__Password"]);
+        Assert.Equal("admin-password", parameter.Name);
+        Assert.True(parameter.Secret);
+        Assert.Equal("first-run-secret", await parameter.GetValueAsync(ct));
+    }
+
+    /// <summary>The environment the app host gives a resource, as its callbacks declare it (values unresolved).</summary>
+    private static async Task<Dictionary<string, object>> EnvironmentAsync(ProjectResource resource)
+    {
+        var context = new EnvironmentCallbackContext(new DistributedApplicationExecutionContext(DistributedApplicationOperation.Run));
+        foreach (var annotation in resource.Annotations.OfType<EnvironmentCallbackAnnotation>())
+        {
+            await annotation.Callback(context);
+        }
+        return context.EnvironmentVariables;
+    }
+
+    [Fact]
+    public async Task Without_the_admin_password_parameter_the_server_generates_one()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.M2M_AppHost>(ct);
+
+        await using var app = await builder.BuildAsync(ct);
+
+        var server = Assert.Single(app.Services.GetRequiredService<DistributedApplicationModel>().Resources.OfType<ProjectResource>());
+        Assert.DoesNotContain("M2M__Admin__Password", (await EnvironmentAsync(server)).Keys);
+    }
+
+    [Fact]
     public async Task Unknown_topology_is_refused_with_a_clear_error()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -76,16 +76,16 @@ public sealed class AlipRegistryTests(SharedServer shared)
         var id = await CreateDeviceAsync(ident);
         await Server.Devices.SetSettingAsync(id, "a", "1", Ct);
         await Server.Devices.AddCommandAsync(id, "first", cancellationToken: Ct);
-        await Server.Devices.AddCommandAsync(id, "second\nline", cancellationToken: Ct);
+        await Server.Devices.AddCommandAsync(id, "second\tone", cancellationToken: Ct);
 
         await using var device = await Server.ConnectAlipAsync();
         await device.IdentifyAsync(ident);
         await device.ExpectAsync("S S a 1");
         await device.ExpectAsync("C 1 first");
-        await device.ExpectAsync("C 2 second line");
+        await device.ExpectAsync("C 2 second\tone");
         await device.SendAsync("C A 1");
         await device.SendAsync("C L");
-        await device.ExpectAsync("C 2 second line");
+        await device.ExpectAsync("C 2 second\tone");
         Assert.StartsWith("ERR ", await device.AskAsync("C A 9"));
         Assert.StartsWith("ERR ", await device.AskAsync("C A -1"));
         Assert.Single(await Server.Devices.GetPendingCommandsAsync(id, Ct));

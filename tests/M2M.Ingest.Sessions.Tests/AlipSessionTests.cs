@@ -197,24 +197,6 @@ public sealed class AlipSessionTests(SharedServer shared)
     }
 
     [Fact]
-    public async Task Records_of_one_instant_all_survive_with_distinct_times_in_order()
-    {
-        await using var device = await Server.ConnectAlipAsync();
-        var ident = Idents.New();
-        await device.IdentifyAsync(ident);
-        await device.ExpectAsync("S GA");
-
-        await device.SendAsync("E 1700000000 T 1");
-        await device.SendAsync("E 1700000000 T 2");
-        await device.SendAsync("E 1700000000 T 3");
-        await device.BarrierAsync();
-
-        var records = await Server.RecordsAsync((await Server.DeviceAsync(ident)).Id, "sen:temp");
-        Assert.Equal(["\"1\"", "\"2\"", "\"3\""], records.Select(r => r.Data));
-        Assert.Equal(3, records.Select(r => r.Time).Distinct().Count());
-    }
-
-    [Fact]
     public async Task An_over_long_line_is_refused_and_the_connection_goes_on()
     {
         await using var device = await Server.ConnectAlipAsync();

@@ -95,7 +95,8 @@ public sealed class M2mpDevice : IAsyncDisposable
     {
         await SendAsync(o => M2mpWriter.WriteDevicePing(o, n));
         var frame = await ReadAsync();
-        Assert.Equal(M2mpFrameKind.DevicePing, frame!.Kind);
+        Assert.True(frame is not null, $"The server closed the connection instead of answering ping {n}.");
+        Assert.Equal(M2mpFrameKind.DevicePing, frame.Kind);
         Assert.Equal(n, frame.Value);
     }
 

@@ -289,6 +289,43 @@ public abstract class DeviceStoreContract : EntityContract
     }
 
     [Fact]
+    public async Task A_command_that_cannot_be_delivered_is_failed_with_its_reason_and_leaves_the_pending_ones()
+    {
+        var device = await NewDeviceAsync();
+        var pendingOne = await Devices.AddCommandAsync(device.Id, "a\nb", cancellationToken: Ct);
+        var sentOne = await Devices.AddCommandAsync(device.Id, "c\nd", cancellationToken: Ct);
+        var acked = await Devices.AddCommandAsync(device.Id, "e", cancellationToken: Ct);
+        await Devices.MarkCommandSentAsync(device.Id, sentOne, Ct);
+        await Devices.AckCommandAsync(device.Id, acked, null, Ct);
+
+        Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(await Devices.FailCommandAsync(device.Id, pendingOne, "no line breaks", Ct));
+        Assert.True(await Devices.FailCommandAsync(device.Id, sentOne, "no line breaks", Ct));
+        Assert.False(await Devices.FailCommandAsync(device.Id, acked, "too late", Ct));
+        Assert.False(await Devices.FailCommandAsync(device.Id, pendingOne, "again", Ct));
+
+        var failed = (await Devices.GetCommandAsync(device.Id, pendingOne, Ct))!;
+        Assert.Equal((CommandState.Failed, Time.GetUtcNow(), "no line breaks"), (failed.State, failed.FailedAt, failed.Failure));
+        Assert.Empty(await Devices.GetPendingCommandsAsync(device.Id, Ct));
+        Assert.False(await Devices.CancelCommandAsync(device.Id, pendingOne, Ct));
+        Assert.Equal(CommandState.Acknowledged, (await Devices.GetCommandAsync(device.Id, acked, Ct))!.State);
+    }
+
+    [Fact]
+    public async Task The_protocol_of_a_device_is_recorded_and_only_known_protocols_are_accepted()
+    {
+        var device = await NewDeviceAsync();
+        Assert.Null(device.Protocol);
+
+        await Devices.SetProtocolAsync(device.Id, DeviceProtocols.Alip, Ct);
+        Assert.Equal(DeviceProtocols.Alip, (await Devices.GetAsync(device.Id, Ct))!.Protocol);
+        await Devices.SetProtocolAsync(device.Id, DeviceProtocols.M2mp, Ct);
+        Assert.Equal(DeviceProtocols.M2mp, (await Devices.GetByIdentAsync(device.Ident, Ct))!.Protocol);
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Devices.SetProtocolAsync(device.Id, "http", Ct).AsTask());
+        await Assert.ThrowsAsync<EntityNotFoundException>(() => Devices.SetProtocolAsync(Guid.NewGuid(), DeviceProtocols.Alip, Ct).AsTask());
+    }
+
+    [Fact]
     public async Task A_command_whose_time_to_live_passes_before_delivery_expires_and_is_never_sent()
     {
         var device = await NewDeviceAsync();

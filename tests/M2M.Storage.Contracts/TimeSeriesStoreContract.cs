@@ -6,7 +6,7 @@ namespace M2M.Storage.Contracts;
 /// The behaviour every <see cref="ITimeSeriesStore"/> backend must have. A backend's test class
 /// derives from it and supplies a fresh, empty store per test.
 /// </summary>
-public abstract class TimeSeriesStoreContract
+public abstract partial class TimeSeriesStoreContract
 {
     /// <summary>A new, empty store; the derived class disposes what it opened when the test ends.</summary>
     protected abstract ValueTask<ITimeSeriesStore> CreateStoreAsync();
@@ -21,34 +21,51 @@ public abstract class TimeSeriesStoreContract
 
     private static readonly string[] Types = ["sen:loc", "sen:temp", "_server"];
 
-    /// <summary>Records of "dev-1" every 7 h 13 min from 20 Jan to mid-April 2026, types in rotation, plus same-instant pairs.</summary>
+    /// <summary>
+    /// Records of "dev-1" every 7 h 13 min from 20 Jan to mid-April 2026, types in rotation, plus same-instant
+    /// records: of another type, and of the same type with other data.
+    /// </summary>
     protected static List<TimeSeriesRecord> SpreadOverMonths(string id = "dev-1")
     {
         var records = new List<TimeSeriesRecord>();
         var time = T(2026, 1, 20);
         for (var i = 0; i < 280; i++)
         {
-            records.Add(R(id, Types[i % Types.Length], time));
+            var type = Types[i % Types.Length];
+            records.Add(R(id, type, time));
             if (i % 25 == 0)
             {
                 // Another type at the very same instant: both survive, ordered by type.
                 records.Add(R(id, Types[(i + 1) % Types.Length], time));
+            }
+            if (i % 20 == 7)
+            {
+                // The same type and instant with other data: another record, both survive.
+                records.Add(R(id, type, time, $$"""{"v":"{{type}}@{{time.UtcTicks}}","other":{{i}}}"""));
+                records.Add(R(id, type, time, $$"""{"v":"{{type}}@{{time.UtcTicks}}","other":{{i + 1}}}"""));
             }
             time += new TimeSpan(7, 13, 0);
         }
         return records;
     }
 
-    /// <summary>Expected order: time, then type (ordinal), reversed for newest first.</summary>
+    /// <summary>The content discriminator of a record (the engine-neutral hash of its data).</summary>
+    protected static long D(TimeSeriesRecord record) => RecordIdentity.Discriminator(record.Data);
+
+    /// <summary>Expected order: time, then type (ordinal), then discriminator, reversed for newest first.</summary>
     protected static List<TimeSeriesRecord> Ordered(IEnumerable<TimeSeriesRecord> records, bool descending)
     {
-        var list = records.OrderBy(r => r.Time.UtcTicks).ThenBy(r => r.Type, StringComparer.Ordinal).ToList();
+        var list = records.OrderBy(r => r.Time.UtcTicks).ThenBy(r => r.Type, StringComparer.Ordinal).ThenBy(D).ToList();
         if (descending)
         {
             list.Reverse();
         }
         return list;
     }
+
+    /// <summary>The expected latest value of each type: the newest record, at one instant the greatest discriminator.</summary>
+    protected static IEnumerable<TimeSeriesRecord> Latest(IEnumerable<TimeSeriesRecord> records) =>
+        records.GroupBy(r => r.Type).Select(g => g.MaxBy(r => (r.Time.UtcTicks, D(r)))).OrderBy(r => r.Type, StringComparer.Ordinal);
 
     protected static async Task<List<TimeSeriesRecord>> ReadAllPages(ITimeSeriesStore store, TimeSeriesQuery query, Func<Task>? betweenPages = null)
     {
@@ -80,18 +97,20 @@ public abstract class TimeSeriesStoreContract
 
         await store.SaveAsync(record, Ct);
 
-        Assert.Equal(record, await store.GetAsync("dev-1", "sen:temp", record.Time, Ct));
+        Assert.Equal([record], await store.GetAsync("dev-1", "sen:temp", record.Time, Ct));
     }
 
     [Fact]
-    public async Task Get_returns_null_for_a_missing_record()
+    public async Task Get_returns_nothing_for_a_missing_record()
     {
         var store = await CreateStoreAsync();
         await store.SaveAsync(R("dev-1", "sen:temp", T(2026, 3, 4)), Ct);
+        await store.SaveAsync(R("dev-1", "sen:temperature", T(2026, 3, 4)), Ct);
 
-        Assert.Null(await store.GetAsync("dev-1", "sen:temp", T(2026, 3, 4).AddTicks(1), Ct));
-        Assert.Null(await store.GetAsync("dev-1", "sen:loc", T(2026, 3, 4), Ct));
-        Assert.Null(await store.GetAsync("dev-2", "sen:temp", T(2026, 3, 4), Ct));
+        Assert.Empty(await store.GetAsync("dev-1", "sen:temp", T(2026, 3, 4).AddTicks(1), Ct));
+        Assert.Empty(await store.GetAsync("dev-1", "sen:loc", T(2026, 3, 4), Ct));
+        Assert.Empty(await store.GetAsync("dev-1", "sen:tem", T(2026, 3, 4), Ct));
+        Assert.Empty(await store.GetAsync("dev-2", "sen:temp", T(2026, 3, 4), Ct));
     }
 
     [Fact]
@@ -102,27 +121,9 @@ public abstract class TimeSeriesStoreContract
 
         await store.SaveAsync(R("dev-1", "t", local, "{}"), Ct);
 
-        var read = await store.GetAsync("dev-1", "t", local.ToUniversalTime(), Ct);
-        Assert.NotNull(read);
-        Assert.Equal(local.UtcDateTime, read.Value.Time.UtcDateTime);
-        Assert.Equal(TimeSpan.Zero, read.Value.Time.Offset);
-    }
-
-    [Fact]
-    public async Task Saving_the_same_id_type_and_time_again_keeps_one_record_with_the_new_data()
-    {
-        var store = await CreateStoreAsync();
-        var time = T(2026, 2, 1, 12);
-
-        await store.SaveAsync(R("dev-1", "t", time, """{"v":1}"""), Ct);
-        await store.SaveManyAsync([R("dev-1", "t", time, """{"v":2}"""), R("dev-1", "t", time, """{"v":3}""")], Ct);
-        await store.SaveAsync(R("dev-1", "t", time, """{"v":4}"""), Ct);
-
-        var page = await store.QueryAsync(new TimeSeriesQuery("dev-1"), Ct);
-        var only = Assert.Single(page.Items);
-        Assert.Equal("""{"v":4}""", only.Data);
-        Assert.Equal("""{"v":4}""", Assert.Single(await store.GetLatestAsync("dev-1", Ct)).Data);
-        Assert.Single((await store.QueryAsync(new TimeSeriesQuery("dev-1", "t"), Ct)).Items);
+        var read = Assert.Single(await store.GetAsync("dev-1", "t", local.ToUniversalTime(), Ct));
+        Assert.Equal(local.UtcDateTime, read.Time.UtcDateTime);
+        Assert.Equal(TimeSpan.Zero, read.Time.Offset);
     }
 
     [Fact]
@@ -270,10 +271,10 @@ public abstract class TimeSeriesStoreContract
         });
         await inserter;
 
-        Assert.Equal(read.Count, read.Select(r => (r.Type, r.Time)).Distinct().Count());
+        Assert.Equal(read.Count, read.Distinct().Count());
         Assert.Equal(Ordered(read, descending), read);
-        var seen = read.Select(r => (r.Type, r.Time)).ToHashSet();
-        Assert.All(existing.Where(r => type is null || r.Type == type), r => Assert.Contains((r.Type, r.Time), seen));
+        var seen = read.ToHashSet();
+        Assert.All(existing.Where(r => type is null || r.Type == type), r => Assert.Contains(r, seen));
     }
 
     [Fact]
@@ -286,8 +287,7 @@ public abstract class TimeSeriesStoreContract
 
         var latest = await store.GetLatestAsync("dev-1", Ct);
 
-        var expected = records.GroupBy(r => r.Type).Select(g => g.MaxBy(r => r.Time)).OrderBy(r => r.Type, StringComparer.Ordinal);
-        Assert.Equal(expected, latest.OrderBy(r => r.Type, StringComparer.Ordinal));
+        Assert.Equal(Latest(records), latest.OrderBy(r => r.Type, StringComparer.Ordinal));
     }
 
     [Fact]
@@ -315,15 +315,15 @@ public abstract class TimeSeriesStoreContract
     }
 
     [Fact]
-    public async Task Delete_removes_one_record_and_reports_whether_it_existed()
+    public async Task Delete_removes_the_record_of_the_instant_and_reports_how_many_there_were()
     {
         var store = await CreateStoreAsync();
         await store.SaveManyAsync([R("dev-1", "t", T(2026, 1, 1)), R("dev-1", "t", T(2026, 1, 2)), R("dev-1", "u", T(2026, 1, 1))], Ct);
 
-        Assert.True(await store.DeleteAsync("dev-1", "t", T(2026, 1, 1), Ct));
-        Assert.False(await store.DeleteAsync("dev-1", "t", T(2026, 1, 1), Ct));
+        Assert.Equal(1, await store.DeleteAsync("dev-1", "t", T(2026, 1, 1), Ct));
+        Assert.Equal(0, await store.DeleteAsync("dev-1", "t", T(2026, 1, 1), Ct));
 
-        Assert.Null(await store.GetAsync("dev-1", "t", T(2026, 1, 1), Ct));
+        Assert.Empty(await store.GetAsync("dev-1", "t", T(2026, 1, 1), Ct));
         var all = await store.QueryAsync(new TimeSeriesQuery("dev-1", Descending: false), Ct);
         Assert.Equal([("t", T(2026, 1, 2)), ("u", T(2026, 1, 1))], all.Items.Select(r => (r.Type, r.Time)).OrderBy(x => x.Type));
         var typed = await store.QueryAsync(new TimeSeriesQuery("dev-1", "t"), Ct);
@@ -394,8 +394,7 @@ public abstract class TimeSeriesStoreContract
 
         await store.DeleteRangeAsync("dev-1", null, from, T(2030, 1, 1), Ct);
 
-        var expected = records.Where(r => r.Time < from).GroupBy(r => r.Type).Select(g => g.MaxBy(r => r.Time)).OrderBy(r => r.Type, StringComparer.Ordinal);
-        Assert.Equal(expected, (await store.GetLatestAsync("dev-1", Ct)).OrderBy(r => r.Type, StringComparer.Ordinal));
+        Assert.Equal(Latest(records.Where(r => r.Time < from)), (await store.GetLatestAsync("dev-1", Ct)).OrderBy(r => r.Type, StringComparer.Ordinal));
     }
 
     [Fact]
@@ -431,7 +430,7 @@ public abstract class TimeSeriesStoreContract
         }
         Assert.Empty((await store.QueryAsync(new TimeSeriesQuery("dev-2", From: T(2026, 2, 1), To: T(2026, 2, 28, 23, 59, 59)), Ct)).Items);
         var inFebruary = records.First(r => r.Time.Month == 2);
-        Assert.Null(await store.GetAsync(inFebruary.Id, inFebruary.Type, inFebruary.Time, Ct));
+        Assert.Empty(await store.GetAsync(inFebruary.Id, inFebruary.Type, inFebruary.Time, Ct));
     }
 
     [Fact]
@@ -492,7 +491,7 @@ public abstract class TimeSeriesStoreContract
 
         await store.SaveAsync(record, Ct);
 
-        Assert.Equal(record, await store.GetAsync(record.Id, record.Type, record.Time, Ct));
+        Assert.Equal([record], await store.GetAsync(record.Id, record.Type, record.Time, Ct));
         Assert.Equal(record, Assert.Single((await store.QueryAsync(new TimeSeriesQuery(record.Id, record.Type), Ct)).Items));
     }
 
@@ -527,6 +526,7 @@ public abstract class TimeSeriesStoreContract
         await Assert.ThrowsAsync<StorageValidationException>(() => store.GetLatestAsync(new string('x', 300), Ct).AsTask());
         await Assert.ThrowsAsync<StorageValidationException>(() => store.GetAsync("dev-1", "", T(2026, 1, 1), Ct).AsTask());
         await Assert.ThrowsAsync<StorageValidationException>(() => store.DeleteAsync("", "t", T(2026, 1, 1), Ct).AsTask());
+        await Assert.ThrowsAsync<StorageValidationException>(() => store.DeleteRecordAsync(new TimeSeriesRecord("dev-1", "t\0", T(2026, 1, 1), "{}"), Ct).AsTask());
         await Assert.ThrowsAsync<StorageValidationException>(() => store.DeleteRangeAsync("dev-1", "", T(2026, 1, 1), T(2026, 1, 2), Ct).AsTask());
     }
 

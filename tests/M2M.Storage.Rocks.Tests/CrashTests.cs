@@ -14,7 +14,7 @@ public sealed class CrashTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>The child's build output: same layout as ours, with the child's project name.</summary>
-    private static string ChildExecutable()
+    internal static string ChildExecutable()
     {
         var ours = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
         var directory = ours.Replace("M2M.Storage.Rocks.Tests", "M2M.Storage.Rocks.CrashChild", StringComparison.Ordinal);
@@ -77,7 +77,7 @@ public sealed class CrashTests
         {
             var parts = line.Split(' ');
             var time = new DateTimeOffset(long.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture), TimeSpan.Zero);
-            if (await series.GetAsync(parts[0], parts[1], time, Ct) is null)
+            if ((await series.GetAsync(parts[0], parts[1], time, Ct)).Count == 0)
             {
                 missing.Add(line);
             }

@@ -24,7 +24,7 @@ public sealed class RocksStoreTests : IDisposable
 
         using var reopened = RocksStore.Open(_directory.Path);
         var series = new RocksTimeSeriesStore(reopened);
-        Assert.Equal(record, await series.GetAsync("dev-1", "sen:temp", record.Time, Ct));
+        Assert.Equal([record], await series.GetAsync("dev-1", "sen:temp", record.Time, Ct));
         Assert.Equal(record, Assert.Single(await series.GetLatestAsync("dev-1", Ct)));
         Assert.Equal([new DateOnly(2026, 4, 1)], await series.GetMonthsAsync(Ct));
     }
@@ -96,7 +96,7 @@ public sealed class RocksStoreTests : IDisposable
 
         using var upgraded = RocksStore.Open(_directory.Path);
 
-        Assert.Equal(2, upgraded.StoredFormatVersion);
+        Assert.Equal(RocksStore.FormatVersion, upgraded.StoredFormatVersion);
         using (var iterator = upgraded.Db.NewIterator(upgraded.Family(RocksStore.Families.SeriesByType)))
         {
             var keys = 0;
@@ -124,7 +124,7 @@ public sealed class RocksStoreTests : IDisposable
             Assert.Contains(expected[0], await series.GetLatestAsync(id, Ct));
 
             // Deleting the latest record finds the one before it through the key-only index.
-            Assert.True(await series.DeleteAsync(id, type, expected[0].Time, Ct));
+            Assert.Equal(1, await series.DeleteAsync(id, type, expected[0].Time, Ct));
             Assert.Contains(expected[1], await series.GetLatestAsync(id, Ct));
         }
     }
@@ -143,7 +143,7 @@ public sealed class RocksStoreTests : IDisposable
         await first.SaveAsync(new TimeSeriesRecord("dev-1", "sen:temp", t.AddMinutes(10), """{"t":2}"""), Ct);
 
         Assert.Equal("""{"t":3}""", Assert.Single(await first.GetLatestAsync("dev-1", Ct)).Data);
-        Assert.True(await second.DeleteAsync("dev-1", "sen:temp", t.AddMinutes(20), Ct));
+        Assert.Equal(1, await second.DeleteAsync("dev-1", "sen:temp", t.AddMinutes(20), Ct));
         await first.SaveAsync(new TimeSeriesRecord("dev-1", "sen:temp", t.AddMinutes(5), """{"t":1.5}"""), Ct);
         Assert.Equal("""{"t":2}""", Assert.Single(await second.GetLatestAsync("dev-1", Ct)).Data);
     }

@@ -10,7 +10,7 @@ public sealed class ContinuationTokenTests
 
     private static readonly TimeSeriesQuery Query = new("dev-1", "sen:temp", Jan, Jan.AddDays(31), Descending: true, Limit: 10);
 
-    private static readonly TimeSeriesPosition Last = new(Jan.AddDays(3).UtcTicks, "sen:temp");
+    private static readonly TimeSeriesPosition Last = new(Jan.AddDays(3).UtcTicks, "sen:temp", -0x1234_5678_9ABC_DEF0);
 
     [Fact]
     public void A_first_page_has_no_position()
@@ -31,7 +31,7 @@ public sealed class ContinuationTokenTests
     public void A_position_with_a_non_ascii_type_survives_the_token()
     {
         var query = new TimeSeriesQuery("dev-1");
-        var last = new TimeSeriesPosition(Jan.UtcTicks, "sen:température");
+        var last = new TimeSeriesPosition(Jan.UtcTicks, "sen:température", long.MaxValue);
 
         Assert.Equal(last, ContinuationToken.Decode(query with { Continuation = ContinuationToken.Encode(query, last) }));
     }

@@ -53,7 +53,7 @@ public sealed class RecordWriterTests : IDisposable
                     for (var j = i - i % 10; j <= i; j++)
                     {
                         var expected = Record(p, j);
-                        Assert.Equal(expected, await _store.GetAsync(expected.Id, expected.Type, expected.Time, Ct));
+                        Assert.Equal([expected], await _store.GetAsync(expected.Id, expected.Type, expected.Time, Ct));
                     }
                 }
             }
@@ -86,8 +86,8 @@ public sealed class RecordWriterTests : IDisposable
         writer.Start();
         await wait;
 
-        Assert.NotNull(await _store.GetAsync("dev-1", Record(1, 1).Type, Record(1, 1).Time, Ct));
-        Assert.NotNull(await _store.GetAsync("dev-2", Record(2, 1).Type, Record(2, 1).Time, Ct));
+        Assert.Single(await _store.GetAsync("dev-1", Record(1, 1).Type, Record(1, 1).Time, Ct));
+        Assert.Single(await _store.GetAsync("dev-2", Record(2, 1).Type, Record(2, 1).Time, Ct));
         Assert.True(writer.WaitDurableAsync(first, Ct).IsCompletedSuccessfully);
     }
 
@@ -193,7 +193,7 @@ public sealed class RecordWriterTests : IDisposable
         Assert.NotNull(writer.Fault);
         await Assert.ThrowsAsync<RecordWriterFaultedException>(() => writer.WriteAsync(Record(1, 3), Ct).AsTask());
         await Assert.ThrowsAsync<RecordWriterFaultedException>(() => writer.WaitDurableAsync(second, Ct).AsTask());
-        Assert.Null(await _store.GetAsync("dev-1", Record(1, 2).Type, Record(1, 2).Time, Ct));
+        Assert.Empty(await _store.GetAsync("dev-1", Record(1, 2).Type, Record(1, 2).Time, Ct));
     }
 
     [Fact]
@@ -279,8 +279,9 @@ public sealed class RecordWriterTests : IDisposable
         public ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default) => inner.SaveAsync(record, cancellationToken);
         public ValueTask<TimeSeriesPage> QueryAsync(TimeSeriesQuery query, CancellationToken cancellationToken = default) => inner.QueryAsync(query, cancellationToken);
         public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetLatestAsync(string id, CancellationToken cancellationToken = default) => inner.GetLatestAsync(id, cancellationToken);
-        public ValueTask<TimeSeriesRecord?> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.GetAsync(id, type, time, cancellationToken);
-        public ValueTask<bool> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.DeleteAsync(id, type, time, cancellationToken);
+        public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.GetAsync(id, type, time, cancellationToken);
+        public ValueTask<int> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.DeleteAsync(id, type, time, cancellationToken);
+        public ValueTask<bool> DeleteRecordAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default) => inner.DeleteRecordAsync(record, cancellationToken);
         public ValueTask DeleteRangeAsync(string id, string? type, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) => inner.DeleteRangeAsync(id, type, from, to, cancellationToken);
         public ValueTask<IReadOnlyList<DateOnly>> GetMonthsAsync(CancellationToken cancellationToken = default) => inner.GetMonthsAsync(cancellationToken);
         public ValueTask DropMonthAsync(DateOnly month, CancellationToken cancellationToken = default) => inner.DropMonthAsync(month, cancellationToken);

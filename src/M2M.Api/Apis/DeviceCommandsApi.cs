@@ -12,7 +12,7 @@ public static class DeviceCommandsApi
 {
     private const string CursorKind = "cmd";
 
-    /// <summary>Longest command text (one device line).</summary>
+    /// <summary>Longest command text (all its lines).</summary>
     public const int MaxTextLength = 1024;
 
     /// <summary>Longest time-to-live of a command.</summary>
@@ -40,7 +40,7 @@ public static class DeviceCommandsApi
         {
             return invalid;
         }
-        if (Validation.CheckDeviceText(request.Text, MaxTextLength, allowSpaces: true) is { } error)
+        if (CheckText(request.Text) is { } error)
         {
             return Validation.Problem("text", error);
         }
@@ -48,9 +48,13 @@ public static class DeviceCommandsApi
         {
             return Validation.Problem("ttlSeconds", $"Must be between 1 and {MaxTtlSeconds}.");
         }
-        if (await s.FindAsync(deviceId) is null)
+        if (await s.FindAsync(deviceId) is not { } device)
         {
             return TypedResults.NotFound();
+        }
+        if (device.Protocol == DeviceProtocols.Alip && request.Text.Contains('\n', StringComparison.Ordinal))
+        {
+            return Validation.Problem("text", "The device speaks ALIP, which sends a command as one line: a command for it cannot contain a line break.");
         }
         var ttl = request.TtlSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : (TimeSpan?)null;
         var commandId = await s.Devices.AddCommandAsync(deviceId, request.Text, ttl, CancellationToken.None);
@@ -137,6 +141,31 @@ public static class DeviceCommandsApi
         return TypedResults.NoContent();
     }
 
+    /// <summary>
+    /// Command text: 1 to <see cref="MaxTextLength"/> characters; lines separated by <c>\n</c> (an M2MP
+    /// device gets them as the items of its <c>_cmd</c> array) and tabs are allowed, no other control
+    /// character (<c>\r</c> included).
+    /// </summary>
+    internal static string? CheckText(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return "Required and must not be empty.";
+        }
+        if (text.Length > MaxTextLength)
+        {
+            return $"Longer than {MaxTextLength} characters.";
+        }
+        foreach (var c in text)
+        {
+            if (char.IsControl(c) && c is not ('\n' or '\t'))
+            {
+                return "Control characters are not allowed, except line breaks (\\n) between lines and tabs.";
+            }
+        }
+        return null;
+    }
+
     private static bool IsCommandId(string commandId) =>
         commandId.Length is > 0 and <= 128 && commandId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
 }
@@ -147,8 +176,18 @@ public sealed record AddCommandRequest(string Text, [property: Range(1, DeviceCo
 /// <summary>A queued command's id and state.</summary>
 public sealed record CommandCreated(string Id, CommandState State);
 
-/// <summary>A command and where its delivery stands.</summary>
-public sealed record CommandView(string Id, string Text, CommandState State, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? SentAt, DateTimeOffset? AckedAt, string? Response)
+/// <summary>A command and where its delivery stands; <c>failure</c> says why a <c>failed</c> command was never sent.</summary>
+public sealed record CommandView(
+    string Id,
+    string Text,
+    CommandState State,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? ExpiresAt,
+    DateTimeOffset? SentAt,
+    DateTimeOffset? AckedAt,
+    string? Response,
+    DateTimeOffset? FailedAt,
+    string? Failure)
 {
-    public static CommandView From(DeviceCommand c) => new(c.Id, c.Text, c.State, c.CreatedAt, c.ExpiresAt, c.SentAt, c.AckedAt, c.Response);
+    public static CommandView From(DeviceCommand c) => new(c.Id, c.Text, c.State, c.CreatedAt, c.ExpiresAt, c.SentAt, c.AckedAt, c.Response, c.FailedAt, c.Failure);
 }

@@ -223,7 +223,8 @@ public static class DevicesApi
 /// <param name="Domain">Name of its domain.</param>
 /// <param name="Connected">Whether it holds a connection to this node now.</param>
 /// <param name="LastSeen">Its last activity when connected, else the time of its newest record.</param>
-public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen)
+/// <param name="Protocol">The protocol of its last identification (<c>m2mp</c>, <c>alip</c>), <c>null</c> before the first.</param>
+public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen, string? Protocol)
 {
     public const int MaxDisplayName = 200;
 }
@@ -265,6 +266,6 @@ internal sealed class DeviceViews(DeviceServices s)
                 }
             }
         }
-        return new DeviceView(device.Id, device.Ident, device.DisplayName, domainName, connections.Count > 0, lastSeen);
+        return new DeviceView(device.Id, device.Ident, device.DisplayName, domainName, connections.Count > 0, lastSeen, device.Protocol);
     }
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using M2M.Ingest.Alip;
+using M2M.Ingest.Values;
 using M2M.Storage.Files;
 
 namespace M2M.Ingest.Sessions;
@@ -21,10 +22,18 @@ internal sealed partial class AlipSession
         var rest = content;
         TryTakeToken(ref rest, out var verb);
         var v = verb.Span;
-        if (v.SequenceEqual("N"u8) && !rest.IsEmpty)
+        if (v.SequenceEqual("N"u8))
         {
-            var name = Encoding.UTF8.GetString(rest.Span);
-            _firmware = name.Length <= IFirmwareStore.MaxNameLength ? await Services.Firmware.FindByNameAsync(name, Closing) : null;
+            if (rest.IsEmpty)
+            {
+                Missing("file name");
+                return;
+            }
+            // A name the store could not hold (too long, a control character) names no firmware.
+            var name = rest.Length <= IFirmwareStore.MaxNameLength * 4 ? Encoding.UTF8.GetString(rest.Span) : "";
+            _firmware = name.Length is > 0 and <= IFirmwareStore.MaxNameLength && !name.Any(char.IsControl)
+                ? await Services.Firmware.FindByNameAsync(name, Closing)
+                : null;
             AlipWriter.WriteFirmwareFound(Output, _firmware is not null);
             CountOut();
         }
@@ -51,11 +60,24 @@ internal sealed partial class AlipSession
 
     private async ValueTask OnFirmwareGetAsync(ReadOnlyMemory<byte> rest)
     {
-        if (!TryTakeToken(ref rest, out var offsetToken) || !TryParseNonNegative(offsetToken.Span, out var offset)
-            || !TryTakeToken(ref rest, out var sizeToken) || !TryParseNonNegative(sizeToken.Span, out var size) || !rest.IsEmpty)
+        if (!TryTakeToken(ref rest, out var offsetToken) || offsetToken.IsEmpty)
         {
-            CountError("invalid_number");
-            Error("Invalid number");
+            Missing("offset");
+            return;
+        }
+        if (!TryParseNonNegative(offsetToken.Span, out var offset))
+        {
+            Refuse(ValueError.InvalidNumber);
+            return;
+        }
+        if (!TryTakeToken(ref rest, out var sizeToken) || sizeToken.IsEmpty)
+        {
+            Missing("size");
+            return;
+        }
+        if (!TryParseNonNegative(sizeToken.Span, out var size) || !rest.IsEmpty)
+        {
+            Refuse(ValueError.InvalidNumber);
             return;
         }
         if (_firmware is null)

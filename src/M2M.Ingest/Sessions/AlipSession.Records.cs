@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using M2M.Ingest.Alip;
 using M2M.Ingest.Values;
+using M2M.Storage.TimeSeries;
 
 namespace M2M.Ingest.Sessions;
 
@@ -13,8 +14,9 @@ internal sealed partial class AlipSession
     /// D-content = type SP content              ; stamped now
     /// E-content = time SP type SP content      ; stamped time
     /// </code>
-    /// The type is mapped to the stored type (spec "Data types"); <c>echo</c> is answered, not stored;
-    /// a plain-text type matched by the device's channel translation goes to its converter topic.
+    /// Every field is required (absent or empty: <c>ERR Missing …</c>). The type is mapped to the
+    /// stored type (spec "Data types"); <c>echo</c> is answered, not stored; a plain-text type matched
+    /// by the device's channel translation goes to its converter topic.
     /// </summary>
     private async ValueTask OnRecordAsync(ReadOnlyMemory<byte> content, bool timed)
     {
@@ -22,29 +24,50 @@ internal sealed partial class AlipSession
         DateTimeOffset? time = null;
         if (timed)
         {
-            if (!TryTakeToken(ref rest, out var timeToken) || AlipTime.TryParse(timeToken.Span, out var seconds) != ValueError.None)
+            if (!TryTakeToken(ref rest, out var timeToken) || timeToken.IsEmpty)
             {
-                CountError("invalid_time");
-                Error(ValueErrors.Reason(ValueError.InvalidTime));
+                Missing("time");
+                return;
+            }
+            if (AlipTime.TryParse(timeToken.Span, out var seconds) != ValueError.None)
+            {
+                Refuse(ValueError.InvalidTime);
                 return;
             }
             time = DeviceTime(seconds);
         }
         if (!TryTakeToken(ref rest, out var type) || type.IsEmpty)
         {
-            CountError("invalid_record");
-            Error("Invalid record: missing type");
+            Missing("type");
+            return;
+        }
+        if (rest.IsEmpty)
+        {
+            Missing("content");
+            return;
+        }
+        if (type.Length > TimeSeriesLimits.MaxTypeBytes)
+        {
+            Refuse(ValueError.InvalidType);
             return;
         }
 
         var mapped = AlipDataType.Map(type.Span);
         var value = rest.Span;
+        if (mapped.Kind == AlipDataKind.Echo)
+        {
+            AlipWriter.WriteEcho(Output, value);
+            CountOut();
+            return;
+        }
+        if (!DeviceText.IsValidRecordType(mapped.StoredType!) || (mapped.Kind == AlipDataKind.ListedSensor && mapped.StoredType!.Length == "lsen:".Length))
+        {
+            Refuse(ValueError.InvalidType);
+            return;
+        }
+
         switch (mapped.Kind)
         {
-            case AlipDataKind.Echo:
-                AlipWriter.WriteEcho(Output, value);
-                CountOut();
-                return;
             case AlipDataKind.Location:
             {
                 var error = Location.TryParseAlipL(value, out var location);
@@ -69,44 +92,65 @@ internal sealed partial class AlipSession
                 await PublishRecordAsync(mapped.StoredType!, DeviceTime(location.Time!.Value), location.ToJson());
                 return;
             }
-            case AlipDataKind.ListedSensor:
-            {
-                var data = JsonString.FromUtf8(value);
-                var name = mapped.StoredType!["lsen:".Length..];
-                await Services.Devices.MarkListedSensorAsync(DeviceId, name, time ?? Services.Time.GetUtcNow(), Closing);
-                await PublishRecordAsync(mapped.StoredType!, time, data);
-                return;
-            }
-            default:
-                var text = JsonString.FromUtf8(value);
-                if (await GetTranslationAsync(mapped.StoredType!) is { } topic)
-                {
-                    await PublishToConverterAsync(topic, mapped.StoredType!, time, text, new ReadOnlySequence<byte>(rest));
-                    return;
-                }
-                await PublishRecordAsync(mapped.StoredType!, time, text);
-                return;
         }
+
+        var text = JsonString.FromUtf8(value);
+        if (!DeviceText.FitsRecord(text))
+        {
+            Refuse(ValueError.RecordTooLarge);
+            return;
+        }
+        if (mapped.Kind == AlipDataKind.ListedSensor)
+        {
+            await MarkListedSensorAsync(mapped.StoredType!["lsen:".Length..], time ?? Services.Time.GetUtcNow());
+            await PublishRecordAsync(mapped.StoredType!, time, text);
+            return;
+        }
+        if (await GetTranslationAsync(mapped.StoredType!) is { } topic)
+        {
+            await PublishToConverterAsync(topic, mapped.StoredType!, time, text, new ReadOnlySequence<byte>(rest));
+            return;
+        }
+        await PublishRecordAsync(mapped.StoredType!, time, text);
     }
 
     /// <summary>
     /// <code>
-    /// J-content = time SP type SP json         ; type may not start with "_"
+    /// J-content = time SP type SP json         ; every field required
     /// </code>
+    /// The type is stored as sent: the ALIP type mapping is for the text content of <c>D</c> and
+    /// <c>E</c>, whose types say how to decode it; a JSON record is already in its stored form.
+    /// Types starting with <c>_</c> are refused (the platform's own); a <c>sen:loc</c> record must be
+    /// a location object as the platform stores them (<see cref="Location.TryParseJson"/>), stored in
+    /// its normal form.
     /// </summary>
     private async ValueTask OnJsonRecordAsync(ReadOnlyMemory<byte> content)
     {
         var rest = content;
-        if (!TryTakeToken(ref rest, out var timeToken) || AlipTime.TryParse(timeToken.Span, out var seconds) != ValueError.None)
+        if (!TryTakeToken(ref rest, out var timeToken) || timeToken.IsEmpty)
         {
-            CountError("invalid_time");
-            Error(ValueErrors.Reason(ValueError.InvalidTime));
+            Missing("time");
             return;
         }
-        if (!TryTakeToken(ref rest, out var type) || type.IsEmpty || type.Span[0] == (byte)'_')
+        if (AlipTime.TryParse(timeToken.Span, out var seconds) != ValueError.None)
         {
-            CountError("invalid_type");
-            Error("Invalid type");
+            Refuse(ValueError.InvalidTime);
+            return;
+        }
+        if (!TryTakeToken(ref rest, out var type) || type.IsEmpty)
+        {
+            Missing("type");
+            return;
+        }
+        if (rest.IsEmpty)
+        {
+            Missing("JSON");
+            return;
+        }
+        var storedType = type.Length <= TimeSeriesLimits.MaxTypeBytes ? Encoding.UTF8.GetString(type.Span) : "";
+        if (!DeviceText.IsValidRecordType(storedType))
+        {
+            Refuse(ValueError.InvalidType);
             return;
         }
         if (!IsJson(rest.Span))
@@ -115,9 +159,27 @@ internal sealed partial class AlipSession
             Error("Invalid JSON");
             return;
         }
-        var mapped = AlipDataType.Map(type.Span);
-        var storedType = mapped.StoredType ?? Encoding.UTF8.GetString(type.Span);
-        await PublishRecordAsync(storedType, DeviceTime(seconds), Encoding.UTF8.GetString(rest.Span));
+        string data;
+        if (storedType == "sen:loc")
+        {
+            if (Location.TryParseJson(rest.Span, out var location) != ValueError.None)
+            {
+                CountError("invalid_location");
+                Error(ValueErrors.Reason(ValueError.InvalidLocation));
+                return;
+            }
+            data = location.ToJson();
+        }
+        else
+        {
+            data = Encoding.UTF8.GetString(rest.Span);
+            if (!DeviceText.FitsRecord(data))
+            {
+                Refuse(ValueError.RecordTooLarge);
+                return;
+            }
+        }
+        await PublishRecordAsync(storedType, DeviceTime(seconds), data);
     }
 
     /// <summary>Whether <paramref name="utf8"/> is exactly one JSON document (validated without building it).</summary>

@@ -1,4 +1,5 @@
 using System.Text;
+using M2M.Ingest.Values;
 using M2M.Storage.Entities;
 
 namespace M2M.Ingest.Sessions;
@@ -15,6 +16,8 @@ internal sealed partial class AlipSession
     /// S-content = "A" SP name SP value / "S" SP name SP value   ; acknowledged / reported value
     ///           / "GA" / "G" [ SP name ] / "U" SP name
     /// </code>
+    /// Names and values follow the registry's rules (<see cref="DeviceValues"/>); a value is the rest
+    /// of the line and may not be empty (the platform never sets an empty value).
     /// </summary>
     private async ValueTask OnSettingsAsync(ReadOnlyMemory<byte> content)
     {
@@ -23,12 +26,27 @@ internal sealed partial class AlipSession
         var v = verb.Span;
         if (v.SequenceEqual("A"u8) || v.SequenceEqual("S"u8))
         {
-            if (!TryTakeToken(ref rest, out var name) || name.IsEmpty)
+            if (!TryTakeToken(ref rest, out var nameToken) || nameToken.IsEmpty)
             {
-                InvalidSettings();
+                Missing("setting name");
                 return;
             }
-            await AckSettingAsync(Encoding.UTF8.GetString(name.Span), Encoding.UTF8.GetString(rest.Span));
+            if (rest.IsEmpty)
+            {
+                Missing("setting value");
+                return;
+            }
+            if (SettingName(nameToken) is not { } name)
+            {
+                return;
+            }
+            var value = Encoding.UTF8.GetString(rest.Span);
+            if (!DeviceValues.IsValidSettingValue(value))
+            {
+                Refuse(ValueError.InvalidSettingValue);
+                return;
+            }
+            await AckSettingAsync(name, value);
         }
         else if (v.SequenceEqual("GA"u8))
         {
@@ -55,14 +73,35 @@ internal sealed partial class AlipSession
             }
             WriteSetting(setting.Name, setting.Value);
         }
-        else if (v.SequenceEqual("U"u8) && !rest.IsEmpty)
+        else if (v.SequenceEqual("U"u8))
         {
-            await DeleteSettingAsync(Encoding.UTF8.GetString(rest.Span));
+            if (rest.IsEmpty)
+            {
+                Missing("setting name");
+                return;
+            }
+            if (SettingName(rest) is { } name)
+            {
+                await DeleteSettingAsync(name);
+            }
         }
         else
         {
             InvalidSettings();
         }
+    }
+
+    /// <summary>The setting name in <paramref name="token"/>, or <c>null</c> after answering <c>ERR Invalid setting name</c>.</summary>
+    private string? SettingName(ReadOnlyMemory<byte> token)
+    {
+        // A valid name has at most 256 characters, so at most 1024 UTF-8 bytes: longer ones are not decoded.
+        var name = token.Length <= DeviceValues.MaxSettingNameLength * 4 ? Encoding.UTF8.GetString(token.Span) : null;
+        if (name is null || !DeviceValues.IsValidSettingName(name))
+        {
+            Refuse(ValueError.InvalidSettingName);
+            return null;
+        }
+        return name;
     }
 
     private void InvalidSettings()
@@ -83,10 +122,14 @@ internal sealed partial class AlipSession
         TryTakeToken(ref rest, out var verb);
         if (verb.Span.SequenceEqual("A"u8))
         {
-            if (!TryTakeToken(ref rest, out var token) || !TryParseNonNegative(token.Span, out var n))
+            if (!TryTakeToken(ref rest, out var token) || token.IsEmpty)
             {
-                CountError("invalid_number");
-                Error("Invalid number");
+                Missing("number");
+                return;
+            }
+            if (!TryParseNonNegative(token.Span, out var n))
+            {
+                Refuse(ValueError.InvalidNumber);
                 return;
             }
             if (!_commandIds.TryGetValue(n, out var commandId))
@@ -110,7 +153,13 @@ internal sealed partial class AlipSession
         }
     }
 
-    /// <summary><c>C &lt;n&gt; &lt;text&gt;</c> (line breaks of the text become spaces).</summary>
+    /// <summary>An ALIP command is one line: a command with a line break cannot be sent (it is marked failed).</summary>
+    protected override string? CannotCarry(DeviceCommand command) =>
+        command.Text.AsSpan().IndexOfAny('\r', '\n') >= 0
+            ? "The command has several lines and ALIP sends a command as one line."
+            : null;
+
+    /// <summary><c>C &lt;n&gt; &lt;text&gt;</c>.</summary>
     protected override void WriteCommand(DeviceCommand command)
     {
         if (!_commandNumbers.TryGetValue(command.Id, out var n))
@@ -119,6 +168,6 @@ internal sealed partial class AlipSession
             _commandNumbers[command.Id] = n;
             _commandIds[n] = command.Id;
         }
-        Alip.AlipWriter.WriteCommand(Output, n, OneLine(command.Text));
+        Alip.AlipWriter.WriteCommand(Output, n, command.Text);
     }
 }

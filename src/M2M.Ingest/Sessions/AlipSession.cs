@@ -6,6 +6,7 @@ using M2M.Ingest.Connections;
 using M2M.Ingest.Values;
 using M2M.Storage.Entities;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 
 namespace M2M.Ingest.Sessions;
 
@@ -43,7 +44,7 @@ internal sealed partial class AlipSession : DeviceSession
             }
             if (length > 0)
             {
-                await HandleLineAsync(_line.AsMemory(0, length));
+                await HandleCheckedLineAsync(_line.AsMemory(0, length));
             }
             await FlushIfLargeAsync();
         }
@@ -67,6 +68,32 @@ internal sealed partial class AlipSession : DeviceSession
         line.Text.CopyTo(_line);
         length = line.Text.Length;
         return true;
+    }
+
+    /// <summary>
+    /// Refuses a line with a control character or invalid UTF-8 (<see cref="DeviceText.CheckLine"/>),
+    /// then handles it. A validation error that a handler did not catch itself (a rule of a store
+    /// that the session does not check first) is answered <c>ERR Invalid input</c>: bad input never
+    /// ends the session.
+    /// </summary>
+    private async ValueTask HandleCheckedLineAsync(ReadOnlyMemory<byte> line)
+    {
+        var error = DeviceText.CheckLine(line.Span);
+        if (error != ValueError.None)
+        {
+            Refuse(error);
+            return;
+        }
+        try
+        {
+            await HandleLineAsync(line);
+        }
+        catch (ArgumentException e)
+        {
+            Logger.LogWarning(e, "Device input refused by a store check the session does not make itself");
+            CountError("invalid_input");
+            Error("Invalid input");
+        }
     }
 
     /// <summary>
@@ -105,6 +132,10 @@ internal sealed partial class AlipSession : DeviceSession
                 return;
             case AlipCommand.B:
                 // The device's answer to our ping: its arrival already counts as activity.
+                if (content.IsEmpty)
+                {
+                    Missing("token");
+                }
                 return;
         }
 
@@ -185,6 +216,11 @@ internal sealed partial class AlipSession : DeviceSession
     /// <summary><c>A &lt;token&gt;</c>: answered <c>B &lt;token&gt;</c> once every record received before it is durable.</summary>
     private async ValueTask OnBarrierAsync(ReadOnlyMemory<byte> token)
     {
+        if (token.IsEmpty)
+        {
+            Missing("token");
+            return;
+        }
         if (!await BarrierAsync())
         {
             return;
@@ -221,6 +257,33 @@ internal sealed partial class AlipSession : DeviceSession
         AlipWriter.WriteError(Output, reason);
         CountOut();
     }
+
+    /// <summary>Counts and answers a refused value: <c>ERR &lt;reason&gt;</c>.</summary>
+    private void Refuse(ValueError error)
+    {
+        CountError(ErrorKind(error));
+        Error(ValueErrors.Reason(error));
+    }
+
+    /// <summary>A required field is absent or empty: <c>ERR Missing &lt;field&gt;</c>.</summary>
+    private void Missing(string field)
+    {
+        CountError("missing_field");
+        Error($"Missing {field}");
+    }
+
+    private static string ErrorKind(ValueError error) => error switch
+    {
+        ValueError.ControlCharacter => "control_character",
+        ValueError.InvalidUtf8 => "invalid_utf8",
+        ValueError.InvalidType => "invalid_type",
+        ValueError.RecordTooLarge => "record_too_large",
+        ValueError.InvalidSettingName => "invalid_setting_name",
+        ValueError.InvalidSettingValue => "invalid_setting_value",
+        ValueError.InvalidTime => "invalid_time",
+        ValueError.InvalidNumber => "invalid_number",
+        _ => "invalid_value",
+    };
 
     private void WriteNotUnderstood(ReadOnlyMemory<byte> keyword)
     {

@@ -12,6 +12,9 @@ internal abstract partial class DeviceSession
     /// <summary>Writes one pending command (M2MP: <c>_cmd ["e", id, lines…]</c>; ALIP: <c>C &lt;n&gt; &lt;text&gt;</c>).</summary>
     protected abstract void WriteCommand(DeviceCommand command);
 
+    /// <summary>Why the protocol cannot carry <paramref name="command"/>, or <c>null</c> when it can.</summary>
+    protected virtual string? CannotCarry(DeviceCommand command) => null;
+
     /// <summary>
     /// Sends the device's pending commands, oldest first, and marks them sent once they are on their
     /// way. With <paramref name="again"/> unset, commands already sent on this connection are not
@@ -25,6 +28,11 @@ internal abstract partial class DeviceSession
         {
             if (!again && _sentCommands.Contains(command.Id))
             {
+                continue;
+            }
+            if (CannotCarry(command) is { } reason)
+            {
+                await FailCommandAsync(command, reason);
                 continue;
             }
             WriteCommand(command);
@@ -48,6 +56,16 @@ internal abstract partial class DeviceSession
             }
         }
         Logger.LogDebug("Sent {Count} commands", sent.Count);
+    }
+
+    /// <summary>Marks a command the device cannot receive as failed (never sent), with an event.</summary>
+    private async ValueTask FailCommandAsync(DeviceCommand command, string reason)
+    {
+        if (await Services.Devices.FailCommandAsync(DeviceId, command.Id, reason, Closing))
+        {
+            Logger.LogInformation("Command {CommandId} failed: {Reason}", command.Id, reason);
+            await PublishEventAsync(NewEvent(Calls.CommandFailed).With("command_id", command.Id).With("reason", reason));
+        }
     }
 
     /// <summary>The device acknowledges command <paramref name="commandId"/>, optionally with a response.</summary>

@@ -61,6 +61,12 @@ internal abstract partial class DeviceSession
             return IdentifyResult.Refused;
         }
 
+        if (device.Protocol != ProtocolName)
+        {
+            // What the API needs to refuse a command this device's protocol cannot carry.
+            await Services.Devices.SetProtocolAsync(device.Id, ProtocolName, Closing);
+        }
+
         _ident = device.Ident;
         _identifiedAt = Services.Time.GetUtcNow();
         RecordId = $"dev-{device.Id:D}";
@@ -98,7 +104,7 @@ internal abstract partial class DeviceSession
             }
             json.WriteEndObject();
         }
-        return new TimeSeriesRecord(RecordId, "_server", Stamp("_server", time, deviceTime: false), System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+        return new TimeSeriesRecord(RecordId, "_server", time, System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
     }
 
     private async ValueTask PublishServerRecordAsync(TimeSeriesRecord record)

@@ -10,10 +10,9 @@ namespace M2M.Ingest.Sessions;
 
 internal abstract partial class DeviceSession
 {
-    // Bounds what a device that invents ever-new types or channels can make a session remember.
+    // Bounds what a device that invents ever-new channels can make a session remember.
     private const int MaxRememberedTypes = 256;
 
-    private readonly Dictionary<string, (DateTimeOffset Base, DateTimeOffset Stamped)> _lastStamps = new(StringComparer.Ordinal);
     // Bounds the types a session tracks for new_data_type events; past it no more such events are sent.
     private const int MaxKnownTypes = 1024;
 
@@ -22,33 +21,6 @@ internal abstract partial class DeviceSession
     private HashSet<string>? _knownTypes;
     private long _rateWindowStart;
     private int _rateWindowCount;
-
-    /// <summary>
-    /// The stored time of a record of <paramref name="type"/>: the device's time when it gave one,
-    /// else the server's. Records of one type arriving on this connection at the same instant get
-    /// distinct times (each one tick after the previous), so none replaces another; the rule depends
-    /// only on the order of the records, so a device resending the same data stores the same keys.
-    /// </summary>
-    protected DateTimeOffset Stamp(string type, DateTimeOffset time, bool deviceTime)
-    {
-        if (_lastStamps.TryGetValue(type, out var last))
-        {
-            // Device times repeat exactly when the device sends two values of one instant; the server
-            // clock can repeat or step back a little.
-            if (deviceTime ? time == last.Base : time <= last.Stamped)
-            {
-                var stamped = last.Stamped.AddTicks(1);
-                _lastStamps[type] = (time, stamped);
-                return stamped;
-            }
-        }
-        else if (_lastStamps.Count >= MaxRememberedTypes)
-        {
-            _lastStamps.Clear();
-        }
-        _lastStamps[type] = (time, time);
-        return time;
-    }
 
     /// <summary>A device-given unix time as a record time; counted and logged when suspiciously in the future.</summary>
     protected DateTimeOffset DeviceTime(long unixSeconds)
@@ -66,9 +38,14 @@ internal abstract partial class DeviceSession
     /// Hands a record of the identified device to the storage topic, in order. Waits (back-pressure)
     /// when the storage is saturated or the connection is over its records-per-second limit.
     /// </summary>
+    /// <remarks>
+    /// The record's time is exactly the device's time when it gave one, else the server's clock; nothing
+    /// is added to tell records of one instant apart: storage keeps every record whose data differ and
+    /// stores an identical record (a resend) once (<see cref="RecordIdentity"/>).
+    /// </remarks>
     protected async ValueTask PublishRecordAsync(string type, DateTimeOffset? deviceTime, string data)
     {
-        var time = deviceTime is { } t ? Stamp(type, t, deviceTime: true) : Stamp(type, Services.Time.GetUtcNow(), deviceTime: false);
+        var time = deviceTime ?? Services.Time.GetUtcNow();
         if (Options.MaxRecordsPerSecond > 0)
         {
             await ThrottleAsync();

@@ -5,6 +5,7 @@ using System.Net;
 using System.Threading.Channels;
 using M2M.Ingest.Connections;
 using M2M.Messaging;
+using M2M.Storage.Entities;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
@@ -75,6 +76,9 @@ internal abstract partial class DeviceSession : IRegisteredConnection
     public string ConnectionId { get; }
 
     public DeviceProtocol Protocol { get; }
+
+    /// <summary>The protocol as the registry and the events name it (<see cref="DeviceProtocols"/>).</summary>
+    protected string ProtocolName => Protocol == DeviceProtocol.M2mp ? DeviceProtocols.M2mp : DeviceProtocols.Alip;
 
     public string RemoteAddress { get; }
 
@@ -216,6 +220,9 @@ internal abstract partial class DeviceSession : IRegisteredConnection
 
     /// <summary>Writes the server's ping (<c>03 N</c> / <c>A n</c>).</summary>
     protected abstract void WritePing(long n);
+
+    /// <summary>Last work of an identified session once its loops are over (e.g. state kept in memory to write).</summary>
+    protected virtual ValueTask OnEndAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     /// <summary>Counts a frame or line received.</summary>
     protected void CountIn()
@@ -470,9 +477,11 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         }
 
         var silent = now - Volatile.Read(ref _lastInputTick);
-        if (silent >= (long)o.IdleDisconnect.TotalMilliseconds)
+        // ALIP closes a silent device; M2MP only pings it, unless its own idle limit is configured.
+        var idle = Protocol == DeviceProtocol.M2mp ? o.M2mpIdleDisconnect : o.IdleDisconnect;
+        if (idle > TimeSpan.Zero && silent >= (long)idle.TotalMilliseconds)
         {
-            Logger.LogInformation("Silent for {Idle}; closing", o.IdleDisconnect);
+            Logger.LogInformation("Silent for {Idle}; closing", idle);
             await CloseAsync("idle timeout");
             return;
         }
@@ -497,6 +506,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
             {
                 // The session's loops are over: the publisher is ours alone again.
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await OnEndAsync(timeout.Token);
                 await _publisher.PublishAsync(ServerRecord(Calls.DeviceDisconnected, _services.Time.GetUtcNow(), duration), timeout.Token);
                 await _publisher.FlushAsync(timeout.Token);
             }

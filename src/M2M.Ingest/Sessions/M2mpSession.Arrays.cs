@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Unicode;
 using M2M.Ingest.M2mp;
 using M2M.Ingest.Values;
+using M2M.Storage.Entities;
 using Microsoft.Extensions.Logging;
 
 namespace M2M.Ingest.Sessions;
@@ -11,20 +13,26 @@ internal sealed partial class M2mpSession
     /// <summary>
     /// An array frame: the reserved channels <c>_set</c>, <c>_sta</c>, <c>_cmd</c>; <c>sen:*</c>
     /// (<c>[u32 time, value]</c>); any other channel stored as the JSON array of its items as strings.
+    /// Other channels starting with <c>_</c> are the platform's: dropped and counted.
     /// </summary>
     private async ValueTask OnArrayAsync(string channel, M2mpFrame frame)
     {
         switch (channel)
         {
             case SettingsChannel:
-                await OnSettingsAsync(Texts(frame));
+                await OnSettingsAsync(StrictTexts(frame));
                 return;
             case StatusChannel:
-                await OnStatusAsync(Texts(frame));
+                await OnStatusAsync(StrictTexts(frame));
                 return;
             case CommandsChannel:
                 await OnCommandAsync(Texts(frame));
                 return;
+        }
+        if (!IsRecordChannel(channel))
+        {
+            CountError(channel.StartsWith('_') ? "reserved_channel" : "invalid_type");
+            return;
         }
 
         if (await GetTranslationAsync(channel) is { } topic)
@@ -43,25 +51,26 @@ internal sealed partial class M2mpSession
                 Logger.LogInformation("Dropped {Channel} array: expected [u32 time, value]", channel);
                 return;
             }
-            await PublishRecordAsync(channel, DeviceTime(seconds), JsonString.FromUtf8(items.Current));
+            await PublishTextAsync(channel, DeviceTime(seconds), JsonString.FromUtf8(items.Current));
             return;
         }
 
-        await PublishRecordAsync(channel, null, JsonArray(frame));
+        await PublishTextAsync(channel, null, JsonArray(frame));
     }
 
     /// <summary>
     /// <c>_set</c>: <c>["ga"]</c> → every setting as <c>["sg", …]</c>; <c>["u", names…]</c> → unknown to
-    /// the device: deleted; <c>["g…", "name=value"…]</c> → acknowledged or reported values.
+    /// the device: deleted; <c>["g…", "name=value"…]</c> → acknowledged or reported values. An item
+    /// that is not UTF-8, or whose name or value breaks the setting rules (<see cref="DeviceValues"/>),
+    /// is dropped and counted; the other items are applied.
     /// </summary>
-    private async ValueTask OnSettingsAsync(string[] items)
+    private async ValueTask OnSettingsAsync(string?[] items)
     {
-        if (items.Length == 0)
+        if (items.Length == 0 || items[0] is not { } verb)
         {
-            CountError("empty_settings_array");
+            CountError("unknown_settings_verb");
             return;
         }
-        var verb = items[0];
         if (verb == "ga")
         {
             var all = await GetAllSettingsAsync();
@@ -72,7 +81,14 @@ internal sealed partial class M2mpSession
         {
             foreach (var name in items.Skip(1))
             {
-                await DeleteSettingAsync(name);
+                if (name is not null && DeviceValues.IsValidSettingName(name))
+                {
+                    await DeleteSettingAsync(name);
+                }
+                else
+                {
+                    CountError("invalid_setting");
+                }
             }
             return;
         }
@@ -80,7 +96,8 @@ internal sealed partial class M2mpSession
         {
             foreach (var item in items.Skip(1))
             {
-                if (TrySplitSetting(item, out var name, out var value))
+                if (item is not null && TrySplitSetting(item, out var name, out var value)
+                    && DeviceValues.IsValidSettingName(name) && DeviceValues.IsValidSettingValue(value))
                 {
                     await AckSettingAsync(name, value);
                 }
@@ -94,17 +111,21 @@ internal sealed partial class M2mpSession
         CountError("unknown_settings_verb");
     }
 
-    /// <summary><c>_sta ["g…", "name=value"…]</c>: the device's status values.</summary>
-    private async ValueTask OnStatusAsync(string[] items)
+    /// <summary>
+    /// <c>_sta ["g…", "name=value"…]</c>: the device's status values. A name follows the registry's
+    /// rules, a value the rules of a setting value (one line of text); bad items are dropped and counted.
+    /// </summary>
+    private async ValueTask OnStatusAsync(string?[] items)
     {
-        if (items.Length == 0 || !items[0].Contains('g', StringComparison.Ordinal))
+        if (items.Length == 0 || items[0]?.Contains('g', StringComparison.Ordinal) != true)
         {
             CountError("unknown_status_verb");
             return;
         }
         foreach (var item in items.Skip(1))
         {
-            if (TrySplitSetting(item, out var name, out var value))
+            if (item is not null && TrySplitSetting(item, out var name, out var value)
+                && DeviceValues.IsValidStatusName(name) && DeviceValues.IsValidSettingValue(value))
             {
                 await Services.Devices.SetStatusAsync(DeviceId, name, value, Closing);
             }
@@ -124,9 +145,26 @@ internal sealed partial class M2mpSession
             return;
         }
         var response = items.Length > 2 ? string.Join('\n', items, 2, items.Length - 2) : null;
-        await AckCommandAsync(items[1], response);
+        if (!await AckCommandAsync(items[1], response))
+        {
+            CountError("unknown_command");
+        }
     }
 
+    /// <summary>The items as text; an item that is not valid UTF-8 is <c>null</c>.</summary>
+    private static string?[] StrictTexts(M2mpFrame frame)
+    {
+        var texts = new string?[frame.ItemCount];
+        var i = 0;
+        foreach (var item in frame.GetItems())
+        {
+            var bytes = item.IsSingleSegment ? item.FirstSpan : item.ToArray();
+            texts[i++] = Utf8.IsValid(bytes) ? Encoding.UTF8.GetString(bytes) : null;
+        }
+        return texts;
+    }
+
+    /// <summary>The items as text; invalid UTF-8 becomes U+FFFD (command responses are kept, not refused).</summary>
     private static string[] Texts(M2mpFrame frame)
     {
         var texts = new string[frame.ItemCount];

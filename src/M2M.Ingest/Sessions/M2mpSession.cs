@@ -21,6 +21,9 @@ internal sealed partial class M2mpSession : DeviceSession
     private readonly M2mpReceiveChannels _receive = new();
     private readonly M2mpSendChannels _send = new();
 
+    // Channel ids (bits 0–255) whose current definition is not a usable name.
+    private readonly ulong[] _invalidChannels = new ulong[4];
+
     public M2mpSession(ConnectionContext connection, SessionServices services)
         : base(connection, services, DeviceProtocol.M2mp)
     {
@@ -47,7 +50,17 @@ internal sealed partial class M2mpSession : DeviceSession
                 return buffer.End;
             }
             CountIn();
-            await HandleFrameAsync(frame);
+            try
+            {
+                await HandleFrameAsync(frame);
+            }
+            catch (ArgumentException e)
+            {
+                // Bad values are dropped and counted, never a reason to close: a store rule the
+                // session does not check itself ends up here.
+                Logger.LogWarning(e, "Device input refused by a store check the session does not make itself; dropped");
+                CountError("invalid_input");
+            }
             await FlushIfLargeAsync();
         }
         if (Output.UnflushedBytes > 0)
@@ -77,7 +90,10 @@ internal sealed partial class M2mpSession : DeviceSession
                 // The device's answer to our ping: its arrival already counts as activity.
                 break;
             case M2mpFrameKind.ChannelDefinition:
-                _receive.Define(frame);
+                DefineChannel(frame);
+                break;
+            case M2mpFrameKind.Data or M2mpFrameKind.Array when IsIdentified && IsInvalidChannel(frame.Channel):
+                CountError("invalid_channel_name");
                 break;
             case M2mpFrameKind.Data when IsIdentified:
                 await OnDataAsync(_receive.GetName(frame.Channel), frame.Payload);
@@ -141,8 +157,39 @@ internal sealed partial class M2mpSession : DeviceSession
     }
 
     /// <summary>
+    /// Applies a channel definition. A name that is empty, not UTF-8 or holds a control character
+    /// cannot be a record type nor be echoed unchanged: the id is remembered as invalid, and data on
+    /// it is dropped and counted until it is redefined.
+    /// </summary>
+    private void DefineChannel(in M2mpFrame frame)
+    {
+        Span<byte> scratch = stackalloc byte[256];
+        var name = frame.Payload.AsSpan(scratch);
+        var bit = 1UL << (frame.Channel & 63);
+        if (name.IsEmpty || !DeviceText.IsPrintableUtf8(name))
+        {
+            _invalidChannels[frame.Channel >> 6] |= bit;
+            CountError("invalid_channel_name");
+            return;
+        }
+        _invalidChannels[frame.Channel >> 6] &= ~bit;
+        _receive.Define(frame);
+    }
+
+    /// <summary>
+    /// Whether data on <paramref name="channel"/> may be stored under its name: a valid record type
+    /// (<see cref="DeviceText.IsValidRecordType"/>: not the platform's <c>_…</c> types), or the name of
+    /// a channel id the device never defined (<c>__channel_&lt;id&gt;</c>).
+    /// </summary>
+    private static bool IsRecordChannel(string channel) =>
+        DeviceText.IsValidRecordType(channel) || channel.StartsWith("__channel_", StringComparison.Ordinal);
+
+    private bool IsInvalidChannel(byte id) => (_invalidChannels[id >> 6] & (1UL << (id & 63))) != 0;
+
+    /// <summary>
     /// A data frame: <c>echo</c>/<c>echo:*</c> sent back, <c>_special</c> commands, a translated
     /// channel to its converter, <c>sen:loc</c> decoded, anything else stored as a JSON string.
+    /// Other channels starting with <c>_</c> are the platform's: dropped and counted.
     /// </summary>
     private async ValueTask OnDataAsync(string channel, ReadOnlySequence<byte> payload)
     {
@@ -154,6 +201,11 @@ internal sealed partial class M2mpSession : DeviceSession
         if (channel == SpecialChannel)
         {
             await OnSpecialAsync(payload);
+            return;
+        }
+        if (!IsRecordChannel(channel))
+        {
+            CountError(channel.StartsWith('_') ? "reserved_channel" : "invalid_type");
             return;
         }
 
@@ -176,7 +228,19 @@ internal sealed partial class M2mpSession : DeviceSession
             return;
         }
 
-        await PublishRecordAsync(channel, null, JsonString.FromUtf8(payload));
+        await PublishTextAsync(channel, null, JsonString.FromUtf8(payload));
+    }
+
+    /// <summary>Stores a record whose JSON was built from device bytes, unless it is larger than a record may be (dropped and counted).</summary>
+    private async ValueTask PublishTextAsync(string channel, DateTimeOffset? time, string data)
+    {
+        if (!DeviceText.FitsRecord(data))
+        {
+            CountError("record_too_large");
+            Logger.LogInformation("Dropped a {Channel} record: its JSON is larger than a record may be", channel);
+            return;
+        }
+        await PublishRecordAsync(channel, time, data);
     }
 
     private async ValueTask OnSpecialAsync(ReadOnlySequence<byte> payload)

@@ -186,6 +186,105 @@ public readonly record struct Location
         return TryParsePosition(content[(comma + 1)..], time, out location);
     }
 
+    /// <summary>
+    /// Parses a location given as JSON (ALIP <c>J … sen:loc …</c>), in the shape <see cref="ToJson"/> writes:
+    /// <code>
+    /// { "sat": n }                                              ; n a non-negative integer
+    /// { "lat": x, "lon": y [, "spd": s] [, "alt": a] }          ; numbers, |lat| &lt;= 90, |lon| &lt;= 180
+    /// </code>
+    /// Any other member, a repeated member, a non-number, or an empty object is <see cref="ValueError.InvalidLocation"/>;
+    /// a latitude or longitude out of range is <see cref="ValueError.LocationOutOfRange"/>.
+    /// </summary>
+    public static ValueError TryParseJson(ReadOnlySpan<byte> json, out Location location)
+    {
+        location = default;
+        double? lat = null, lon = null, spd = null, alt = null;
+        int? sat = null;
+        try
+        {
+            var reader = new System.Text.Json.Utf8JsonReader(json, new System.Text.Json.JsonReaderOptions { MaxDepth = 2 });
+            if (!reader.Read() || reader.TokenType != System.Text.Json.JsonTokenType.StartObject)
+            {
+                return ValueError.InvalidLocation;
+            }
+            while (reader.Read() && reader.TokenType == System.Text.Json.JsonTokenType.PropertyName)
+            {
+                var name = reader.ValueSpan;
+                if (!reader.Read() || reader.TokenType != System.Text.Json.JsonTokenType.Number || reader.ValueIsEscaped)
+                {
+                    return ValueError.InvalidLocation;
+                }
+                if (name.SequenceEqual("sat"u8))
+                {
+                    if (sat is not null || !reader.TryGetInt32(out var n) || n < 0)
+                    {
+                        return ValueError.InvalidLocation;
+                    }
+                    sat = n;
+                    continue;
+                }
+                if (!reader.TryGetDouble(out var value) || !double.IsFinite(value))
+                {
+                    return ValueError.InvalidLocation;
+                }
+                ref var field = ref lat;
+                if (name.SequenceEqual("lat"u8))
+                {
+                    field = ref lat;
+                }
+                else if (name.SequenceEqual("lon"u8))
+                {
+                    field = ref lon;
+                }
+                else if (name.SequenceEqual("spd"u8))
+                {
+                    field = ref spd;
+                }
+                else if (name.SequenceEqual("alt"u8))
+                {
+                    field = ref alt;
+                }
+                else
+                {
+                    return ValueError.InvalidLocation;
+                }
+                if (field is not null)
+                {
+                    return ValueError.InvalidLocation;
+                }
+                field = value;
+            }
+            if (reader.TokenType != System.Text.Json.JsonTokenType.EndObject || reader.Read())
+            {
+                return ValueError.InvalidLocation;
+            }
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return ValueError.InvalidLocation;
+        }
+
+        if (sat is { } satellites)
+        {
+            if (lat is not null || lon is not null || spd is not null || alt is not null)
+            {
+                return ValueError.InvalidLocation;
+            }
+            location = new Location { Satellites = satellites };
+            return ValueError.None;
+        }
+        if (lat is not { } la || lon is not { } lo)
+        {
+            return ValueError.InvalidLocation;
+        }
+        if (!InRange(la, lo))
+        {
+            return ValueError.LocationOutOfRange;
+        }
+        location = new Location { HasPosition = true, Latitude = la, Longitude = lo, Speed = spd, Altitude = alt };
+        return ValueError.None;
+    }
+
     private static ValueError TryParsePosition(ReadOnlySpan<byte> content, long? time, out Location location)
     {
         location = default;

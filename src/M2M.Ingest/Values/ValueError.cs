@@ -26,6 +26,27 @@ public enum ValueError
 
     /// <summary>A number that is not a non-negative integer in range.</summary>
     InvalidNumber,
+
+    /// <summary>A control character (U+0000–U+001F but TAB, or U+007F) inside an ALIP line.</summary>
+    ControlCharacter,
+
+    /// <summary>Bytes that are not valid UTF-8.</summary>
+    InvalidUtf8,
+
+    /// <summary>
+    /// A record type the platform does not store: empty, longer than the storage allows, with a
+    /// control character, or starting with <c>_</c> (reserved for the platform's own records).
+    /// </summary>
+    InvalidType,
+
+    /// <summary>A record whose stored JSON would be larger than the storage allows.</summary>
+    RecordTooLarge,
+
+    /// <summary>A setting name that is empty, too long, or has whitespace, a control character or <c>=</c>.</summary>
+    InvalidSettingName,
+
+    /// <summary>A setting value with a control character or larger than the registry allows.</summary>
+    InvalidSettingValue,
 }
 
 /// <summary>Texts of <see cref="ValueError"/> as a session reports them (<c>ERR &lt;reason&gt;</c>).</summary>
@@ -42,6 +63,12 @@ public static class ValueErrors
         ValueError.InvalidHex => "Invalid hex",
         ValueError.InvalidIdentification => "Invalid identification",
         ValueError.InvalidNumber => "Invalid number",
+        ValueError.ControlCharacter => "Control character in line",
+        ValueError.InvalidUtf8 => "Invalid UTF-8",
+        ValueError.InvalidType => "Invalid type",
+        ValueError.RecordTooLarge => "Record too large",
+        ValueError.InvalidSettingName => "Invalid setting name",
+        ValueError.InvalidSettingValue => "Invalid setting value",
         _ => throw new ArgumentOutOfRangeException(nameof(error), error, null),
     };
 }

@@ -7,7 +7,18 @@ namespace M2M.Storage.Entities;
 /// <param name="DomainId">The domain it belongs to.</param>
 /// <param name="Owner">Optional owner.</param>
 /// <param name="CreatedAt">When it was created.</param>
-public sealed record Device(Guid Id, string Ident, string? DisplayName, Guid DomainId, string? Owner, DateTimeOffset CreatedAt);
+/// <param name="Protocol">The protocol of its last identification (<see cref="DeviceProtocols"/>), or <c>null</c> before the first.</param>
+public sealed record Device(Guid Id, string Ident, string? DisplayName, Guid DomainId, string? Owner, DateTimeOffset CreatedAt, string? Protocol = null);
+
+/// <summary>The values of <see cref="Device.Protocol"/>.</summary>
+public static class DeviceProtocols
+{
+    /// <summary>The binary protocol: a command's lines travel as the items of one <c>_cmd</c> array.</summary>
+    public const string M2mp = "m2mp";
+
+    /// <summary>The line protocol: a command is one line, so it cannot hold a line break.</summary>
+    public const string Alip = "alip";
+}
 
 /// <summary>A device listing query. <see cref="Cursor"/> is the <see cref="DevicePage.NextCursor"/> of the previous page.</summary>
 /// <param name="Search">Case-insensitive substring of the ident or the display name.</param>
@@ -57,6 +68,9 @@ public enum CommandState
 
     /// <summary>Its time-to-live passed before delivery; never sent.</summary>
     Expired,
+
+    /// <summary>It could not be delivered (e.g. a multi-line command for an ALIP device); never sent, see <see cref="DeviceCommand.Failure"/>.</summary>
+    Failed,
 }
 
 /// <summary>A command queued for a device.</summary>
@@ -68,6 +82,8 @@ public enum CommandState
 /// <param name="SentAt">When it was last pushed.</param>
 /// <param name="AckedAt">When the device acknowledged it.</param>
 /// <param name="Response">The device's response (lines joined with <c>\n</c>).</param>
+/// <param name="FailedAt">When it was marked <see cref="CommandState.Failed"/>.</param>
+/// <param name="Failure">Why it failed.</param>
 public sealed record DeviceCommand(
     string Id,
     string Text,
@@ -76,7 +92,9 @@ public sealed record DeviceCommand(
     DateTimeOffset? ExpiresAt,
     DateTimeOffset? SentAt,
     DateTimeOffset? AckedAt,
-    string? Response);
+    string? Response,
+    DateTimeOffset? FailedAt = null,
+    string? Failure = null);
 
 /// <summary>A sensor announced by a device.</summary>
 public sealed record ListedSensor(string Name, DateTimeOffset FirstSeen, DateTimeOffset LastSeen);

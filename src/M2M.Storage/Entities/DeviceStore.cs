@@ -82,7 +82,8 @@ public sealed partial class DeviceStore : IDeviceStore
             EntityValues.Text(values, "display_name"),
             EntityValues.Id(values, "domain") ?? Guid.Empty,
             EntityValues.Text(values, "owner"),
-            EntityValues.Time(values, "created_date") ?? DateTimeOffset.UnixEpoch);
+            EntityValues.Time(values, "created_date") ?? DateTimeOffset.UnixEpoch,
+            EntityValues.Text(values, "protocol"));
     }
 
     private async ValueTask<Device> RequireAsync(Guid id, CancellationToken cancellationToken)
@@ -212,6 +213,16 @@ public sealed partial class DeviceStore : IDeviceStore
         var device = await RequireAsync(id, cancellationToken).ConfigureAwait(false);
         await SetOrDeleteAsync(EntityPaths.Device(id), "owner", owner, cancellationToken).ConfigureAwait(false);
         return device with { Owner = owner };
+    }
+
+    public async ValueTask SetProtocolAsync(Guid id, string protocol, CancellationToken cancellationToken = default)
+    {
+        if (protocol is not (DeviceProtocols.M2mp or DeviceProtocols.Alip))
+        {
+            throw new ArgumentException($"Unknown protocol '{protocol}'.", nameof(protocol));
+        }
+        await EnsureExistsAsync(id, cancellationToken).ConfigureAwait(false);
+        await _registry.SetValueAsync(EntityPaths.Device(id), "protocol", protocol, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask SetOrDeleteAsync(RegistryPath path, string name, string? value, CancellationToken cancellationToken)
@@ -438,7 +449,9 @@ public sealed partial class DeviceStore : IDeviceStore
             EntityValues.Time(values, "ack_date"),
             state == CommandState.Acknowledged
                 ? await _registry.GetValueAsync(Node(deviceId, "commands-response"), commandId, cancellationToken).ConfigureAwait(false)
-                : null);
+                : null,
+            EntityValues.Time(values, "failed_date"),
+            EntityValues.Text(values, "failure"));
         if (state == CommandState.Pending && command.ExpiresAt is { } expires && expires <= Now)
         {
             await ExpireAsync(deviceId, commandId, cancellationToken).ConfigureAwait(false);
@@ -464,7 +477,7 @@ public sealed partial class DeviceStore : IDeviceStore
             {
                 result.Add(command);
             }
-            else if (command is null or { State: CommandState.Acknowledged })
+            else if (command is null or { State: CommandState.Acknowledged or CommandState.Failed })
             {
                 // A stale entry (no log, or acknowledged by a write that crashed midway): drop it.
                 await _registry.DeleteValueAsync(Node(deviceId, "commands"), id, cancellationToken).ConfigureAwait(false);
@@ -502,6 +515,23 @@ public sealed partial class DeviceStore : IDeviceStore
             .SetValue(log, "state", nameof(CommandState.Acknowledged))
             .SetValue(log, "ack_date", EntityValues.FormatTime(Now))
             .SetValue(Node(deviceId, "commands-response"), commandId, kept)
+            .DeleteValue(Node(deviceId, "commands"), commandId), cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    public async ValueTask<bool> FailCommandAsync(Guid deviceId, string commandId, string reason, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(reason);
+        await EnsureExistsAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        if (await ReadCommandAsync(deviceId, commandId, cancellationToken).ConfigureAwait(false) is not { State: CommandState.Pending or CommandState.Sent })
+        {
+            return false;
+        }
+        var log = CommandLog(deviceId, commandId);
+        await _registry.WriteAsync(new RegistryBatch()
+            .SetValue(log, "state", nameof(CommandState.Failed))
+            .SetValue(log, "failed_date", EntityValues.FormatTime(Now))
+            .SetValue(log, "failure", EntityValues.TruncateUtf8(reason, RegistryLimits.MaxValueBytes))
             .DeleteValue(Node(deviceId, "commands"), commandId), cancellationToken).ConfigureAwait(false);
         return true;
     }

@@ -24,16 +24,13 @@ internal static class EntityValues
     public static void CheckKey(string name, string what)
     {
         ArgumentNullException.ThrowIfNull(name);
-        if (name.Length is 0 or > 256)
+        if (name.Length is 0 or > DeviceValues.MaxSettingNameLength)
         {
-            throw new ArgumentException($"A {what} name must have 1 to 256 characters.", nameof(name));
+            throw new ArgumentException($"A {what} name must have 1 to {DeviceValues.MaxSettingNameLength} characters.", nameof(name));
         }
-        foreach (var c in name)
+        if (!DeviceValues.IsValidSettingName(name))
         {
-            if (char.IsWhiteSpace(c) || char.IsControl(c) || c == '=')
-            {
-                throw new ArgumentException($"A {what} name may not contain whitespace, control characters or '='.", nameof(name));
-            }
+            throw new ArgumentException($"A {what} name may not contain whitespace, control characters or '='.", nameof(name));
         }
     }
 

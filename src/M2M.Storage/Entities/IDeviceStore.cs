@@ -38,6 +38,9 @@ public interface IDeviceStore
     /// <summary>Sets (or clears) the owner (a user id or free text).</summary>
     ValueTask<Device> SetOwnerAsync(Guid id, string? owner, CancellationToken cancellationToken = default);
 
+    /// <summary>Records the protocol the device identified with (<see cref="DeviceProtocols"/>).</summary>
+    ValueTask SetProtocolAsync(Guid id, string protocol, CancellationToken cancellationToken = default);
+
     /// <summary>Soft-deletes the device (<c>.deleted_date</c>), removes its ident index and domain entry. <c>false</c> when unknown.</summary>
     ValueTask<bool> DeleteAsync(Guid id, CancellationToken cancellationToken = default);
 
@@ -82,6 +85,12 @@ public interface IDeviceStore
 
     /// <summary>The device acknowledged the command, with optional response text. <c>false</c> when unknown or already done.</summary>
     ValueTask<bool> AckCommandAsync(Guid deviceId, string commandId, string? response = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Marks a command that cannot be delivered <see cref="CommandState.Failed"/> with <paramref name="reason"/>;
+    /// it leaves the pending commands. <c>false</c> when it is not pending or sent.
+    /// </summary>
+    ValueTask<bool> FailCommandAsync(Guid deviceId, string commandId, string reason, CancellationToken cancellationToken = default);
 
     /// <summary>Removes a command that was not delivered yet (pending only). <c>false</c> otherwise.</summary>
     ValueTask<bool> CancelCommandAsync(Guid deviceId, string commandId, CancellationToken cancellationToken = default);

@@ -5,8 +5,11 @@ using System.Text;
 
 namespace M2M.Storage.TimeSeries;
 
-/// <summary>Where a page stopped: the time (UTC ticks) and type of its last record.</summary>
-public readonly record struct TimeSeriesPosition(long Ticks, string Type);
+/// <summary>
+/// Where a page stopped: the time (UTC ticks), type and content discriminator of its last record — its place
+/// in the order every backend follows (see <see cref="RecordIdentity"/>).
+/// </summary>
+public readonly record struct TimeSeriesPosition(long Ticks, string Type, long Discriminator);
 
 /// <summary>
 /// The continuation tokens of <see cref="ITimeSeriesStore.QueryAsync"/>, shared by every backend: a
@@ -15,14 +18,17 @@ public readonly record struct TimeSeriesPosition(long Ticks, string Type);
 /// query, altered or corrupted is refused with <see cref="InvalidContinuationTokenException"/>.
 /// </summary>
 /// <remarks>
-/// Token: base64url( version u8 | flags u8 | time i64 LE | type UTF-8 | mac[8] ), where mac is the
-/// first 8 bytes of SHA-256(payload | query fingerprint). The mac is not a secret: it catches
-/// corrupted, hand-edited and cross-query tokens; a forged token can only point into the same query.
+/// Token: base64url( version u8 | flags u8 | time i64 LE | discriminator i64 LE | type UTF-8 | mac[8] ),
+/// where mac is the first 8 bytes of SHA-256(payload | query fingerprint). The mac is not a secret: it
+/// catches corrupted, hand-edited and cross-query tokens; a forged token can only point into the same
+/// query. Version 1 (before records had a content discriminator: time and type only) is refused like any
+/// other version: the client starts its paging over.
 /// </remarks>
 public static class ContinuationToken
 {
-    private const byte TokenVersion = 1;
+    private const byte TokenVersion = 2;
     private const int TokenMacBytes = 8;
+    private const int HeaderBytes = 2 + 8 + 8;
 
     /// <summary>The token of the page after the one that ended at <paramref name="last"/>.</summary>
     public static string Encode(TimeSeriesQuery query, TimeSeriesPosition last)
@@ -31,12 +37,13 @@ public static class ContinuationToken
         ArgumentNullException.ThrowIfNull(last.Type);
         var fingerprint = Fingerprint(query);
         var typeLength = Encoding.UTF8.GetByteCount(last.Type);
-        var payloadLength = 2 + 8 + typeLength;
+        var payloadLength = HeaderBytes + typeLength;
         var token = new byte[payloadLength + TokenMacBytes];
         token[0] = TokenVersion;
         token[1] = Flags(query);
         BinaryPrimitives.WriteInt64LittleEndian(token.AsSpan(2), last.Ticks);
-        Encoding.UTF8.GetBytes(last.Type, token.AsSpan(10));
+        BinaryPrimitives.WriteInt64LittleEndian(token.AsSpan(10), last.Discriminator);
+        Encoding.UTF8.GetBytes(last.Type, token.AsSpan(HeaderBytes));
         Mac(token.AsSpan(0, payloadLength), fingerprint, token.AsSpan(payloadLength));
         return Base64Url.EncodeToString(token);
     }
@@ -62,7 +69,7 @@ public static class ContinuationToken
         {
             throw new InvalidContinuationTokenException("The continuation token is not valid base64url.", e);
         }
-        if (token.Length < 2 + 8 + 1 + TokenMacBytes || token[0] != TokenVersion)
+        if (token.Length < HeaderBytes + 1 + TokenMacBytes || token[0] != TokenVersion)
         {
             throw new InvalidContinuationTokenException("The continuation token is malformed or from another version.");
         }
@@ -82,13 +89,17 @@ public static class ContinuationToken
         string type;
         try
         {
-            type = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(token.AsSpan(10, payloadLength - 10));
+            type = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(token.AsSpan(HeaderBytes, payloadLength - HeaderBytes));
         }
         catch (ArgumentException e)
         {
             throw new InvalidContinuationTokenException("The continuation token is malformed.", e);
         }
-        return new TimeSeriesPosition(ticks, type);
+        if (query.Type is not null && type != query.Type)
+        {
+            throw new InvalidContinuationTokenException("The continuation token belongs to another query.");
+        }
+        return new TimeSeriesPosition(ticks, type, BinaryPrimitives.ReadInt64LittleEndian(token.AsSpan(10)));
     }
 
     /// <summary>The query's range in UTC ticks, open ends made explicit.</summary>

@@ -1,18 +1,23 @@
 namespace M2M.Storage.TimeSeries;
 
 /// <summary>
-/// Time series grouped by month. Writes are idempotent on <c>(id, type, time)</c>; retention drops
-/// whole months.
+/// Time series grouped by month. A record's identity is <c>(id, type, time, data)</c>
+/// (<see cref="RecordIdentity"/>): saving an identical record again stores it once (idempotent
+/// redelivery), records that differ only in data are all kept. Retention drops whole months.
 /// </summary>
 /// <remarks>
 /// Common to every backend (checked by the storage contract tests): ids and types are 1–200 UTF-8
 /// bytes without U+0000 and data is at most 1 MiB (<see cref="TimeSeriesLimits"/>); invalid arguments,
 /// reversed ranges and limits outside <c>1..<see cref="TimeSeriesQuery.MaxLimit"/></c> throw
-/// <see cref="StorageValidationException"/>, a foreign or altered token
+/// <see cref="StorageValidationException"/>, a foreign, altered or old-version token
 /// <see cref="InvalidContinuationTokenException"/>. Queries order records by time, then by type
-/// (ordinal), reversed when newest first; a continuation token encodes the position of the last
-/// record, so paging neither repeats nor skips records that existed when paging started. Explicit
-/// deletions also fix the latest values; dropping a month keeps them.
+/// (ordinal over UTF-8 bytes), then by the content discriminator (<see cref="RecordIdentity.Compare"/>),
+/// reversed when newest first; a continuation token (<see cref="ContinuationToken"/>) encodes the
+/// position of the last record, so paging neither repeats nor skips records that existed when paging
+/// started, even among records of one instant. The latest value of <c>(id, type)</c> is the greatest
+/// record in that order: replaced only by a newer record, or at the same instant by a greater
+/// discriminator (<see cref="RecordIdentity.Supersedes"/>). Explicit deletions also fix the latest
+/// values; dropping a month keeps them.
 /// </remarks>
 public interface ITimeSeriesStore
 {
@@ -35,11 +40,20 @@ public interface ITimeSeriesStore
     /// <summary>The latest record of each type of a series, without scanning history.</summary>
     ValueTask<IReadOnlyList<TimeSeriesRecord>> GetLatestAsync(string id, CancellationToken cancellationToken = default);
 
-    /// <summary>One record, or <c>null</c>.</summary>
-    ValueTask<TimeSeriesRecord?> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Every record of <c>(id, type)</c> at exactly <paramref name="time"/> (100 ns precision), in discriminator
+    /// order; empty when there is none. Several records share an instant when their data differ.
+    /// </summary>
+    ValueTask<IReadOnlyList<TimeSeriesRecord>> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default);
 
-    /// <summary>Deletes one record; <c>false</c> when there was none.</summary>
-    ValueTask<bool> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default);
+    /// <summary>Deletes every record of <c>(id, type)</c> at exactly <paramref name="time"/>; returns how many there were.</summary>
+    ValueTask<int> DeleteAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deletes the one record equal to <paramref name="record"/> (id, type, time and data), keeping the other
+    /// records of that instant; <c>false</c> when there was none.
+    /// </summary>
+    ValueTask<bool> DeleteRecordAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default);
 
     /// <summary>Deletes the records of a series (of one type when <paramref name="type"/> is set) within <c>[from, to]</c>.</summary>
     ValueTask DeleteRangeAsync(string id, string? type, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);

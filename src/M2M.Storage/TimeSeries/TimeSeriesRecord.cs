@@ -2,8 +2,9 @@ namespace M2M.Storage.TimeSeries;
 
 /// <summary>
 /// One measurement: series <paramref name="Id"/> (e.g. <c>dev-&lt;uuid&gt;</c>), what was measured
-/// (<paramref name="Type"/>, e.g. <c>sen:loc</c>), when (UTC, 100 ns precision; producers that stamp
-/// records themselves make the sub-millisecond part unique per series and type) and the data as a
-/// JSON document. <c>(Id, Type, Time)</c> is the record's identity: storing it again replaces it.
+/// (<paramref name="Type"/>, e.g. <c>sen:loc</c>), when (UTC, 100 ns precision, stored as given) and the
+/// data as a JSON document. The whole <c>(Id, Type, Time, Data)</c> is the record's identity
+/// (<see cref="RecordIdentity"/>): storing an identical record again keeps one, a record with other data at
+/// the same <c>(Id, Type, Time)</c> is another record and both are kept.
 /// </summary>
 public readonly record struct TimeSeriesRecord(string Id, string Type, DateTimeOffset Time, string Data);
