@@ -128,6 +128,7 @@ public static class ApiExtensions
         api.MapEventsApi();
         api.MapWebhooksApi();
         api.MapBackupApi();
+        api.MapRegistryTransferApi();
         return app;
     }
 
