@@ -17,7 +17,10 @@ public sealed class ForwardingRouter(WebhookDirectory webhooks, DeviceDirectory 
 
     public async ValueTask<IReadOnlyList<FeedGroup>?> RouteAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default)
     {
-        var snapshot = await webhooks.GetAsync(cancellationToken).ConfigureAwait(false);
+        // The snapshot as last read (by the dispatcher every RefreshInterval, by the API after each change):
+        // the commit path itself never reads the endpoint list.
+        // The first commit after a start waits for the first read, so nothing stored after a restart escapes.
+        var snapshot = webhooks.Loaded ? webhooks.Current : await webhooks.GetAsync(cancellationToken).ConfigureAwait(false);
         if (snapshot.RecordDomains.Count == 0 && snapshot.EventDomains.Count == 0)
         {
             return null;

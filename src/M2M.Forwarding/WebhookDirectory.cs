@@ -22,8 +22,21 @@ public sealed class WebhookDirectory(IWebhookStore store, IOptions<ForwardingOpt
     /// <summary>The last snapshot read (empty before the first).</summary>
     public Snapshot Current => _current;
 
+    /// <summary>Whether the store was read at least once.</summary>
+    public bool Loaded => Volatile.Read(ref _loadedAt) != long.MinValue;
+
     /// <summary>Marks the snapshot stale: the next <see cref="GetAsync"/> re-reads the store.</summary>
     public void Invalidate() => Volatile.Write(ref _stale, 1);
+
+    /// <summary>
+    /// Re-reads the store now. The API awaits it after each change, so that the batch writer (which
+    /// only reads <see cref="Current"/>, never the store) routes the very next commit accordingly.
+    /// </summary>
+    public ValueTask<Snapshot> RefreshAsync(CancellationToken cancellationToken = default)
+    {
+        Invalidate();
+        return GetAsync(cancellationToken);
+    }
 
     /// <summary>The snapshot, re-read when stale or older than the refresh interval.</summary>
     public async ValueTask<Snapshot> GetAsync(CancellationToken cancellationToken = default)

@@ -222,6 +222,38 @@ public sealed class ForwardingEndToEndTests
         Assert.All(receiver.Items.Values, i => Assert.Equal("_server", i.GetProperty("type").GetString()));
     }
 
+    [Fact]
+    public async Task Forwarding_metrics_are_scraped_with_the_writer_metrics()
+    {
+        using var data = new TempDirectory("m2m-fwd");
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var server = await InProcessServer.StartAsync(data.Path, "--M2M:Metrics:Prometheus", "true");
+        using var admin = await Api.SignInAsync(server.Http);
+        var (id, secret) = await Api.CreateWebhookAsync(admin, receiver.Url);
+        receiver.Secret = secret;
+        await using var device = await AlipDevice.ConnectAsync(server.Alip);
+        await device.SendRecordsAsync(30);
+        await WebhookReceiver.WaitForAsync(() => receiver.Items.Count >= 30, "the records at the receiver");
+
+        string text = "";
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            text = await admin.GetStringAsync("/metrics", Ct);
+            if (text.Contains("m2m_forwarding_items_delivered_total", StringComparison.Ordinal) && text.Contains($"endpoint=\"{id:D}\"", StringComparison.Ordinal))
+            {
+                break;
+            }
+            await Task.Delay(200, Ct);
+        }
+        Assert.Matches(@"(?m)^m2m_forwarding_deliveries_total\{[^}]*outcome=""success""[^}]*\} [1-9]", text);
+        Assert.Matches(@"(?m)^m2m_forwarding_items_delivered_total(\{[^}]*\})? [1-9]", text);
+        Assert.Matches($@"(?m)^m2m_forwarding_backlog\{{[^}}]*endpoint=""{id:D}""[^}}]*\}} \d", text);
+        Assert.Matches(@"(?m)^m2m_forwarding_delivery_duration_seconds_count(\{[^}]*\})? [1-9]", text);
+        Assert.Matches(@"(?m)^m2m_storage_commit_duration_seconds_count(\{[^}]*\})? [1-9]", text);
+        Assert.Contains("m2m_storage_queue_length", text, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("""{"name":"x","url":"ftp://example.com/"}""", "url")]
     [InlineData("""{"name":"x","url":"https://user:pw@example.com/"}""", "url")]

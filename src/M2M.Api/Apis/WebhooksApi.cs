@@ -91,7 +91,7 @@ public static class WebhooksApi
         }
         var webhook = await s.Webhooks.CreateAsync(
             new WebhookDraft(id, request.Name, domainId, url, request.Records ?? true, request.Events ?? false, Restricted: !s.Caller.IsAdmin, s.Caller.UserId), s.Aborted);
-        s.Directory.Invalidate();
+        await s.Directory.RefreshAsync(CancellationToken.None);
         var view = await s.ViewAsync(webhook);
         return TypedResults.Created($"/api/webhooks/{id:D}", new WebhookCreated(view, s.Key.SecretFor(id, webhook.SecretGeneration)));
     }
@@ -127,7 +127,7 @@ public static class WebhooksApi
         // A URL set by a non-administrator is restricted to public addresses.
         var changes = new WebhookChanges(request.Name, url, request.Records, request.Events, request.Enabled, url is null ? null : !s.Caller.IsAdmin);
         var updated = await s.Webhooks.UpdateAsync(webhookId, changes, s.Aborted);
-        s.Directory.Invalidate();
+        await s.Directory.RefreshAsync(CancellationToken.None);
         return updated is null ? TypedResults.NotFound() : TypedResults.Ok(await s.ViewAsync(updated));
     }
 
@@ -141,7 +141,7 @@ public static class WebhooksApi
         {
             return TypedResults.NotFound();
         }
-        s.Directory.Invalidate();
+        await s.Directory.RefreshAsync(CancellationToken.None);
         return TypedResults.Ok(new WebhookCreated(await s.ViewAsync(rotated), s.Key.SecretFor(rotated.Id, rotated.SecretGeneration)));
     }
 
@@ -155,7 +155,7 @@ public static class WebhooksApi
         {
             return TypedResults.NotFound();
         }
-        s.Directory.Invalidate();
+        await s.Directory.RefreshAsync(CancellationToken.None);
         if (s.Feed is { } feed)
         {
             await feed.DeleteCursorAsync(webhookId, s.Aborted);
