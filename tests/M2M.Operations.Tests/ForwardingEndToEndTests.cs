@@ -204,7 +204,7 @@ public sealed class ForwardingEndToEndTests
     }
 
     [Fact]
-    public async Task An_endpoint_taking_events_gets_the_lifecycle_records_and_no_measurements()
+    public async Task An_endpoint_taking_events_gets_lifecycle_records_and_bus_events_and_no_measurements()
     {
         using var data = new TempDirectory("m2m-fwd");
         await using var receiver = await WebhookReceiver.StartAsync();
@@ -219,7 +219,13 @@ public sealed class ForwardingEndToEndTests
         await WebhookReceiver.WaitForAsync(
             () => receiver.Items.Values.Any(i => i.GetProperty("type").GetString() == "_server" && i.GetProperty("data").GetProperty("type").GetString() == "device_disconnected"),
             "the device_disconnected lifecycle record");
-        Assert.All(receiver.Items.Values, i => Assert.Equal("_server", i.GetProperty("type").GetString()));
+        // The first sen:temp record raises the bus event new_data_type: captured into the feed as an event.
+        await WebhookReceiver.WaitForAsync(
+            () => receiver.Items.Values.Any(i => i.GetProperty("kind").GetString() == "event" && i.GetProperty("type").GetString() == "new_data_type"),
+            "the new_data_type event");
+        Assert.All(receiver.Items.Values, i => Assert.True(
+            i.GetProperty("kind").GetString() == "event" || i.GetProperty("type").GetString() == "_server", i.ToString()));
+        Assert.DoesNotContain(receiver.Items.Values, i => i.GetProperty("type").GetString() == "sen:temp");
     }
 
     [Fact]
