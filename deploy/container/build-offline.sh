@@ -4,7 +4,9 @@
 #   1. a runtime-deps base image from Debian packages (debootstrap minbase + ca-certificates, libssl3,
 #      tzdata; user app, uid 1654, home /home/app, as Microsoft's images),
 #   2. written as an OCI layout and served by Debian's docker-registry on a loopback port (skopeo copies it in),
-#   3. `dotnet publish -t:PublishContainer`, self-contained, onto that base, into an archive.
+#   3. `dotnet publish -t:PublishContainer`, self-contained, onto that base, into an archive;
+#   4. a smoke test without an engine: the image's layers unpacked into a root file system, the
+#      entrypoint started in it by chroot as the image's user (uid 1654), /health probed, stopped.
 # Needs root and: apt-get install debootstrap docker-registry skopeo
 # Usage: deploy/container/build-offline.sh [output directory, default artifacts/container]
 set -euo pipefail
@@ -73,6 +75,32 @@ skopeo copy --dest-tls-verify=false "oci:$oci:$suite" "docker://$base" >/dev/nul
 echo "== dotnet publish onto $base"
 dotnet publish "$repo/src/M2M.Server/M2M.Server.csproj" -c Release -r linux-x64 --self-contained true \
   -t:PublishContainer -p:ContainerBaseImage="$base" -p:ContainerImageTag=latest \
-  -p:ContainerArchiveOutputPath="$out/m2m-server.tar.gz" -nologo -v:minimal
-echo "== $out/m2m-server.tar.gz"
-ls -l "$out/m2m-server.tar.gz"
+  -p:ContainerArchiveOutputPath="$out/m2m-server.tar" -nologo -v:minimal
+echo "== $out/m2m-server.tar (an OCI image layout in a tar: docker load -i / podman load -i)"
+ls -l "$out/m2m-server.tar"
+
+echo "== smoke test: the image's file system, its entrypoint as user 1654 under chroot, /health"
+image="$work/image"
+mkdir -p "$image/rootfs"
+tar -xf "$out/m2m-server.tar" -C "$image"
+manifest=$(python3 -c "import json; print(json.load(open('$image/index.json'))['manifests'][0]['digest'].split(':')[1])")
+for layer in $(python3 -c "import json; print(' '.join(l['digest'].split(':')[1] for l in json.load(open('$image/blobs/sha256/$manifest'))['layers']))"); do
+  tar -xzf "$image/blobs/sha256/$layer" -C "$image/rootfs"
+done
+http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+chroot --userspec=1654:1654 "$image/rootfs" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/home/app \
+  ASPNETCORE_URLS="http://127.0.0.1:$http_port" M2M__DataDirectory=/home/app/data M2M__Admin__Password=smoke-test-password \
+  M2M__Ingest__M2mpPort=0 M2M__Ingest__AlipPort=0 /app/M2M.Server >"$work/smoke.log" 2>&1 &
+smoke_pid=$!
+healthy=no
+for _ in $(seq 1 120); do
+  if chroot --userspec=1654:1654 "$image/rootfs" /app/M2M.Server health "http://127.0.0.1:$http_port/health" >/dev/null 2>&1; then healthy=yes; break; fi
+  kill -0 "$smoke_pid" 2>/dev/null || break
+  sleep 0.5
+done
+kill "$smoke_pid" 2>/dev/null || true
+wait "$smoke_pid" 2>/dev/null || true
+if [[ $healthy != yes ]]; then
+  echo "the image's server did not become healthy:"; tail -20 "$work/smoke.log"; exit 1
+fi
+echo "healthy: the entrypoint runs as uid 1654 and writes its data directory ($(ls "$image/rootfs/home/app/data" | tr '\n' ' '))"

@@ -40,7 +40,7 @@ public sealed class ContainerImageTests
             var baseImage = $"localhost:{port}/m2m-test/base:1";
             await RunAsync(skopeo, TimeSpan.FromMinutes(2), "copy", "--dest-tls-verify=false", $"oci:{layout}:1", $"docker://{baseImage}");
 
-            var archive = Path.Combine(work.Path, "m2m-server.tar.gz");
+            var archive = Path.Combine(work.Path, "m2m-server.tar");
             var project = Path.Combine(RepositoryRoot(), "src", "M2M.Server", "M2M.Server.csproj");
             await RunAsync("dotnet", TimeSpan.FromMinutes(20), "publish", project, "-c", "Release", "-t:PublishContainer", "-nologo", "-v:quiet",
                 $"-p:ContainerBaseImage={baseImage}", "-p:ContainerRuntimeIdentifier=linux-x64", $"-p:ContainerArchiveOutputPath={archive}");
@@ -50,7 +50,7 @@ public sealed class ContainerImageTests
             Assert.Equal(["/app/M2M.Server"], settings.GetProperty("Entrypoint").EnumerateArray().Select(e => e.GetString()));
             Assert.Equal(["3010/tcp", "3050/tcp", "5080/tcp"], settings.GetProperty("ExposedPorts").EnumerateObject().Select(p => p.Name).Order());
             Assert.Equal("app", settings.GetProperty("User").GetString());
-            Assert.Equal("/app", settings.GetProperty("WorkingDir").GetString());
+            Assert.Equal("/app", settings.GetProperty("WorkingDir").GetString()!.TrimEnd('/'));
             var env = settings.GetProperty("Env").EnumerateArray().Select(e => e.GetString()).ToList();
             Assert.Contains("M2M__DataDirectory=/home/app/data", env);
             Assert.Contains("ASPNETCORE_URLS=http://+:5080", env);
@@ -61,12 +61,18 @@ public sealed class ContainerImageTests
         }
     }
 
-    /// <summary>The image configuration in a docker-format (manifest.json) or OCI (index.json) archive.</summary>
+    /// <summary>The image configuration in a docker-format (manifest.json) or OCI (index.json) archive, plain or gzipped.</summary>
     private static JsonElement ReadImageConfig(string archive)
     {
         var files = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        using (var gzip = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress))
-        using (var tar = new TarReader(gzip))
+        var bytes = File.ReadAllBytes(archive);
+        Stream content = new MemoryStream(bytes);
+        if (bytes is [0x1f, 0x8b, ..])
+        {
+            content = new GZipStream(content, CompressionMode.Decompress);
+        }
+        using (content)
+        using (var tar = new TarReader(content))
         {
             while (tar.GetNextEntry() is { } entry)
             {
