@@ -52,6 +52,7 @@ start_server() {
   M2MP_PORT=$(free_port); ALIP_PORT=$(free_port)
   dotnet "$SERVER_DLL" --urls http://127.0.0.1:0 --M2M:DataDirectory "$1" \
     --M2M:Ingest:M2mpPort "$M2MP_PORT" --M2M:Ingest:AlipPort "$ALIP_PORT" \
+    --M2M:Ingest:Auth:AutoRegisterPerMinute 0 \
     --Logging:LogLevel:Default=Warning >>"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 150); do

@@ -2,6 +2,9 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using M2M.Api.Apis;
 using M2M.Api.Auth;
+using M2M.Api.Fleet;
+using M2M.Api.Live;
+using M2M.Console;
 using M2M.Api.Http;
 using M2M.Api.OpenApi;
 using Microsoft.AspNetCore.Authentication;
@@ -41,6 +44,7 @@ public static class ApiExtensions
             .Validate(o => o.LoginFreeFailures > 0 && o.LoginAddressFreeFailures > 0 && o.LoginUserAttackFailures > 0 && o.LoginMaxTrackedKeys >= 16
                 && o.LoginMaxDelay >= LoginThrottle.BaseDelay && o.LoginWindow > TimeSpan.Zero && o.LoginTrustedAddressLifetime >= TimeSpan.Zero, "Login throttling limits must be positive (LoginMaxTrackedKeys at least 16, LoginMaxDelay at least 1 s).")
             .Validate(o => o.EventBufferPerClient > 0, "M2M:Api:EventBufferPerClient must be positive.")
+            .Validate(o => o.FleetResyncInterval > TimeSpan.Zero, "M2M:Api:FleetResyncInterval must be positive.")
             .ValidateOnStart();
         services.AddOptions<AdminBootstrapOptions>().Bind(builder.Configuration.GetSection(AdminBootstrapOptions.Section));
 
@@ -52,6 +56,11 @@ public static class ApiExtensions
         services.AddSingleton<RefreshTokenService>();
         services.AddHostedService<AdminBootstrap>();
         services.AddHostedService<RefreshTokenSweeper>();
+        services.AddSingleton<FleetIndex>();
+        services.AddHostedService(sp => sp.GetRequiredService<FleetIndex>());
+        // Wraps the time-series store registered before (AddStorage) so that committed records reach live streams.
+        services.AddLiveRecords();
+        services.AddConsole(builder.Configuration);
 
         // One default scheme that hands API keys (Bearer m2mk_…) to their handler and everything else to JWT.
         services.AddAuthentication(CredentialScheme)
@@ -118,10 +127,12 @@ public static class ApiExtensions
         var api = app.MapGroup("/api").RequireAuthorization();
         api.MapAuthApi();
         api.MapDevicesApi();
+        api.MapDeviceAuthApi();
         api.MapDeviceSettingsApi();
         api.MapDeviceCommandsApi();
         api.MapDeviceDataApi();
         api.MapFilesApi();
+        api.MapFirmwareAccessApi();
         api.MapAdminApi();
         api.MapApiKeysApi();
         api.MapRegistryApi();
@@ -129,6 +140,11 @@ public static class ApiExtensions
         api.MapWebhooksApi();
         api.MapBackupApi();
         api.MapRegistryTransferApi();
+        api.MapFleetApi();
+        api.MapConsoleApi();
+
+        // The web console at "/" (static files and the client routes; never /api, /health, /openapi…).
+        app.MapConsole();
         return app;
     }
 

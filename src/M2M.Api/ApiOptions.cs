@@ -53,4 +53,7 @@ public sealed class ApiOptions
 
     /// <summary>Events buffered per live-event client; a client that falls further behind is disconnected.</summary>
     public int EventBufferPerClient { get; set; } = 1000;
+
+    /// <summary>How often the fleet index re-reads every device from the registry (to catch writes made by other processes).</summary>
+    public TimeSpan FleetResyncInterval { get; set; } = TimeSpan.FromMinutes(10);
 }

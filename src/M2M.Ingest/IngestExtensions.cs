@@ -1,3 +1,4 @@
+using M2M.Ingest.Authentication;
 using M2M.Ingest.Connections;
 using M2M.Ingest.Hosting;
 using M2M.Ingest.Sessions;
@@ -34,12 +35,22 @@ public static class IngestExtensions
                     && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero,
                 "M2M:Ingest timeouts must be positive.")
             .Validate(o => o.M2mpIdleDisconnect >= TimeSpan.Zero, "M2M:Ingest:M2mpIdleDisconnect must not be negative (0 = off).")
+            .Validate(o => o.PlainPorts || o.Tls.Enabled, "M2M:Ingest: PlainPorts is false and Tls:Enabled is false: no device could connect.")
+            .Validate(o => o.Tls.M2mpPort is >= 0 and <= 65535 && o.Tls.AlipPort is >= 0 and <= 65535, "M2M:Ingest:Tls ports must be in 0..65535.")
+            .Validate(o => o.Tls.HandshakeTimeout > TimeSpan.Zero && o.Tls.ReloadInterval >= TimeSpan.Zero, "M2M:Ingest:Tls:HandshakeTimeout must be positive and ReloadInterval not negative.")
+            .Validate(o => o.Auth.AutoRegisterPerMinute is >= 0 and <= 1_000_000, "M2M:Ingest:Auth:AutoRegisterPerMinute must be in 0..1000000.")
+            .Validate(o => o.Auth.AutoRegisterPatterns.Count <= Storage.Entities.IdentPattern.MaxCount && o.Auth.AutoRegisterPatterns.All(p => Storage.Entities.IdentPattern.Check(p) is null),
+                "M2M:Ingest:Auth:AutoRegisterPatterns: at most 100 patterns of printable ASCII without spaces ('*' and '?' are wildcards).")
+            .Validate(o => o.Auth.FailuresBeforeDelay >= 0 && o.Auth.FailureWindow > TimeSpan.Zero && o.Auth.MaxFailureDelay >= TimeSpan.Zero
+                && o.Auth.MaxTrackedAddresses > 0 && o.Auth.PolicyCacheDuration >= TimeSpan.Zero, "M2M:Ingest:Auth throttling settings must not be negative.")
             .ValidateOnStart();
 
         builder.Services.TryAddSingleton<IngestNode>();
         builder.Services.TryAddSingleton<ConnectionRegistry>();
         builder.Services.TryAddSingleton<IConnectionRegistry>(sp => sp.GetRequiredService<ConnectionRegistry>());
         builder.Services.TryAddSingleton<IngestEndpoints>();
+        builder.Services.TryAddSingleton<IngestTls>();
+        builder.Services.TryAddSingleton<DeviceAuthenticator>();
         builder.Services.TryAddSingleton<SessionServices>();
         builder.Services.AddHostedService<IngestServer>();
         builder.Services.AddHostedService<ReceiverAnnouncement>();

@@ -20,7 +20,19 @@ public sealed class IngestOptions
     /// </summary>
     public string? NodeName { get; set; }
 
-    /// <summary>Whether an unknown ident creates its device (the <c>default</c> domain) or is refused.</summary>
+    /// <summary>Whether the plain-TCP listeners (<see cref="M2mpPort"/>, <see cref="AlipPort"/>) are started; turn off when devices use TLS.</summary>
+    public bool PlainPorts { get; set; } = true;
+
+    /// <summary>The TLS listeners (<c>M2M:Ingest:Tls</c>).</summary>
+    public Authentication.IngestTlsOptions Tls { get; set; } = new();
+
+    /// <summary>The server default device policy and identification protections (<c>M2M:Ingest:Auth</c>).</summary>
+    public Authentication.DeviceAuthOptions Auth { get; set; } = new();
+
+    /// <summary>
+    /// Whether an unknown ident creates its device in the <c>default</c> domain (server default of
+    /// the policy; see <see cref="Authentication.DeviceAuthOptions"/> for patterns and rate).
+    /// </summary>
     public bool AutoRegister { get; set; } = true;
 
     /// <summary>A connection that has not identified within this time is closed.</summary>

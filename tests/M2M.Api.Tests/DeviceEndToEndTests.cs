@@ -77,10 +77,12 @@ public class DeviceEndToEndTests(ApiFixture fixture)
         }
     }
 
-    private async Task<(string Id, string Ident)> NewDeviceAsync()
+    /// <summary>A device created through the API; <c>Login</c> is what it sends after <c>ID</c>: its ident and generated secret.</summary>
+    private async Task<(string Id, string Login)> NewDeviceAsync()
     {
         var ident = DevicesTests.NewIdent();
-        return ((await DevicesTests.CreateDeviceAsync(Admin, ident)).GetProperty("id").GetString()!, ident);
+        var created = await DevicesTests.CreateDeviceAsync(Admin, ident);
+        return (created.GetProperty("id").GetString()!, $"{ident} {created.GetProperty("secret").GetString()}");
     }
 
     private static async Task<JsonElement> PollAsync(Func<Task<JsonElement>> read, Func<JsonElement, bool> done, string what)
@@ -104,9 +106,9 @@ public class DeviceEndToEndTests(ApiFixture fixture)
     [Fact]
     public async Task Setting_set_through_the_api_reaches_the_device_and_its_ack_shows_in_the_api()
     {
-        var (id, ident) = await NewDeviceAsync();
+        var (id, login) = await NewDeviceAsync();
         await using var device = await AlipDevice.ConnectAsync(fixture.Host);
-        await device.SendAsync($"ID {ident}");
+        await device.SendAsync($"ID {login}");
         await device.ExpectAsync(l => l == "ID 1", "ID 1");
         await PollAsync(async () => await (await Admin.GetAsync($"/api/devices/{id}", Ct)).JsonAsync(), d => d.GetProperty("connected").GetBoolean(), "connected");
 
@@ -153,12 +155,12 @@ public class DeviceEndToEndTests(ApiFixture fixture)
     [Fact]
     public async Task Command_queued_while_offline_is_delivered_at_identification_and_acknowledged()
     {
-        var (id, ident) = await NewDeviceAsync();
+        var (id, login) = await NewDeviceAsync();
         var created = await (await Admin.PostAsJsonAsync($"/api/devices/{id}/commands", new { text = "reboot now" }, Ct)).JsonAsync();
         var commandId = created.GetProperty("id").GetString();
 
         await using var device = await AlipDevice.ConnectAsync(fixture.Host);
-        await device.SendAsync($"ID {ident}");
+        await device.SendAsync($"ID {login}");
         var line = await device.ExpectAsync(l => l.StartsWith("C ", StringComparison.Ordinal) && l.EndsWith(" reboot now", StringComparison.Ordinal), "C <n> reboot now");
         var n = line.Split(' ')[1];
         var sent = await PollAsync(
@@ -210,9 +212,9 @@ public class DeviceEndToEndTests(ApiFixture fixture)
     [Fact]
     public async Task Disconnect_through_the_api_closes_the_device_connection()
     {
-        var (id, ident) = await NewDeviceAsync();
+        var (id, login) = await NewDeviceAsync();
         await using var device = await AlipDevice.ConnectAsync(fixture.Host);
-        await device.SendAsync($"ID {ident}");
+        await device.SendAsync($"ID {login}");
         await device.ExpectAsync(l => l == "ID 1", "ID 1");
         await PollAsync(async () => await (await Admin.GetAsync($"/api/devices/{id}", Ct)).JsonAsync(), d => d.GetProperty("connected").GetBoolean(), "connected");
 
@@ -236,13 +238,14 @@ public class DeviceEndToEndTests(ApiFixture fixture)
         var name = $"fw-{Guid.NewGuid():N}.bin";
 
         var put = await Admin.PutAsync($"/api/firmware/{name}", new StreamContent(new MemoryStream(content, writable: false)), Ct);
+        (await Admin.PutAsJsonAsync($"/api/firmware/{name}/domains", new { allDomains = true }, Ct)).EnsureSuccessStatusCode();
         Assert.Equal(HttpStatusCode.Created, put.StatusCode);
 
         // Through ALIP: select, size, chunks at the start, middle and end.
-        var (_, ident) = await NewDeviceAsync();
+        var (_, login) = await NewDeviceAsync();
         await using (var device = await AlipDevice.ConnectAsync(fixture.Host))
         {
-            await device.SendAsync($"ID {ident}");
+            await device.SendAsync($"ID {login}");
             await device.ExpectAsync(l => l == "ID 1", "ID 1");
             await device.SendAsync($"F N {name}");
             Assert.Equal("F N 1", await device.ExpectAsync(l => l.StartsWith("F N ", StringComparison.Ordinal), "F N 1"));

@@ -8,15 +8,16 @@ public sealed class AlipDevice : IAsyncDisposable
 {
     private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
     private readonly TcpClient _client;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly byte[] _buffer = new byte[64 * 1024];
     private int _start;
     private int _end;
 
-    public AlipDevice(TcpClient client)
+    /// <summary>A device on <paramref name="client"/>; <paramref name="stream"/> replaces its network stream (e.g. a TLS stream over it).</summary>
+    public AlipDevice(TcpClient client, Stream? stream = null)
     {
         _client = client;
-        _stream = client.GetStream();
+        _stream = stream ?? client.GetStream();
     }
 
     public Task SendAsync(string line) => SendRawAsync(Encoding.UTF8.GetBytes(line + "\n"));
@@ -109,6 +110,7 @@ public sealed class AlipDevice : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        _stream.Dispose();
         _client.Dispose();
         return ValueTask.CompletedTask;
     }

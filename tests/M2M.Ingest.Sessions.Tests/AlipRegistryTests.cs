@@ -97,6 +97,7 @@ public sealed class AlipRegistryTests(SharedServer shared)
         var name = $"fw-{Guid.NewGuid():N}.bin";
         var content = Enumerable.Range(0, 10_000).Select(i => (byte)(i * 7)).ToArray();
         await Server.Firmware.StoreAsync(name, new MemoryStream(content), cancellationToken: Ct);
+        await Server.Firmware.SetAccessAsync(name, new M2M.Storage.Files.FirmwareAccess(AllDomains: true, []), Ct);
 
         await using var device = await Server.ConnectAlipAsync();
         await device.IdentifyAsync(Idents.New());

@@ -97,6 +97,20 @@ public sealed class DeviceServer : IAsyncDisposable
         return new M2mpDevice(client);
     }
 
+    /// <summary>An ALIP device on the TLS listener; the server must present <paramref name="serverCertificate"/>.</summary>
+    public async Task<AlipDevice> ConnectAlipTlsAsync(System.Security.Cryptography.X509Certificates.X509Certificate2 serverCertificate, System.Security.Cryptography.X509Certificates.X509Certificate2? clientCertificate = null)
+    {
+        var (client, stream) = await TestCertificates.ConnectAsync(Endpoints.AlipTls!.Port, serverCertificate, clientCertificate);
+        return new AlipDevice(client, stream);
+    }
+
+    /// <summary>An M2MP device on the TLS listener; the server must present <paramref name="serverCertificate"/>.</summary>
+    public async Task<M2mpDevice> ConnectM2mpTlsAsync(System.Security.Cryptography.X509Certificates.X509Certificate2 serverCertificate, System.Security.Cryptography.X509Certificates.X509Certificate2? clientCertificate = null)
+    {
+        var (client, stream) = await TestCertificates.ConnectAsync(Endpoints.M2mpTls!.Port, serverCertificate, clientCertificate);
+        return new M2mpDevice(client, stream);
+    }
+
     /// <summary>The records of a device (oldest first), read from the database.</summary>
     public async Task<IReadOnlyList<TimeSeriesRecord>> RecordsAsync(Guid deviceId, string? type = null)
     {

@@ -118,6 +118,8 @@ public sealed class DocumentedSessionTests
                 case "firmware":
                     var (name, content) = Split(rest);
                     await server.Firmware.StoreAsync(name, new MemoryStream(Encoding.UTF8.GetBytes(content)), cancellationToken: Ct);
+                    // A firmware is readable by the domains it is given to (docs/device-authentication.md).
+                    await server.Firmware.SetAccessAsync(name, new M2M.Storage.Files.FirmwareAccess(AllDomains: true, []), Ct);
                     break;
                 default:
                     Assert.Fail($"Unknown setup line: {line}");

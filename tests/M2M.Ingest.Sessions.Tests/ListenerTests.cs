@@ -73,6 +73,7 @@ public sealed class ListenerTests
         await using var server = await DeviceServer.StartAsync("WriteTimeout=00:00:00.500", "MaxPendingOutboundBytes=4096");
         var name = $"fw-{Guid.NewGuid():N}";
         await server.Firmware.StoreAsync(name, new MemoryStream(new byte[4096]), cancellationToken: Ct);
+        await server.Firmware.SetAccessAsync(name, new M2M.Storage.Files.FirmwareAccess(AllDomains: true, []), Ct);
         await using var device = await server.ConnectAlipAsync();
         await device.IdentifyAsync(Idents.New());
         await device.ExpectAsync("S GA");

@@ -26,16 +26,17 @@ public sealed class M2mpDevice : IAsyncDisposable
 {
     private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
     private readonly TcpClient _client;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly M2mpReader _reader = new(M2mpSender.Server);
     private readonly M2mpReceiveChannels _fromServer = new();
     private readonly Dictionary<string, byte> _toServer = new(StringComparer.Ordinal);
     private ReadOnlyMemory<byte> _pending = ReadOnlyMemory<byte>.Empty;
 
-    public M2mpDevice(TcpClient client)
+    /// <summary>A device on <paramref name="client"/>; <paramref name="stream"/> replaces its network stream (e.g. a TLS stream over it).</summary>
+    public M2mpDevice(TcpClient client, Stream? stream = null)
     {
         _client = client;
-        _stream = client.GetStream();
+        _stream = stream ?? client.GetStream();
     }
 
     public async Task SendAsync(Action<IBufferWriter<byte>> write)
@@ -202,6 +203,7 @@ public sealed class M2mpDevice : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        _stream.Dispose();
         _client.Dispose();
         return ValueTask.CompletedTask;
     }

@@ -1,3 +1,4 @@
+using M2M.Api.Live;
 using M2M.Storage;
 using M2M.Storage.Files;
 using M2M.Storage.Registry;
@@ -25,7 +26,9 @@ public class StorageBackendTests
         var app = M2MServer.Build(args);
         try
         {
-            Assert.IsType<RocksTimeSeriesStore>(app.Services.GetRequiredService<ITimeSeriesStore>());
+            // The API wraps the backend's store to hand committed records to live streams.
+            var series = Assert.IsType<LiveRecordsStore>(app.Services.GetRequiredService<ITimeSeriesStore>());
+            Assert.IsType<RocksTimeSeriesStore>(series.Inner);
             Assert.IsType<RocksRegistry>(app.Services.GetRequiredService<IRegistry>());
             Assert.IsType<RocksFileStore>(app.Services.GetRequiredService<IFileStore>());
             Assert.Equal(Path.Combine(data.Path, "db"), app.Services.GetRequiredService<RocksStore>().Directory);

@@ -50,6 +50,24 @@ public sealed class RocksFirmwareStoreTests : FirmwareStoreContract
     public override void Dispose() => _rocks?.Dispose();
 }
 
+public sealed class RocksDeviceAuthStoreTests : DeviceAuthStoreContract
+{
+    private RocksStores? _rocks;
+
+    protected override StoreSet CreateStores(TimeProvider time) => (_rocks = new RocksStores(time)).Stores;
+
+    public override void Dispose() => _rocks?.Dispose();
+}
+
+public sealed class RocksFirmwareAccessTests : FirmwareAccessContract
+{
+    private RocksStores? _rocks;
+
+    protected override StoreSet CreateStores(TimeProvider time) => (_rocks = new RocksStores(time)).Stores;
+
+    public override void Dispose() => _rocks?.Dispose();
+}
+
 public sealed class RocksCredentialStoreTests : CredentialStoreContract
 {
     private RocksStores? _rocks;

@@ -36,7 +36,40 @@ public static class RequiredServices
         return null!; // not reached: Assert.Skip throws.
     }
 
+    /// <summary>Environment variable holding the path of a Chromium executable for the browser tests.</summary>
+    public const string ChromiumVariable = "M2M_TEST_CHROMIUM";
+
+    /// <summary>Where Debian's <c>chromium</c> package installs the browser.</summary>
+    public const string DebianChromium = "/usr/bin/chromium";
+
     public static string Postgres => Get(PostgresVariable, "PostgreSQL");
+
+    /// <summary>
+    /// A Chromium executable: <c>M2M_TEST_CHROMIUM</c>, else <c>/usr/bin/chromium</c> when installed;
+    /// a skip without one (a failure when services are required).
+    /// </summary>
+    public static string Chromium
+    {
+        get
+        {
+            var configured = Environment.GetEnvironmentVariable(ChromiumVariable);
+            if (string.IsNullOrWhiteSpace(configured) && File.Exists(DebianChromium))
+            {
+                return DebianChromium;
+            }
+            var path = Get(ChromiumVariable, "Chromium (apt-get install chromium)");
+            if (!File.Exists(path))
+            {
+                var reason = $"{ChromiumVariable}={path} does not exist.";
+                if (Required)
+                {
+                    Assert.Fail(reason);
+                }
+                Assert.Skip(reason);
+            }
+            return path;
+        }
+    }
 
     public static string Nats => Get(NatsVariable, "NATS");
 }

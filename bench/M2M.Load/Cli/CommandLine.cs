@@ -131,6 +131,7 @@ public static class CommandLine
         "-n" or "--devices" => o with { Devices = Int(value, 0, 1_000_000) },
         "--ident-prefix" => o with { IdentPrefix = NonEmpty(value) },
         "--ident-offset" => o with { IdentOffset = Int(value, 0, int.MaxValue / 2) },
+        "--secret-seed" => o with { SecretSeed = NonEmpty(value) },
         "-k" or "--barrier-every" => o with { BarrierEvery = Int(value, 1, 1_000_000) },
         "-d" or "--duration" => o with { Duration = ParseDuration(value!) },
         "--period" => o with { Period = Positive(ParseDuration(value!)) },
@@ -327,6 +328,9 @@ public static class CommandLine
                 -n, --devices <N>           active devices
                 --ident-prefix <text>       idents are <prefix><index, 10 digits> (default imei:35)
                 --ident-offset <n>          first device index (default 0), to run several tools side by side
+                --secret-seed <text>        each device identifies with a secret, base64url(HMAC-SHA256(seed, ident)):
+                                            M2MP 01 LEN "ident secret", ALIP "ID ident secret" (a new device
+                                            registers it; the next runs with the same seed must present it)
                 -k, --barrier-every <K>     a delivery barrier (M2MP 02 N / ALIP A n) after every K records
                 --source-addresses <a-b>    bind client sockets to these source addresses in turn,
                                             e.g. 127.0.0.2-127.0.0.254, or none

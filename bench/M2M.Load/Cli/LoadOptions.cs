@@ -48,6 +48,9 @@ public sealed record LoadOptions
 
     public int IdentOffset { get; init; }
 
+    /// <summary>When set, every device presents a secret derived from it and its ident (docs/device-authentication.md).</summary>
+    public string? SecretSeed { get; init; }
+
     /// <summary>A delivery barrier after every this many records.</summary>
     public int BarrierEvery { get; init; }
 

@@ -49,6 +49,7 @@ public static class Fleet
         ConnectTimeout = o.ConnectTimeout,
         IdentTimeout = o.IdentTimeout,
         SourceAddresses = sources,
+        SecretSeed = o.SecretSeed,
     };
 
     /// <summary><paramref name="count"/> devices with indexes from <paramref name="firstIndex"/>.</summary>

@@ -12,7 +12,7 @@ public sealed class AlipDevice(string ident, int index, DevicePlan plan) : Simul
 {
     protected override IPEndPoint EndPoint => Plan.AlipEndPoint;
 
-    protected override int WriteIdent(Span<byte> destination) => AlipClient.WriteIdent(destination, Ident);
+    protected override int WriteIdent(Span<byte> destination) => AlipClient.WriteIdent(destination, Login);
 
     protected override int MaxRecordBytes(in DeviceRecord record) => record.Kind switch
     {

@@ -70,6 +70,17 @@ public sealed class DevicePlan
     /// <summary>Keep every acknowledged record on its device (tests compare them with the database).</summary>
     public bool KeepAckedRecords { get; init; }
 
+    /// <summary>Seed of the devices' secrets; <c>null</c>: devices identify with their ident only.</summary>
+    public string? SecretSeed { get; init; }
+
+    /// <summary>What device <paramref name="ident"/> sends to identify: its ident, then its secret when the plan has a seed.</summary>
+    public string Login(string ident) => SecretSeed is null ? ident : $"{ident} {Secret(SecretSeed, ident)}";
+
+    /// <summary>The secret of <paramref name="ident"/>: base64url(HMAC-SHA256(seed, ident)), 43 characters.</summary>
+    public static string Secret(string seed, string ident) =>
+        System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.HMACSHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes(seed), System.Text.Encoding.UTF8.GetBytes(ident)));
+
     /// <summary>The idents of device <paramref name="index"/>.</summary>
     public static string Ident(string prefix, int index) => $"{prefix}{index:D10}";
 

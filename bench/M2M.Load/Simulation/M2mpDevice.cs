@@ -21,7 +21,7 @@ public sealed class M2mpDevice(string ident, int index, DevicePlan plan) : Simul
 
     protected override IPEndPoint EndPoint => Plan.M2mpEndPoint;
 
-    protected override int WriteIdent(Span<byte> destination) => M2mpClient.WriteIdent(destination, Ident);
+    protected override int WriteIdent(Span<byte> destination) => M2mpClient.WriteIdent(destination, Login);
 
     protected override int WriteSessionStart(Session session, Span<byte> destination)
     {

@@ -51,6 +51,9 @@ public abstract class SimulatedDevice
 
     public string Ident { get; }
 
+    /// <summary>What the device sends to identify (<see cref="DevicePlan.Login"/>).</summary>
+    protected string Login => field ??= Plan.Login(Ident);
+
     public int Index { get; }
 
     protected DevicePlan Plan { get; }

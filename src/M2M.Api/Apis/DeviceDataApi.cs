@@ -157,7 +157,7 @@ public sealed class RawJsonConverter : JsonConverter<string>
         }
     }
 
-    private static bool IsValidJson(string value)
+    internal static bool IsValidJson(string value)
     {
         try
         {

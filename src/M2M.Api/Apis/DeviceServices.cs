@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using M2M.Api.Auth;
+using M2M.Api.Fleet;
 using M2M.Ingest.Connections;
 using M2M.Messaging;
 using M2M.Storage.Entities;
@@ -14,6 +15,7 @@ public sealed class DeviceServices(
     IConnectionRegistry connections,
     IMessageBus bus,
     ITimeSeriesStore series,
+    FleetIndex fleet,
     ClaimsPrincipal user,
     HttpContext http)
 {
@@ -25,6 +27,7 @@ public sealed class DeviceServices(
     public IConnectionRegistry Connections { get; } = connections;
     public IMessageBus Bus { get; } = bus;
     public ITimeSeriesStore Series { get; } = series;
+    public FleetIndex Fleet { get; } = fleet;
     public ClaimsPrincipal User { get; } = user;
     public HttpContext Http { get; } = http;
 

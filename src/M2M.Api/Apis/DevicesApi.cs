@@ -3,6 +3,7 @@ using System.ComponentModel.DataAnnotations;
 using M2M.Api.Http;
 using M2M.Messaging;
 using M2M.Storage.Entities;
+using M2M.Storage.TimeSeries;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 
@@ -24,6 +25,7 @@ public static class DevicesApi
         group.MapDelete("/{id}", DeleteAsync).WithName("deleteDevice").WithSummary("Delete a device.");
         group.MapPost("/{id}/disconnect", DisconnectAsync).WithName("disconnectDevice").WithSummary("Close the device's connection wherever it is connected.");
         group.MapGet("/{id}/status", GetStatusAsync).WithName("getDeviceStatus").WithSummary("Values reported by the device.");
+        group.MapGet("/{id}/sensors", GetSensorsAsync).WithName("getDeviceSensors").WithSummary("Sensors the device listed, with when each was first and last seen.");
         return group;
     }
 
@@ -71,7 +73,14 @@ public static class DevicesApi
         return TypedResults.Ok(new Page<DeviceView>(items, Cursor.Encode(CursorKind, page.NextCursor)));
     }
 
-    internal static async Task<Results<Created<DeviceView>, ValidationProblem, ProblemHttpResult>> CreateAsync(
+    /// <summary>
+    /// Creates a device with its credentials in the same write: the caller's <c>secret</c> and/or
+    /// <c>certificateThumbprints</c>, else a generated secret returned once in the answer. Only an
+    /// administrator may create a device without credentials (<c>unauthenticated: true</c>): a
+    /// credential-less device is taken by whichever connection first presents its ident, so a
+    /// domain user could otherwise pre-register a future device's ident and receive its data.
+    /// </summary>
+    internal static async Task<Results<Created<CreatedDeviceView>, ValidationProblem, ProblemHttpResult>> CreateAsync(
         CreateDeviceRequest request, [AsParameters] DeviceServices s)
     {
         try
@@ -85,6 +94,14 @@ public static class DevicesApi
         if (request.DisplayName is { Length: > DeviceView.MaxDisplayName })
         {
             return Validation.Problem("displayName", $"Longer than {DeviceView.MaxDisplayName} characters.");
+        }
+        if (CheckCredentials(request, s.Caller, out var forbidden) is { } invalidCredentials)
+        {
+            return invalidCredentials;
+        }
+        if (forbidden is not null)
+        {
+            return forbidden;
         }
         var domainId = s.Caller.DomainId;
         if (!string.IsNullOrEmpty(request.Domain))
@@ -100,16 +117,55 @@ public static class DevicesApi
         {
             domainId = (await s.Domains.EnsureDefaultAsync(s.Aborted)).Id;
         }
+        var thumbprints = (request.CertificateThumbprints ?? []).Select(t => DeviceCertificates.NormalizeThumbprint(t)!).Distinct().ToList();
+        var generated = request.Unauthenticated || request.Secret is not null || thumbprints.Count > 0 ? null : DeviceSecrets.Generate();
+        var secret = request.Secret ?? generated;
+        var seed = request.Unauthenticated ? null : new DeviceCredentialSeed(secret is null ? null : DeviceSecrets.Hash(secret), thumbprints);
         Device device;
         try
         {
-            device = await s.Devices.CreateAsync(request.Ident, string.IsNullOrEmpty(request.DisplayName) ? null : request.DisplayName, domainId, s.Aborted);
+            device = await s.Devices.CreateAsync(request.Ident, string.IsNullOrEmpty(request.DisplayName) ? null : request.DisplayName, domainId, seed, s.Aborted);
         }
         catch (DuplicateNameException)
         {
             return TypedResults.Problem(title: "A device with this ident already exists.", statusCode: StatusCodes.Status409Conflict);
         }
-        return TypedResults.Created($"/api/devices/{device.Id:D}", await new DeviceViews(s).ViewAsync(device));
+        s.Fleet.Upsert(device);
+        var view = await new DeviceViews(s).ViewAsync(device);
+        return TypedResults.Created($"/api/devices/{device.Id:D}", new CreatedDeviceView(view.Id, view.Ident, view.DisplayName, view.Domain, view.Connected, view.LastSeen, view.Protocol, generated));
+    }
+
+    /// <summary>Checks the credential fields of a creation: a 400 to answer, or <paramref name="forbidden"/> (403), or neither.</summary>
+    private static ValidationProblem? CheckCredentials(CreateDeviceRequest request, Auth.Caller caller, out ProblemHttpResult? forbidden)
+    {
+        forbidden = null;
+        var thumbprints = request.CertificateThumbprints ?? [];
+        if (request.Unauthenticated)
+        {
+            if (request.Secret is not null || thumbprints.Count > 0)
+            {
+                return Validation.Problem("unauthenticated", "A device is either unauthenticated or has credentials, not both.");
+            }
+            if (!caller.IsAdmin)
+            {
+                forbidden = TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden,
+                    title: "Only an administrator may create a device without credentials.");
+                return null;
+            }
+        }
+        if (request.Secret is not null && DeviceSecrets.CheckStrength(request.Secret) is { } weak)
+        {
+            return Validation.Problem("secret", weak);
+        }
+        if (thumbprints.Count > DeviceCertificates.MaxPerDevice)
+        {
+            return Validation.Problem("certificateThumbprints", $"At most {DeviceCertificates.MaxPerDevice} certificates.");
+        }
+        if (thumbprints.Any(t => DeviceCertificates.NormalizeThumbprint(t) is null))
+        {
+            return Validation.Problem("certificateThumbprints", "A thumbprint is the SHA-256 of the certificate: 64 hex digits.");
+        }
+        return null;
     }
 
     internal static async Task<Results<Ok<DeviceView>, NotFound, ValidationProblem>> GetAsync(string id, [AsParameters] DeviceServices s)
@@ -170,6 +226,7 @@ public static class DevicesApi
             // Forwarding routes its next records to the new domain's endpoints (other nodes: within their cache lifetime).
             s.Http.RequestServices.GetService<Forwarding.DeviceDirectory>()?.Forget(deviceId);
         }
+        s.Fleet.Upsert(device);
         return TypedResults.Ok(await new DeviceViews(s).ViewAsync(device));
     }
 
@@ -183,6 +240,7 @@ public static class DevicesApi
         {
             return TypedResults.NotFound();
         }
+        s.Fleet.Remove(deviceId);
         // A deleted device must not stay connected as if nothing happened.
         await s.PushAsync(deviceId, Calls.Disconnect);
         return TypedResults.NoContent();
@@ -214,6 +272,19 @@ public static class DevicesApi
         }
         return TypedResults.Ok(await s.Devices.GetStatusAsync(deviceId, s.Aborted));
     }
+
+    internal static async Task<Results<Ok<IReadOnlyList<ListedSensor>>, NotFound, ValidationProblem>> GetSensorsAsync(string id, [AsParameters] DeviceServices s)
+    {
+        if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
+        {
+            return invalid;
+        }
+        if (await s.FindAsync(deviceId) is null)
+        {
+            return TypedResults.NotFound();
+        }
+        return TypedResults.Ok(await s.Devices.GetListedSensorsAsync(deviceId, s.Aborted));
+    }
 }
 
 /// <summary>A device as the API shows it.</summary>
@@ -229,8 +300,22 @@ public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, stri
     public const int MaxDisplayName = 200;
 }
 
-/// <summary>A new device; <c>domain</c> by name (the caller's own domain, or <c>default</c> for an admin, when absent).</summary>
-public sealed record CreateDeviceRequest(string Ident, string? DisplayName = null, string? Domain = null);
+/// <summary>
+/// A new device; <c>domain</c> by name (the caller's own domain, or <c>default</c> for an admin, when
+/// absent). Credentials: <c>secret</c> (caller's own, strength checked) and/or
+/// <c>certificateThumbprints</c> (SHA-256, hex); with neither a secret is generated and returned once;
+/// <c>unauthenticated</c> (admins only) creates it without credentials.
+/// </summary>
+public sealed record CreateDeviceRequest(
+    string Ident,
+    string? DisplayName = null,
+    string? Domain = null,
+    string? Secret = null,
+    IReadOnlyList<string>? CertificateThumbprints = null,
+    bool Unauthenticated = false);
+
+/// <summary>A created device; <c>secret</c> is the generated secret (shown in this answer only), else <c>null</c>.</summary>
+public sealed record CreatedDeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen, string? Protocol, string? Secret);
 
 /// <summary>Changes of a device: an absent field is left as is; an empty <c>displayName</c> clears it.</summary>
 public sealed record UpdateDeviceRequest(string? DisplayName = null, string? Domain = null);
@@ -240,7 +325,7 @@ internal sealed class DeviceViews(DeviceServices s)
 {
     private readonly Dictionary<Guid, string> _domainNames = [];
 
-    public async ValueTask<DeviceView> ViewAsync(Device device)
+    public async ValueTask<DeviceView> ViewAsync(Device device, IReadOnlyList<TimeSeriesRecord>? latest = null)
     {
         if (!_domainNames.TryGetValue(device.DomainId, out var domainName))
         {
@@ -258,7 +343,7 @@ internal sealed class DeviceViews(DeviceServices s)
         }
         if (lastSeen is null)
         {
-            foreach (var record in await s.Series.GetLatestAsync(DeviceServices.SeriesId(device.Id), s.Aborted))
+            foreach (var record in latest ?? await s.Series.GetLatestAsync(DeviceServices.SeriesId(device.Id), s.Aborted))
             {
                 if (lastSeen is null || record.Time > lastSeen)
                 {

@@ -1,4 +1,6 @@
+using System.Security.Claims;
 using System.Security.Cryptography;
+using M2M.Api.Auth;
 using M2M.Api.Http;
 using M2M.Storage.Files;
 using M2M.Storage.Registry;
@@ -11,8 +13,9 @@ namespace M2M.Api.Apis;
 /// <summary>
 /// <c>/api/files/{**path}</c>: files of any size streamed to and from the chunked file store
 /// (registry nodes under <c>/files/</c>), and <c>/api/firmware/{name}</c>: firmware that devices
-/// download by name (ALIP <c>F N &lt;name&gt;</c>). Everyone signed in may download; only
-/// administrators may upload or delete.
+/// download by name (ALIP <c>F N &lt;name&gt;</c>). Everyone signed in may download files; a domain
+/// user sees and downloads only the firmware their domain may use (<see cref="FirmwareAccessApi"/>);
+/// only administrators may upload or delete.
 /// </summary>
 public static class FilesApi
 {
@@ -28,6 +31,7 @@ public static class FilesApi
     public static IEndpointRouteBuilder MapFilesApi(this IEndpointRouteBuilder routes)
     {
         var files = routes.MapGroup("/files").WithTags("Files");
+        files.MapGet("", ListAsync).WithName("listFiles").WithSummary("The files and sub-folders of a folder (the root when no folder is given).");
         files.MapPut("/{**path}", UploadAsync).WithName("uploadFile").RequireAuthorization(ApiExtensions.AdminPolicy).WithMetadata(new StreamingUpload())
             .WithSummary("Upload a file (streamed; any size; Content-Type kept).");
         files.MapGet("/{**path}", DownloadAsync).WithName("downloadFile").WithSummary("Download a file (Range requests and ETag supported).");
@@ -67,6 +71,48 @@ public static class FilesApi
             return false;
         }
         return true;
+    }
+
+    /// <summary>Most entries one folder listing returns.</summary>
+    public const int MaxListed = 10_000;
+
+    internal static async Task<Results<Ok<FolderView>, NotFound, ValidationProblem>> ListAsync(IFileStore files, IRegistry registry, CancellationToken cancellationToken, string? folder = null)
+    {
+        var node = RegistryPath.Parse(Root);
+        var prefix = "";
+        if (!string.IsNullOrEmpty(folder))
+        {
+            if (!TryNode(folder.Trim('/'), out node, out var error))
+            {
+                return Validation.Problem("folder", error);
+            }
+            if (await registry.GetStatusAsync(node, cancellationToken) != RegistryNodeStatus.Created)
+            {
+                return TypedResults.NotFound();
+            }
+            prefix = folder.Trim('/') + "/";
+        }
+        var entries = new List<FileEntryView>();
+        // Hidden names (the upload staging folder) are not listed.
+        foreach (var name in await registry.GetChildrenAsync(node, cancellationToken: cancellationToken))
+        {
+            if (entries.Count == MaxListed)
+            {
+                break;
+            }
+            var child = RegistryPath.Parse($"{node.Value}{name}/");
+            var info = await files.GetInfoAsync(child, cancellationToken);
+            if (info is null)
+            {
+                entries.Add(new FileEntryView(prefix + name, name, IsFolder: true, null, null, null));
+            }
+            else if (info.IsComplete)
+            {
+                var etag = await registry.GetValueAsync(child, EntityTagValue, cancellationToken);
+                entries.Add(new FileEntryView(prefix + name, name, IsFolder: false, info.ContentType, info.Size, etag));
+            }
+        }
+        return TypedResults.Ok(new FolderView(prefix.TrimEnd('/'), entries));
     }
 
     internal static async Task<Results<Created<FileView>, ValidationProblem>> UploadAsync(string path, HttpRequest request, IFileStore files, IRegistry registry, CancellationToken cancellationToken)
@@ -138,8 +184,25 @@ public static class FilesApi
         return await files.DeleteAsync(node, cancellationToken) ? TypedResults.NoContent() : TypedResults.NotFound();
     }
 
-    internal static async Task<Ok<IReadOnlyList<FirmwareInfo>>> ListFirmwareAsync(IFirmwareStore firmware, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await firmware.ListAsync(cancellationToken));
+    /// <summary>Every firmware for an administrator; for anyone else, the firmware their domain's devices may read.</summary>
+    internal static async Task<Ok<IReadOnlyList<FirmwareInfo>>> ListFirmwareAsync(IFirmwareStore firmware, ClaimsPrincipal user, CancellationToken cancellationToken)
+    {
+        var all = await firmware.ListAsync(cancellationToken);
+        var caller = Caller.From(user);
+        if (caller.IsAdmin)
+        {
+            return TypedResults.Ok(all);
+        }
+        var visible = new List<FirmwareInfo>();
+        foreach (var info in all)
+        {
+            if (await firmware.GetAccessAsync(info.Name, cancellationToken) is { } access && access.Allows(caller.DomainId))
+            {
+                visible.Add(info);
+            }
+        }
+        return TypedResults.Ok<IReadOnlyList<FirmwareInfo>>(visible);
+    }
 
     internal static async Task<Results<Created<FirmwareInfo>, ValidationProblem>> UploadFirmwareAsync(string name, HttpRequest request, IFirmwareStore firmware, CancellationToken cancellationToken)
     {
@@ -156,9 +219,17 @@ public static class FilesApi
         return TypedResults.Created($"/api/firmware/{Uri.EscapeDataString(name)}", info);
     }
 
-    internal static async Task<Results<FileStreamHttpResult, NotFound>> DownloadFirmwareAsync(string name, IFirmwareStore firmware, CancellationToken cancellationToken)
+    internal static async Task<Results<FileStreamHttpResult, NotFound>> DownloadFirmwareAsync(string name, IFirmwareStore firmware, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
-        var info = name.Length <= IFirmwareStore.MaxNameLength ? await firmware.FindByNameAsync(name, cancellationToken) : null;
+        if (name.Length > IFirmwareStore.MaxNameLength || name.Any(char.IsControl))
+        {
+            return TypedResults.NotFound();
+        }
+        // A firmware its domain's devices may not read does not exist for a domain user.
+        var caller = Caller.From(user);
+        var info = caller.IsAdmin
+            ? await firmware.FindByNameAsync(name, cancellationToken)
+            : await firmware.FindForDomainAsync(name, caller.DomainId, cancellationToken);
         if (info is null)
         {
             return TypedResults.NotFound();
@@ -172,6 +243,12 @@ public static class FilesApi
     internal static async Task<Results<NoContent, NotFound>> DeleteFirmwareAsync(string name, IFirmwareStore firmware, CancellationToken cancellationToken) =>
         await firmware.DeleteAsync(name, cancellationToken) ? TypedResults.NoContent() : TypedResults.NotFound();
 }
+
+/// <summary>A folder of files: its path (empty for the root) and entries, sorted by name.</summary>
+public sealed record FolderView(string Folder, IReadOnlyList<FileEntryView> Items);
+
+/// <summary>An entry of a folder: a file (type, size, entity tag) or a sub-folder.</summary>
+public sealed record FileEntryView(string Path, string Name, bool IsFolder, string? ContentType, long? Size, string? ETag);
 
 /// <summary>A stored file.</summary>
 public sealed record FileView(string Path, string Name, string ContentType, long Size, string ETag);

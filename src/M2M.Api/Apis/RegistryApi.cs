@@ -1,3 +1,4 @@
+using M2M.Api.Fleet;
 using M2M.Api.Http;
 using M2M.Storage.Registry;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -36,7 +37,7 @@ public static class RegistryApi
         return TypedResults.Ok(new RegistryNodeView(node.Value, status.ToString().ToLowerInvariant(), values, children));
     }
 
-    internal static async Task<Results<Ok<RegistryNodeView>, ValidationProblem>> SetAsync(Dictionary<string, string> values, IRegistry registry, CancellationToken cancellationToken, string? path = null)
+    internal static async Task<Results<Ok<RegistryNodeView>, ValidationProblem>> SetAsync(Dictionary<string, string> values, IRegistry registry, FleetIndex fleet, CancellationToken cancellationToken, string? path = null)
     {
         if (!TryPath(path, out var node, out var invalid))
         {
@@ -58,12 +59,13 @@ public static class RegistryApi
             }
         }
         await registry.SetValuesAsync(node, values, cancellationToken: CancellationToken.None);
+        RefreshDevice(fleet, node);
         var stored = await registry.GetValuesAsync(node, cancellationToken);
         var children = await registry.GetChildrenAsync(node, includeHidden: true, cancellationToken);
         return TypedResults.Ok(new RegistryNodeView(node.Value, "created", stored, children));
     }
 
-    internal static async Task<Results<NoContent, NotFound, ValidationProblem>> DeleteAsync(IRegistry registry, CancellationToken cancellationToken, string? path = null)
+    internal static async Task<Results<NoContent, NotFound, ValidationProblem>> DeleteAsync(IRegistry registry, FleetIndex fleet, CancellationToken cancellationToken, string? path = null)
     {
         if (!TryPath(path, out var node, out var invalid))
         {
@@ -73,7 +75,25 @@ public static class RegistryApi
         {
             return Validation.Problem("path", "The root cannot be deleted.");
         }
-        return await registry.DeleteAsync(node, hard: false, cancellationToken) ? TypedResults.NoContent() : TypedResults.NotFound();
+        var deleted = await registry.DeleteAsync(node, hard: false, cancellationToken);
+        RefreshDevice(fleet, node);
+        return deleted ? TypedResults.NoContent() : TypedResults.NotFound();
+    }
+
+    /// <summary>A raw write under <c>/device/&lt;id&gt;/</c> may change what the fleet index holds of that device.</summary>
+    private static void RefreshDevice(FleetIndex fleet, RegistryPath node)
+    {
+        const string Prefix = "/device/";
+        var path = node.Value;
+        if (path.StartsWith(Prefix, StringComparison.Ordinal) && path.Length >= Prefix.Length + 36
+            && Guid.TryParseExact(path.AsSpan(Prefix.Length, 36), "D", out var id))
+        {
+            fleet.Refresh(id);
+        }
+        else if (path == "/" || path == Prefix)
+        {
+            fleet.RequestReload();
+        }
     }
 
     private static bool TryPath(string? path, out RegistryPath node, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out ValidationProblem? problem)

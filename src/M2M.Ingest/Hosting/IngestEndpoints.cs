@@ -16,13 +16,21 @@ public sealed class IngestEndpoints
     /// <summary>The ALIP listener, once started.</summary>
     public IPEndPoint? Alip { get; private set; }
 
+    /// <summary>The M2MP-over-TLS listener, once started (<c>null</c> when TLS is off).</summary>
+    public IPEndPoint? M2mpTls { get; private set; }
+
+    /// <summary>The ALIP-over-TLS listener, once started (<c>null</c> when TLS is off).</summary>
+    public IPEndPoint? AlipTls { get; private set; }
+
     /// <summary>Completes when the listeners are bound.</summary>
     public Task Started => _started.Task;
 
-    internal void SetBound(IPEndPoint? m2mp, IPEndPoint? alip)
+    internal void SetBound(IPEndPoint? m2mp, IPEndPoint? alip, IPEndPoint? m2mpTls = null, IPEndPoint? alipTls = null)
     {
         M2mp = m2mp;
         Alip = alip;
+        M2mpTls = m2mpTls;
+        AlipTls = alipTls;
         _started.TrySetResult();
     }
 }

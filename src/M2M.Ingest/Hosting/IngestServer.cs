@@ -1,10 +1,14 @@
 using System.Net;
+using M2M.Ingest.Authentication;
 using M2M.Ingest.Sessions;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -22,6 +26,7 @@ internal sealed class IngestServer(
     IServiceProvider services,
     IOptions<IngestOptions> options,
     IngestEndpoints endpoints,
+    IngestTls tls,
     ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<IngestServer>();
@@ -38,17 +43,48 @@ internal sealed class IngestServer(
 
         ListenOptions? m2mp = null;
         ListenOptions? alip = null;
-        var kestrel = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
-        kestrel.ListenAnyIP(o.M2mpPort, listen =>
+        ListenOptions? m2mpTls = null;
+        ListenOptions? alipTls = null;
+        var kestrel = new KestrelServerOptions { ApplicationServices = o.Tls.Enabled ? WithKestrelMetrics(services) : services, AddServerHeader = false };
+        if (o.PlainPorts)
         {
-            m2mp = listen;
-            listen.UseConnectionHandler<M2mpConnectionHandler>();
-        });
-        kestrel.ListenAnyIP(o.AlipPort, listen =>
+            kestrel.ListenAnyIP(o.M2mpPort, listen =>
+            {
+                m2mp = listen;
+                listen.UseConnectionHandler<M2mpConnectionHandler>();
+            });
+            kestrel.ListenAnyIP(o.AlipPort, listen =>
+            {
+                alip = listen;
+                listen.UseConnectionHandler<AlipConnectionHandler>();
+            });
+        }
+        if (o.Tls.Enabled)
         {
-            alip = listen;
-            listen.UseConnectionHandler<AlipConnectionHandler>();
-        });
+            // Loaded now: a missing file, a wrong password or a key-less certificate stops the start with a clear message.
+            var certificates = new TlsCertificates(o.Tls, loggerFactory.CreateLogger<TlsCertificates>(), services.GetService<TimeProvider>() ?? TimeProvider.System);
+            tls.Certificates = certificates;
+            var handshake = new TlsHandshakeCallbackOptions
+            {
+                OnConnection = _ => ValueTask.FromResult(certificates.ServerOptions),
+                HandshakeTimeout = o.Tls.HandshakeTimeout,
+            };
+            kestrel.ListenAnyIP(o.Tls.M2mpPort, listen =>
+            {
+                m2mpTls = listen;
+                listen.UseHttps(handshake);
+                listen.UseConnectionHandler<M2mpConnectionHandler>();
+            });
+            kestrel.ListenAnyIP(o.Tls.AlipPort, listen =>
+            {
+                alipTls = listen;
+                listen.UseHttps(handshake);
+                listen.UseConnectionHandler<AlipConnectionHandler>();
+            });
+            certificates.StartReloading();
+            _logger.LogInformation("TLS certificate {Subject} (thumbprint {Thumbprint}, valid until {NotAfter:O}); client certificates: {Mode}",
+                certificates.ServerCertificate.Subject, certificates.ServerCertificate.Thumbprint, certificates.ServerCertificate.NotAfter.ToUniversalTime(), o.Tls.ClientCertificates);
+        }
 
         var transport = new SocketTransportFactory(
             Options.Create(new SocketTransportOptions
@@ -65,8 +101,9 @@ internal sealed class IngestServer(
 
         var m2mpEndPoint = m2mp?.IPEndPoint;
         var alipEndPoint = alip?.IPEndPoint;
-        endpoints.SetBound(m2mpEndPoint, alipEndPoint);
-        _logger.LogInformation("Device listeners: M2MP on {M2mp}, ALIP on {Alip}", m2mpEndPoint, alipEndPoint);
+        endpoints.SetBound(m2mpEndPoint, alipEndPoint, m2mpTls?.IPEndPoint, alipTls?.IPEndPoint);
+        _logger.LogInformation("Device listeners: M2MP on {M2mp}, ALIP on {Alip}, M2MP/TLS on {M2mpTls}, ALIP/TLS on {AlipTls}",
+            m2mpEndPoint?.ToString() ?? "off", alipEndPoint?.ToString() ?? "off", m2mpTls?.IPEndPoint?.ToString() ?? "off", alipTls?.IPEndPoint?.ToString() ?? "off");
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -82,7 +119,26 @@ internal sealed class IngestServer(
     {
         _server?.Dispose();
         _server = null;
+        tls.Certificates?.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Kestrel's TLS middleware (<c>UseHttps</c>) takes Kestrel's metrics service from the
+    /// application services, which only a web host registers; in any other host the ingest module
+    /// supplies one (made from the host's <c>IMeterFactory</c>), so TLS works in every host like the rest.
+    /// </summary>
+    private static IServiceProvider WithKestrelMetrics(IServiceProvider services)
+    {
+        var type = typeof(KestrelServer).Assembly.GetType("Microsoft.AspNetCore.Server.Kestrel.Core.Internal.Infrastructure.KestrelMetrics");
+        return type is null || services.GetService(type) is not null
+            ? services
+            : new ServicesWith(services, type, ActivatorUtilities.CreateInstance(services, type));
+    }
+
+    private sealed class ServicesWith(IServiceProvider inner, Type type, object instance) : IServiceProvider
+    {
+        public object? GetService(Type serviceType) => serviceType == type ? instance : inner.GetService(serviceType);
     }
 
     /// <summary>The listeners speak device protocols only: the HTTP application is never called.</summary>

@@ -32,7 +32,7 @@ internal sealed partial class AlipSession
             // A name the store could not hold (too long, a control character) names no firmware.
             var name = rest.Length <= IFirmwareStore.MaxNameLength * 4 ? Encoding.UTF8.GetString(rest.Span) : "";
             _firmware = name.Length is > 0 and <= IFirmwareStore.MaxNameLength && !name.Any(char.IsControl)
-                ? await Services.Firmware.FindByNameAsync(name, Closing)
+                ? await FindFirmwareAsync(name)
                 : null;
             AlipWriter.WriteFirmwareFound(Output, _firmware is not null);
             CountOut();
@@ -56,6 +56,19 @@ internal sealed partial class AlipSession
             CountError("invalid_firmware_command");
             Error("Invalid firmware command");
         }
+    }
+
+    /// <summary>
+    /// The firmware <paramref name="name"/> when the device's domain may read it (read now: a device
+    /// moved to another domain is judged by its new one); a firmware of other domains is "not found".
+    /// </summary>
+    private async ValueTask<FirmwareInfo?> FindFirmwareAsync(string name)
+    {
+        if (await Services.Devices.GetAsync(DeviceId, Closing) is not { } device)
+        {
+            return null;
+        }
+        return await Services.Firmware.FindForDomainAsync(name, device.DomainId, Closing);
     }
 
     private async ValueTask OnFirmwareGetAsync(ReadOnlyMemory<byte> rest)

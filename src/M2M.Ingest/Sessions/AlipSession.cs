@@ -175,7 +175,12 @@ internal sealed partial class AlipSession : DeviceSession
         }
     }
 
-    /// <summary><c>ID &lt;ident&gt;</c>: <c>ID 1</c> then the pushes, <c>ID 0</c>, or an <c>ERR</c>.</summary>
+    /// <summary>
+    /// <code>
+    /// ID-content = ident [ SP secret ]    ; the secret: docs/device-authentication.md
+    /// </code>
+    /// <c>ID 1</c> then the pushes, <c>ID 0</c> (refused, also for a wrong or malformed secret), or an <c>ERR</c>.
+    /// </summary>
     private async ValueTask OnIdAsync(ReadOnlyMemory<byte> content)
     {
         if (IsIdentified)
@@ -184,14 +189,18 @@ internal sealed partial class AlipSession : DeviceSession
             Error("already identified");
             return;
         }
-        if (!Identification.IsValidAlip(content.Span))
+        var space = content.Span.IndexOf((byte)' ');
+        var ident = space < 0 ? content : content[..space];
+        ReadOnlyMemory<byte>? secret = space < 0 ? default(ReadOnlyMemory<byte>?) : content[(space + 1)..];
+        // A malformed secret is a format error like a malformed ident; a wrong one is a refusal (ID 0).
+        if (!Identification.IsValidAlip(ident.Span) || (secret is { } s && !DeviceSecrets.IsWellFormed(s.Span)))
         {
             CountError("invalid_identification");
             Error(ValueErrors.Reason(ValueError.InvalidIdentification));
             return;
         }
 
-        var result = await IdentifyAsync(Encoding.ASCII.GetString(content.Span));
+        var result = await IdentifyAsync(Encoding.ASCII.GetString(ident.Span), secret);
         if (result == IdentifyResult.Invalid)
         {
             Error(ValueErrors.Reason(ValueError.InvalidIdentification));

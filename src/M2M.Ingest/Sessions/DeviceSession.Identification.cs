@@ -3,6 +3,7 @@ using M2M.Ingest.Connections;
 using M2M.Messaging;
 using M2M.Storage.Entities;
 using M2M.Storage.TimeSeries;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 
 namespace M2M.Ingest.Sessions;
@@ -36,17 +37,26 @@ internal abstract partial class DeviceSession
     protected string RecordId { get; private set; } = "";
 
     /// <summary>
-    /// Resolves <paramref name="ident"/> in the registry, creating the device when the policy allows
-    /// it. On success the connection becomes the device's: it is findable by device id, receives the
-    /// device's pushes, and the <c>_server</c> records and the <c>device_identified</c> event are
-    /// published. The caller answers the device and then pushes what is pending.
+    /// Resolves <paramref name="ident"/> in the registry and authenticates the connection as its
+    /// device (<see cref="Authentication.DeviceAuthenticator"/>: the presented
+    /// <paramref name="secret"/>, the TLS client certificate, the device's credentials and its
+    /// domain's policy), creating the device when a policy allows it. On success the connection
+    /// becomes the device's: it is findable by device id, receives the device's pushes, and the
+    /// <c>_server</c> records and the <c>device_identified</c> event are published. The caller
+    /// answers the device and then pushes what is pending.
     /// </summary>
-    protected async ValueTask<IdentifyResult> IdentifyAsync(string ident)
+    protected async ValueTask<IdentifyResult> IdentifyAsync(string ident, ReadOnlyMemory<byte>? secret = null)
     {
         Device? device;
         try
         {
-            device = await Services.Devices.GetOrCreateByIdentAsync(ident, Options.AutoRegister, Closing);
+            var attempt = new Authentication.IdentificationAttempt(
+                ident,
+                secret,
+                _connection.Features.Get<ITlsConnectionFeature>()?.ClientCertificate,
+                (_connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address,
+                Protocol);
+            device = (await Services.Authenticator.IdentifyAsync(attempt, Closing)).Device;
         }
         catch (InvalidIdentException)
         {
@@ -56,8 +66,8 @@ internal abstract partial class DeviceSession
 
         if (device is null)
         {
+            // Counted and logged (ident and reason, never the secret) by the authenticator.
             IngestMetrics.Identifications.Add(1, ProtocolTag, new KeyValuePair<string, object?>("result", "refused"));
-            Logger.LogInformation("Identification {Ident} refused: unknown device and auto-registration is off", ident);
             return IdentifyResult.Refused;
         }
 

@@ -114,11 +114,21 @@ internal sealed partial class M2mpSession : DeviceSession
         }
     }
 
+    /// <summary>
+    /// <code>
+    /// identification = %x01 LEN ident [ SP secret ]   ; LEN counts ident, SP and secret (≤ 255)
+    /// </code>
+    /// The secret (docs/device-authentication.md) is optional: an ident never holds a space.
+    /// </summary>
     private async ValueTask OnIdentificationAsync(ReadOnlySequence<byte> payload)
     {
         Span<byte> scratch = stackalloc byte[256];
-        var bytes = payload.AsSpan(scratch);
-        if (!Identification.IsValidM2mp(bytes))
+        var all = payload.AsSpan(scratch);
+        var space = all.IndexOf((byte)' ');
+        var bytes = space < 0 ? all : all[..space];
+        // Not "? null :": null would convert to an empty secret through the array conversion.
+        ReadOnlyMemory<byte>? secret = space < 0 ? default(ReadOnlyMemory<byte>?) : all[(space + 1)..].ToArray();
+        if (!Identification.IsValidM2mp(bytes) || (secret is { } s && !DeviceSecrets.IsWellFormed(s.Span)))
         {
             CountError("invalid_identification");
             M2mpWriter.WriteIdentificationResult(Output, accepted: false);
@@ -134,7 +144,7 @@ internal sealed partial class M2mpSession : DeviceSession
             return;
         }
 
-        var result = await IdentifyAsync(ident);
+        var result = await IdentifyAsync(ident, secret);
         M2mpWriter.WriteIdentificationResult(Output, result == IdentifyResult.Accepted);
         CountOut();
         if (result != IdentifyResult.Accepted)

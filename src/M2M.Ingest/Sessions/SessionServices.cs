@@ -19,6 +19,7 @@ internal sealed class SessionServices(
     IRecordBus records,
     IDeviceStore devices,
     IFirmwareStore firmware,
+    Authentication.DeviceAuthenticator authenticator,
     IServiceProvider services,
     ILoggerFactory loggerFactory)
 {
@@ -35,6 +36,9 @@ internal sealed class SessionServices(
     public IDeviceStore Devices { get; } = devices;
 
     public IFirmwareStore Firmware { get; } = firmware;
+
+    /// <summary>Decides identifications (credentials, policies, auto-registration).</summary>
+    public Authentication.DeviceAuthenticator Authenticator { get; } = authenticator;
 
     /// <summary>Read access to the time series (ALIP <c>DB LAST</c>); absent in a host without one.</summary>
     public ITimeSeriesStore? TimeSeries { get; } = services.GetService<ITimeSeriesStore>();

@@ -123,7 +123,10 @@ public sealed partial class DeviceStore : IDeviceStore
         }
     }
 
-    public async ValueTask<Device> CreateAsync(string ident, string? displayName = null, Guid? domainId = null, CancellationToken cancellationToken = default)
+    public ValueTask<Device> CreateAsync(string ident, string? displayName = null, Guid? domainId = null, CancellationToken cancellationToken = default)
+        => CreateAsync(ident, displayName, domainId, null, cancellationToken);
+
+    public async ValueTask<Device> CreateAsync(string ident, string? displayName, Guid? domainId, DeviceCredentialSeed? credentials, CancellationToken cancellationToken = default)
     {
         DeviceIds.ValidateIdent(ident);
         displayName = CheckDisplayName(displayName);
@@ -136,11 +139,11 @@ public sealed partial class DeviceStore : IDeviceStore
             {
                 throw new DuplicateNameException(Kind, ident);
             }
-            return await CreateLockedAsync(ident, displayName, domain.Id, cancellationToken).ConfigureAwait(false);
+            return await CreateLockedAsync(ident, displayName, domain.Id, cancellationToken, credentials).ConfigureAwait(false);
         }
     }
 
-    private async ValueTask<Device> CreateLockedAsync(string ident, string? displayName, Guid domainId, CancellationToken cancellationToken)
+    private async ValueTask<Device> CreateLockedAsync(string ident, string? displayName, Guid domainId, CancellationToken cancellationToken, DeviceCredentialSeed? credentials = null)
     {
         var id = DeviceIds.FromIdent(ident);
         while (await _registry.GetStatusAsync(EntityPaths.Device(id), cancellationToken).ConfigureAwait(false) != RegistryNodeStatus.Undefined)
@@ -172,6 +175,11 @@ public sealed partial class DeviceStore : IDeviceStore
             if (displayName is not null)
             {
                 batch.SetValue(node, "display_name", displayName);
+            }
+            if (credentials is not null)
+            {
+                // With the device, in the same write: a device created with credentials never exists without them.
+                DeviceAuthStore.AddSeed(batch, id, credentials, now);
             }
             if (await _registry.TryWriteAsync(batch, cancellationToken).ConfigureAwait(false))
             {

@@ -13,8 +13,8 @@ public static class EntityStoreExtensions
 {
     /// <summary>
     /// Adds <see cref="IFirmwareStore"/>, <see cref="IDomainStore"/>, <see cref="IUserStore"/>,
-    /// <see cref="IDeviceStore"/>, <see cref="IApiKeyStore"/> and <see cref="IRefreshTokenStore"/> as
-    /// singletons over the registered <see cref="IRegistry"/> and
+    /// <see cref="IDeviceStore"/>, <see cref="IDeviceAuthStore"/>, <see cref="IApiKeyStore"/> and
+    /// <see cref="IRefreshTokenStore"/> as singletons over the registered <see cref="IRegistry"/> and
     /// <see cref="IFileStore"/>, and a hosted service that ensures the <c>default</c> domain at start.
     /// </summary>
     public static IServiceCollection AddEntityStores(this IServiceCollection services)
@@ -24,6 +24,7 @@ public static class EntityStoreExtensions
         services.TryAddSingleton<IDomainStore>(sp => new DomainStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IUserStore>(sp => new UserStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IDeviceStore>(sp => new DeviceStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IDeviceAuthStore>(sp => new DeviceAuthStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IApiKeyStore>(sp => new ApiKeyStore(sp.GetRequiredService<IRegistry>(), sp.GetRequiredService<IDomainStore>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IRefreshTokenStore>(sp => new RefreshTokenStore(sp.GetRequiredService<IRegistry>()));
         services.AddHostedService<RegistryStartup>();

@@ -29,6 +29,15 @@ public interface IDeviceStore
     /// <exception cref="EntityNotFoundException">Unknown domain.</exception>
     ValueTask<Device> CreateAsync(string ident, string? displayName = null, Guid? domainId = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Creates a device with its <paramref name="credentials"/> (secret hash, certificate thumbprints)
+    /// in one atomic write, so that it never exists without them.
+    /// </summary>
+    /// <exception cref="InvalidIdentException">Invalid ident.</exception>
+    /// <exception cref="DuplicateNameException">The ident is taken.</exception>
+    /// <exception cref="EntityNotFoundException">Unknown domain.</exception>
+    ValueTask<Device> CreateAsync(string ident, string? displayName, Guid? domainId, DeviceCredentialSeed? credentials, CancellationToken cancellationToken = default);
+
     /// <summary>Sets (or clears, with <c>null</c>) the display name.</summary>
     ValueTask<Device> SetDisplayNameAsync(Guid id, string? displayName, CancellationToken cancellationToken = default);
 

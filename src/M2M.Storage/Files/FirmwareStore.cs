@@ -107,6 +107,66 @@ public sealed class FirmwareStore(IRegistry registry, IFileStore files, TimeProv
         return result;
     }
 
+    // The access list lives on the name's index node, so a new version stored under the name keeps it
+    // and deleting the name removes it: "all_domains" = "1", and one "domain.<id>" value per domain.
+    private const string AllDomains = "all_domains";
+    private const string DomainPrefix = "domain.";
+
+    public async ValueTask<FirmwareAccess?> GetAccessAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ValidateName(name);
+        var values = await registry.GetValuesAsync(ByName(name), cancellationToken).ConfigureAwait(false);
+        if (!values.ContainsKey(EntityPaths.IndexId))
+        {
+            return null;
+        }
+        var domains = new List<Guid>();
+        foreach (var key in values.Keys)
+        {
+            if (key.StartsWith(DomainPrefix, StringComparison.Ordinal) && Guid.TryParseExact(key.AsSpan(DomainPrefix.Length), "D", out var id))
+            {
+                domains.Add(id);
+            }
+        }
+        domains.Sort();
+        return new FirmwareAccess(values.TryGetValue(AllDomains, out var all) && all == "1", domains);
+    }
+
+    public async ValueTask<bool> SetAccessAsync(string name, FirmwareAccess access, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(access);
+        var index = ByName(name);
+        if (await GetAccessAsync(name, cancellationToken).ConfigureAwait(false) is not { } current)
+        {
+            return false;
+        }
+        var batch = new RegistryBatch();
+        foreach (var id in current.DomainIds.Except(access.DomainIds))
+        {
+            batch.DeleteValue(index, DomainPrefix + id.ToString("D"));
+        }
+        foreach (var id in access.DomainIds.Distinct())
+        {
+            batch.SetValue(index, DomainPrefix + id.ToString("D"), "");
+        }
+        if (access.AllDomains)
+        {
+            batch.SetValue(index, AllDomains, "1");
+        }
+        else
+        {
+            batch.DeleteValue(index, AllDomains);
+        }
+        await registry.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    public async ValueTask<FirmwareInfo?> FindForDomainAsync(string name, Guid domainId, CancellationToken cancellationToken = default)
+    {
+        var access = await GetAccessAsync(name, cancellationToken).ConfigureAwait(false);
+        return access is not null && access.Allows(domainId) ? await FindByNameAsync(name, cancellationToken).ConfigureAwait(false) : null;
+    }
+
     public async ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
         ValidateName(name);

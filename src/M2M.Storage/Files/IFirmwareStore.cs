@@ -28,6 +28,31 @@ public interface IFirmwareStore
 
     /// <summary>Removes the name and the firmware it maps to; <c>false</c> when the name is unknown.</summary>
     ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Which domains' devices may read the firmware <paramref name="name"/> (kept across new versions
+    /// of the name); <c>null</c> when the name is unknown. A firmware never given an access list is
+    /// readable by no domain (<see cref="FirmwareAccess.Nobody"/>).
+    /// </summary>
+    ValueTask<FirmwareAccess?> GetAccessAsync(string name, CancellationToken cancellationToken = default);
+
+    /// <summary>Replaces the access list of <paramref name="name"/>; <c>false</c> when the name is unknown.</summary>
+    ValueTask<bool> SetAccessAsync(string name, FirmwareAccess access, CancellationToken cancellationToken = default);
+
+    /// <summary>The firmware <paramref name="name"/> when the devices of <paramref name="domainId"/> may read it, else <c>null</c>.</summary>
+    ValueTask<FirmwareInfo?> FindForDomainAsync(string name, Guid domainId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>The domains whose devices may read a firmware.</summary>
+/// <param name="AllDomains">Every domain (present and future).</param>
+/// <param name="DomainIds">The domains, when not <paramref name="AllDomains"/>.</param>
+public sealed record FirmwareAccess(bool AllDomains, IReadOnlyList<Guid> DomainIds)
+{
+    /// <summary>No domain: the default of a firmware without an access list.</summary>
+    public static readonly FirmwareAccess Nobody = new(false, []);
+
+    /// <summary>Whether the devices of <paramref name="domainId"/> may read it.</summary>
+    public bool Allows(Guid domainId) => AllDomains || DomainIds.Contains(domainId);
 }
 
 /// <summary>A stored firmware.</summary>
