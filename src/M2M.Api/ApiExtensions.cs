@@ -137,7 +137,13 @@ public static class ApiExtensions
         api.MapApiKeysApi();
         api.MapRegistryApi();
         api.MapEventsApi();
-        api.MapWebhooksApi();
+        // Forwarding runs where records are committed by the batch writer (the single-process server,
+        // which registers it with AddForwarding); a node without it (the distributed API node) has no
+        // webhook routes rather than routes whose services are missing.
+        if (app.Services.GetService<M2M.Forwarding.WebhookDirectory>() is not null)
+        {
+            api.MapWebhooksApi();
+        }
         api.MapBackupApi();
         api.MapRegistryTransferApi();
         api.MapFleetApi();

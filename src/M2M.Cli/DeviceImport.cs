@@ -6,20 +6,22 @@ namespace M2M.Cli;
 /// <summary>
 /// Device import from CSV (RFC 4180: commas, double quotes around fields that hold commas, quotes or
 /// line breaks, <c>""</c> for a quote). The header names the columns: <c>ident</c> (required),
-/// <c>display_name</c>, <c>domain</c>; unknown columns are refused. Each data line becomes one
-/// <c>POST /api/devices</c>, and one report line: <c>line N: created &lt;ident&gt; &lt;id&gt;</c> or
-/// <c>line N: error &lt;ident&gt;: &lt;reason&gt;</c>. Lines are independent: one failure stops nothing.
+/// <c>display_name</c>, <c>domain</c>, <c>secret</c>; unknown columns are refused. Each data line becomes one
+/// <c>POST /api/devices</c>, and one report line: <c>line N: created &lt;ident&gt; &lt;id&gt;</c>, followed by
+/// <c> secret &lt;secret&gt;</c> when the line gave none and the server generated one (its only
+/// appearance: the device needs it to identify), or <c>line N: error &lt;ident&gt;: &lt;reason&gt;</c>.
+/// Lines are independent: one failure stops nothing.
 /// </summary>
 internal static class DeviceImport
 {
-    private static readonly string[] Known = ["ident", "display_name", "domain"];
+    private static readonly string[] Known = ["ident", "display_name", "domain", "secret"];
 
     /// <summary>Imports the file; returns the number of failed lines.</summary>
     public static async Task<int> RunAsync(ServerClient client, string path, string? defaultDomain, TextWriter report, CancellationToken cancellationToken)
     {
         using var reader = new StreamReader(path, Encoding.UTF8);
         var line = 0;
-        var header = await ReadRecordAsync(reader, () => line++, cancellationToken) ?? throw new CliException($"{path} is empty: it needs a header line (ident,display_name,domain).");
+        var header = await ReadRecordAsync(reader, () => line++, cancellationToken) ?? throw new CliException($"{path} is empty: it needs a header line (ident,display_name,domain,secret).");
         var columns = header.Select(h => h.Trim().ToLowerInvariant()).ToList();
         if (columns.FirstOrDefault(c => !Known.Contains(c)) is { } unknown)
         {
@@ -30,7 +32,7 @@ internal static class DeviceImport
         {
             throw new CliException("Line 1: the header has no 'ident' column.");
         }
-        int displayColumn = columns.IndexOf("display_name"), domainColumn = columns.IndexOf("domain");
+        int displayColumn = columns.IndexOf("display_name"), domainColumn = columns.IndexOf("domain"), secretColumn = columns.IndexOf("secret");
         var failed = 0;
         var created = 0;
         while (true)
@@ -64,10 +66,14 @@ internal static class DeviceImport
             var ident = fields[identColumn];
             var displayName = displayColumn >= 0 && fields[displayColumn].Length > 0 ? fields[displayColumn] : null;
             var domain = domainColumn >= 0 && fields[domainColumn].Length > 0 ? fields[domainColumn] : defaultDomain;
+            var secret = secretColumn >= 0 && fields[secretColumn].Length > 0 ? fields[secretColumn] : null;
             try
             {
-                var device = await client.PostAsync("/api/devices", new { ident, displayName, domain }, cancellationToken);
-                await report.WriteLineAsync($"line {start}: created {ident} {device.GetProperty("id").GetString()}");
+                var device = await client.PostAsync("/api/devices", new { ident, displayName, domain, secret }, cancellationToken);
+                // A device created through the API has credentials: without a secret in the file the
+                // server generated one, shown in this answer only.
+                var generated = device.TryGetProperty("secret", out var value) && value.ValueKind == JsonValueKind.String ? $" secret {value.GetString()}" : "";
+                await report.WriteLineAsync($"line {start}: created {ident} {device.GetProperty("id").GetString()}{generated}");
                 created++;
             }
             catch (CliException e)

@@ -2,6 +2,7 @@ using M2M.Ingest.Authentication;
 using M2M.Ingest.Connections;
 using M2M.Ingest.Hosting;
 using M2M.Ingest.Sessions;
+using M2M.Messaging.Presence;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -32,7 +33,8 @@ public static class IngestExtensions
             .Validate(o => o.FirmwareChunkMax > 0, "M2M:Ingest:FirmwareChunkMax must be positive.")
             .Validate(
                 o => o.IdentificationTimeout > TimeSpan.Zero && o.PingAfterIdle > TimeSpan.Zero && o.PingMinSendGap >= TimeSpan.Zero
-                    && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero,
+                    && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero
+                    && o.PresenceRefresh > TimeSpan.Zero,
                 "M2M:Ingest timeouts must be positive.")
             .Validate(o => o.M2mpIdleDisconnect >= TimeSpan.Zero, "M2M:Ingest:M2mpIdleDisconnect must not be negative (0 = off).")
             .Validate(o => o.PlainPorts || o.Tls.Enabled, "M2M:Ingest: PlainPorts is false and Tls:Enabled is false: no device could connect.")
@@ -49,6 +51,8 @@ public static class IngestExtensions
         builder.Services.TryAddSingleton<ConnectionRegistry>();
         builder.Services.TryAddSingleton<IConnectionRegistry>(sp => sp.GetRequiredService<ConnectionRegistry>());
         builder.Services.TryAddSingleton<IngestEndpoints>();
+        builder.Services.TryAddSingleton<IDevicePresence, LocalDevicePresence>();
+        builder.Services.AddHostedService<PresenceTracker>();
         builder.Services.TryAddSingleton<IngestTls>();
         builder.Services.TryAddSingleton<DeviceAuthenticator>();
         builder.Services.TryAddSingleton<SessionServices>();

@@ -20,6 +20,12 @@ public sealed class IngestOptions
     /// </summary>
     public string? NodeName { get; set; }
 
+    /// <summary>
+    /// Distributed only: how often this node refreshes the shared presence (last-seen times) of the
+    /// devices it holds; the presence store forgets an entry not refreshed for a few periods (a dead node).
+    /// </summary>
+    public TimeSpan PresenceRefresh { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>Whether the plain-TCP listeners (<see cref="M2mpPort"/>, <see cref="AlipPort"/>) are started; turn off when devices use TLS.</summary>
     public bool PlainPorts { get; set; } = true;
 

@@ -5,6 +5,10 @@ namespace M2M.Messaging;
 /// best-effort (a subscriber that is gone misses the message); durable data goes through
 /// <see cref="IRecordBus"/> instead.
 /// </summary>
+/// <remarks>
+/// A publish carries the caller's trace context (W3C <c>traceparent</c>): handlers run under an
+/// activity whose parent is the publisher's, in process and across a broker alike.
+/// </remarks>
 public interface IMessageBus
 {
     /// <summary>Publishes <paramref name="message"/> to every current subscriber of <paramref name="subject"/>.</summary>
@@ -12,8 +16,15 @@ public interface IMessageBus
 
     /// <summary>
     /// Calls <paramref name="handler"/> for each message on <paramref name="subject"/> until the
-    /// returned handle is disposed. Handlers must be quick (queue work, do not wait on I/O): they may
-    /// run on the publisher's thread.
+    /// returned handle is disposed. The subscription is in place when the returned task completes:
+    /// a message published after that reaches the handler. Handlers must be quick (queue work, do not
+    /// wait on I/O): they may run on the publisher's thread or on the bus's receive loop.
     /// </summary>
-    IDisposable Subscribe(string subject, Func<BusMessage, ValueTask> handler);
+    ValueTask<IAsyncDisposable> SubscribeAsync(string subject, Func<BusMessage, ValueTask> handler, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// <see cref="SubscribeAsync"/> for callers that cannot await: waits for the subscription (at
+    /// once on the in-process bus, a round trip on a broker's).
+    /// </summary>
+    IDisposable Subscribe(string subject, Func<BusMessage, ValueTask> handler) => BusExtensions.Subscribe(this, subject, handler);
 }

@@ -13,19 +13,19 @@ public static class HealthProbe
     {
         if (!Uri.TryCreate(url ?? DefaultUrl, UriKind.Absolute, out var target))
         {
-            await Console.Error.WriteLineAsync($"health: '{url}' is not a URL.");
+            await System.Console.Error.WriteLineAsync($"health: '{url}' is not a URL.");
             return 2;
         }
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         try
         {
             using var response = await client.GetAsync(target);
-            await Console.Out.WriteLineAsync($"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            await System.Console.Out.WriteLineAsync($"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
             return response.IsSuccessStatusCode ? 0 : 1;
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
-            await Console.Error.WriteLineAsync($"health: {e.Message}");
+            await System.Console.Error.WriteLineAsync($"health: {e.Message}");
             return 1;
         }
     }

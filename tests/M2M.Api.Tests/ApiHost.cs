@@ -206,4 +206,26 @@ public static class Http
     }
 
     public static StringContent RawJson(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
+    /// <summary>
+    /// Reads until <paramref name="done"/> holds (what another task or an eventually consistent view
+    /// does in its own time); fails after 30 seconds with the last answer.
+    /// </summary>
+    public static async Task<JsonElement> PollAsync(Func<Task<JsonElement>> read, Func<JsonElement, bool> done, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        JsonElement last;
+        do
+        {
+            last = await read();
+            if (done(last))
+            {
+                return last;
+            }
+            await Task.Delay(50, Ct);
+        }
+        while (DateTime.UtcNow < deadline);
+        Assert.Fail($"{what} never happened; last: {last}");
+        return last;
+    }
 }

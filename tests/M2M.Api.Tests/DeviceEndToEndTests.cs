@@ -85,24 +85,6 @@ public class DeviceEndToEndTests(ApiFixture fixture)
         return (created.GetProperty("id").GetString()!, $"{ident} {created.GetProperty("secret").GetString()}");
     }
 
-    private static async Task<JsonElement> PollAsync(Func<Task<JsonElement>> read, Func<JsonElement, bool> done, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        JsonElement last;
-        do
-        {
-            last = await read();
-            if (done(last))
-            {
-                return last;
-            }
-            await Task.Delay(50, Ct);
-        }
-        while (DateTime.UtcNow < deadline);
-        Assert.Fail($"{what} never happened; last: {last}");
-        return last;
-    }
-
     [Fact]
     public async Task Setting_set_through_the_api_reaches_the_device_and_its_ack_shows_in_the_api()
     {

@@ -19,6 +19,10 @@ public class DevicesTests(ApiFixture fixture)
         return await response.JsonAsync();
     }
 
+    /// <summary>The identification of a device created through the API: its ident and the secret generated for it.</summary>
+    internal static string Identification(JsonElement created) =>
+        $"{created.GetProperty("ident").GetString()} {created.GetProperty("secret").GetString()}";
+
     [Fact]
     public async Task Create_get_by_id_and_by_ident()
     {

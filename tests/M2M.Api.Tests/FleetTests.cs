@@ -3,9 +3,13 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using M2M.Api.Apis;
 using M2M.Api.Fleet;
+using M2M.Api.Live;
 using M2M.Ingest.Hosting;
+using M2M.Messaging;
 using M2M.Storage.Entities;
+using M2M.Storage.TimeSeries;
 using static M2M.Api.Tests.Http;
 
 namespace M2M.Api.Tests;
@@ -16,7 +20,11 @@ public class FleetTests(ApiFixture fixture)
 {
     private HttpClient Admin => fixture.Admin;
 
-    /// <summary>Connects an ALIP device, identifies it and sends <paramref name="lines"/>; returns once they are stored (the barrier).</summary>
+    /// <summary>
+    /// Connects an ALIP device, identifies it and sends <paramref name="lines"/>; returns once they are stored (the barrier).
+    /// <paramref name="ident"/> is what follows <c>ID</c>: the ident alone, or the ident and the secret of a device created
+    /// through the API (<see cref="DevicesTests.Identification"/>).
+    /// </summary>
     internal static async Task<TcpClient> ConnectAlipAsync(ApiHost host, string ident, params string[] lines)
     {
         var endpoints = host.Get<IngestEndpoints>();
@@ -80,6 +88,31 @@ public class FleetTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task A_device_learned_after_its_position_was_stored_shows_on_the_fleet_map()
+    {
+        // As on an API node of the distributed topology: another node registered the device and
+        // stored its position (this node's live stream never saw the record), then announced it.
+        var ident = DevicesTests.NewIdent();
+        var device = await fixture.Host.Get<IDeviceStore>().CreateAsync(ident, cancellationToken: Ct);
+        var store = Assert.IsType<LiveRecordsStore>(fixture.Host.Get<ITimeSeriesStore>()).Inner;
+        var time = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        await store.SaveAsync(new TimeSeriesRecord(DeviceServices.SeriesId(device.Id), FleetApi.LocationType, time, "{\"lat\":45.5,\"lon\":-73.5}"), Ct);
+
+        await fixture.Host.Get<IMessageBus>().PublishAsync(
+            Topics.Events, new BusMessage(Calls.DeviceIdentified, "another-node").With("device_id", device.Id.ToString("D")).With("ident", ident), Ct);
+
+        var positions = await PollAsync(
+            async () => await (await Admin.GetAsync($"/api/fleet/positions?q={ident}", Ct)).JsonAsync(),
+            p => p.GetProperty("items").GetArrayLength() > 0,
+            "the device on the fleet map");
+        var marker = Assert.Single(positions.GetProperty("items").EnumerateArray());
+        Assert.Equal(device.Id.ToString("D"), marker.GetProperty("id").GetString());
+        Assert.Equal(45.5, marker.GetProperty("lat").GetDouble());
+        Assert.Equal(-73.5, marker.GetProperty("lon").GetDouble());
+        Assert.Equal(time, marker.GetProperty("time").GetDateTimeOffset());
+    }
+
+    [Fact]
     public async Task Search_and_sort_page_through_every_match_once_in_order()
     {
         var tag = "f" + Guid.NewGuid().ToString("N")[..8];
@@ -124,8 +157,8 @@ public class FleetTests(ApiFixture fixture)
         var tag = "o" + Guid.NewGuid().ToString("N")[..8];
         var offline = await DevicesTests.CreateDeviceAsync(Admin, displayName: tag + " offline");
         var ident = DevicesTests.NewIdent();
-        await DevicesTests.CreateDeviceAsync(Admin, ident, displayName: tag + " online");
-        using var device = await ConnectAlipAsync(fixture.Host, ident);
+        var created = await DevicesTests.CreateDeviceAsync(Admin, ident, displayName: tag + " online");
+        using var device = await ConnectAlipAsync(fixture.Host, DevicesTests.Identification(created));
 
         foreach (var sort in new[] { "online", "lastSeen" })
         {

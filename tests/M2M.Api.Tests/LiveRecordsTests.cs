@@ -53,14 +53,15 @@ public class LiveRecordsTests(ApiFixture fixture)
     {
         var ident = DevicesTests.NewIdent();
         var other = DevicesTests.NewIdent();
-        var id = (await DevicesTests.CreateDeviceAsync(Admin, ident)).GetProperty("id").GetString()!;
+        var created = await DevicesTests.CreateDeviceAsync(Admin, ident);
+        var id = created.GetProperty("id").GetString()!;
         var sockets = new List<IDisposable>();
         try
         {
             var events = await StreamAsync(Admin, $"/api/events?records=true&events=none&device={id}&type=sen:temp", async () =>
             {
                 sockets.Add(await FleetTests.ConnectAlipAsync(fixture.Host, other, "D T 99"));
-                sockets.Add(await FleetTests.ConnectAlipAsync(fixture.Host, ident, "D L 1.5,2.5", "D T 21.5", "J 1700000000 sen:temp {\"c\":22}"));
+                sockets.Add(await FleetTests.ConnectAlipAsync(fixture.Host, DevicesTests.Identification(created), "D L 1.5,2.5", "D T 21.5", "J 1700000000 sen:temp {\"c\":22}"));
             }, e => e.Count >= 2);
 
             Assert.All(events, e => Assert.Equal("record", e.Event));
@@ -83,15 +84,16 @@ public class LiveRecordsTests(ApiFixture fixture)
         var (_, domainB) = await fixture.Host.NewDomainUserAsync(Admin);
         var mine = DevicesTests.NewIdent();
         var theirs = DevicesTests.NewIdent();
-        var mineId = (await DevicesTests.CreateDeviceAsync(Admin, mine, domain: domainA)).GetProperty("id").GetString()!;
-        await DevicesTests.CreateDeviceAsync(Admin, theirs, domain: domainB);
+        var mineCreated = await DevicesTests.CreateDeviceAsync(Admin, mine, domain: domainA);
+        var mineId = mineCreated.GetProperty("id").GetString()!;
+        var theirsCreated = await DevicesTests.CreateDeviceAsync(Admin, theirs, domain: domainB);
         var sockets = new List<IDisposable>();
         try
         {
             var events = await StreamAsync(user, "/api/events?records=true", async () =>
             {
-                sockets.Add(await FleetTests.ConnectAlipAsync(fixture.Host, theirs, "D T 1"));
-                sockets.Add(await FleetTests.ConnectAlipAsync(fixture.Host, mine, "D T 2"));
+                sockets.Add(await FleetTests.ConnectAlipAsync(fixture.Host, DevicesTests.Identification(theirsCreated), "D T 1"));
+                sockets.Add(await FleetTests.ConnectAlipAsync(fixture.Host, DevicesTests.Identification(mineCreated), "D T 2"));
             }, e => e.Any(x => x.Event == "record" && x.Data.GetProperty("type").GetString() == "sen:temp"));
 
             Assert.All(events, e => Assert.Equal(mineId, e.Data.GetProperty("device_id").GetString()));
@@ -108,13 +110,14 @@ public class LiveRecordsTests(ApiFixture fixture)
     {
         var (user, _) = await fixture.Host.NewDomainUserAsync(Admin);
         var ident = DevicesTests.NewIdent();
-        var id = (await DevicesTests.CreateDeviceAsync(Admin, ident)).GetProperty("id").GetString()!;
+        var created = await DevicesTests.CreateDeviceAsync(Admin, ident);
+        var id = created.GetProperty("id").GetString()!;
         IDisposable? socket = null;
         try
         {
             var events = await StreamAsync(Admin, $"/api/devices/{id}/events?records=true", async () =>
             {
-                socket = await FleetTests.ConnectAlipAsync(fixture.Host, ident, "D V 12.1");
+                socket = await FleetTests.ConnectAlipAsync(fixture.Host, DevicesTests.Identification(created), "D V 12.1");
             }, e => e.Any(x => x.Event == "record" && x.Data.GetProperty("type").GetString() == "sen:volt"));
 
             Assert.All(events, e => Assert.Equal(id, e.Data.GetProperty("device_id").GetString()));

@@ -13,15 +13,18 @@ public sealed class AlipDevice : IAsyncDisposable
     private StreamReader _reader = null!;
     private int _barrier;
 
-    public string Ident { get; } = $"imei:{Random.Shared.NextInt64(100_000_000_000, 999_999_999_999)}";
+    private AlipDevice(string ident) => Ident = ident;
 
-    public static async Task<AlipDevice> ConnectAsync(IPEndPoint alip)
+    public string Ident { get; }
+
+    /// <summary>Connects and identifies as <paramref name="ident"/> (a random one by default), with <paramref name="secret"/> when given.</summary>
+    public static async Task<AlipDevice> ConnectAsync(IPEndPoint alip, string? ident = null, string? secret = null)
     {
-        var device = new AlipDevice();
+        var device = new AlipDevice(ident ?? $"imei:{Random.Shared.NextInt64(100_000_000_000, 999_999_999_999)}");
         await device._client.ConnectAsync(alip, TestContext.Current.CancellationToken);
         device._stream = device._client.GetStream();
         device._reader = new StreamReader(device._stream, Encoding.ASCII);
-        await device.SendAsync($"ID {device.Ident}\n");
+        await device.SendAsync(secret is null ? $"ID {device.Ident}\n" : $"ID {device.Ident} {secret}\n");
         return device;
     }
 

@@ -151,13 +151,13 @@ public sealed class CliTests
         string[] auth = ["--server", server.Http.ToString(), "--token", token];
         var csv = Path.Combine(files.Path, "devices.csv");
         await File.WriteAllTextAsync(csv, string.Join('\n',
-            "ident,display_name,domain",
-            "imei:100000000000001,\"Truck 1, north\",default",
-            "imei:100000000000002,Truck 2,",
-            "imei:100000000000001,duplicate,default",
-            "imei:100000000000003,Truck 3,no-such-domain",
-            "imei:100000000000004,too,many,fields",
-            ",no ident,default",
+            "ident,display_name,domain,secret",
+            "imei:100000000000001,\"Truck 1, north\",default,",
+            "imei:100000000000002,Truck 2,,chosen-secret-Kx7-Qp2-Zm9-Wv4",
+            "imei:100000000000001,duplicate,default,",
+            "imei:100000000000003,Truck 3,no-such-domain,",
+            "imei:100000000000004,too,many,fields,here",
+            ",no ident,default,",
             "") , Ct);
 
         var run = await M2mAsync(["devices", "import", csv, .. auth]);
@@ -165,16 +165,30 @@ public sealed class CliTests
         Assert.Equal(1, run.ExitCode);
         var lines = run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith("line 2: created imei:100000000000001 ", lines[0], StringComparison.Ordinal);
+        // No secret in the file: the server generated one, and this line is its only appearance.
+        var generated = System.Text.RegularExpressions.Regex.Match(lines[0], " secret ([A-Za-z0-9_-]{43})$");
+        Assert.True(generated.Success, lines[0]);
         Assert.StartsWith("line 3: created imei:100000000000002 ", lines[1], StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", lines[1], StringComparison.Ordinal);
         Assert.StartsWith("line 4: error imei:100000000000001: 409", lines[2], StringComparison.Ordinal);
         Assert.StartsWith("line 5: error imei:100000000000003: 400", lines[3], StringComparison.Ordinal);
         Assert.Contains("domain", lines[3], StringComparison.Ordinal);
-        Assert.StartsWith("line 6: error: 4 fields", lines[4], StringComparison.Ordinal);
+        Assert.StartsWith("line 6: error: 5 fields", lines[4], StringComparison.Ordinal);
         Assert.StartsWith("line 7: error : 400", lines[5], StringComparison.Ordinal);
         Assert.Equal("2 created, 4 failed", lines[6].Trim());
         using var admin = await Api.SignInAsync(server.Http);
         var truck = await Api.GetAsync(admin, "/api/devices/by-ident/imei:100000000000001");
         Assert.Equal("Truck 1, north", truck.GetProperty("displayName").GetString());
+
+        // Both imported devices identify with their secret (the reported one, the file's one).
+        await using (var one = await AlipDevice.ConnectAsync(server.Alip, "imei:100000000000001", generated.Groups[1].Value))
+        {
+            await one.SendRecordsAsync(1);
+        }
+        await using (var two = await AlipDevice.ConnectAsync(server.Alip, "imei:100000000000002", "chosen-secret-Kx7-Qp2-Zm9-Wv4"))
+        {
+            await two.SendRecordsAsync(1);
+        }
     }
 
     [Fact]

@@ -293,6 +293,54 @@ public sealed class ForwardingEndToEndTests
         Assert.Equal(HttpStatusCode.Conflict, third.StatusCode);
     }
 
+    [Fact]
+    public async Task A_read_api_key_only_lists_its_domains_endpoints_and_a_write_key_manages_them()
+    {
+        using var data = new TempDirectory("m2m-fwd");
+        await using var server = await InProcessServer.StartAsync(data.Path);
+        using var admin = await Api.SignInAsync(server.Http);
+        foreach (var name in new[] { "keys-a", "keys-b" })
+        {
+            Assert.Equal(HttpStatusCode.Created, (await admin.PostAsJsonAsync("/api/domains", new { name }, Ct)).StatusCode);
+        }
+        var url = new Uri("https://example.com/hook");
+        var (idA, _) = await Api.CreateWebhookAsync(admin, url, "keys-a");
+        var (idB, _) = await Api.CreateWebhookAsync(admin, url, "keys-b");
+        using var reader = await KeyClientAsync(server, admin, "keys-a", "read");
+        using var writer = await KeyClientAsync(server, admin, "keys-a", "write");
+
+        var listed = (await Api.GetAsync(reader, "/api/webhooks")).GetProperty("items").EnumerateArray().Select(w => w.GetProperty("id").GetGuid()).ToList();
+        var readCreate = await reader.PostAsJsonAsync("/api/webhooks", new { name = "by reader", url = url.AbsoluteUri }, Ct);
+        var readDelete = await reader.DeleteAsync($"/api/webhooks/{idA}", Ct);
+        var readRotate = await reader.PostAsync($"/api/webhooks/{idA}/rotate-secret", null, Ct);
+        var writeCreate = await writer.PostAsJsonAsync("/api/webhooks", new { name = "by writer", url = url.AbsoluteUri }, Ct);
+        var writeOther = await writer.DeleteAsync($"/api/webhooks/{idB}", Ct);
+        var writeOwn = await writer.DeleteAsync($"/api/webhooks/{idA}", Ct);
+
+        Assert.Equal([idA], listed);
+        Assert.Equal(HttpStatusCode.Forbidden, readCreate.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, readDelete.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, readRotate.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, writeCreate.StatusCode);
+        var created = (await writeCreate.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("webhook");
+        Assert.Equal("keys-a", created.GetProperty("domain").GetString());
+        Assert.True(created.GetProperty("restricted").GetBoolean());
+        Assert.Equal(HttpStatusCode.NotFound, writeOther.StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, writeOwn.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync($"/api/webhooks/{idB}", Ct)).StatusCode);
+    }
+
+    /// <summary>A client that authenticates with a new API key of <paramref name="domain"/>.</summary>
+    private static async Task<HttpClient> KeyClientAsync(InProcessServer server, HttpClient admin, string domain, string scope)
+    {
+        var response = await admin.PostAsJsonAsync("/api/apikeys", new { name = $"fwd {scope}", domain, scope }, Ct);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var key = (await response.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("key").GetString();
+        var client = new HttpClient { BaseAddress = server.Http };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        return client;
+    }
+
     private static HashSet<(string, DateTimeOffset)> Received(WebhookReceiver receiver) =>
         [.. receiver.Items.Values.Where(i => i.GetProperty("kind").GetString() == "record").Select(i => (i.GetProperty("type").GetString()!, i.GetProperty("time").GetDateTimeOffset()))];
 

@@ -3,6 +3,7 @@ using M2M.Api.Auth;
 using M2M.Api.Fleet;
 using M2M.Ingest.Connections;
 using M2M.Messaging;
+using M2M.Messaging.Presence;
 using M2M.Storage.Entities;
 using M2M.Storage.TimeSeries;
 
@@ -12,6 +13,7 @@ namespace M2M.Api.Apis;
 public sealed class DeviceServices(
     IDeviceStore devices,
     IDomainStore domains,
+    IDevicePresence presence,
     IConnectionRegistry connections,
     IMessageBus bus,
     ITimeSeriesStore series,
@@ -24,6 +26,9 @@ public sealed class DeviceServices(
 
     public IDeviceStore Devices { get; } = devices;
     public IDomainStore Domains { get; } = domains;
+    /// <summary>Where devices are connected, across every ingest node.</summary>
+    public IDevicePresence Presence { get; } = presence;
+    /// <summary>This node's own device connections (the fleet index's online column; empty on an API node apart).</summary>
     public IConnectionRegistry Connections { get; } = connections;
     public IMessageBus Bus { get; } = bus;
     public ITimeSeriesStore Series { get; } = series;

@@ -292,7 +292,7 @@ public static class DevicesApi
 /// <param name="Ident">Unique ident.</param>
 /// <param name="DisplayName">Display name, if any.</param>
 /// <param name="Domain">Name of its domain.</param>
-/// <param name="Connected">Whether it holds a connection to this node now.</param>
+/// <param name="Connected">Whether it holds a connection to any ingest node now.</param>
 /// <param name="LastSeen">Its last activity when connected, else the time of its newest record.</param>
 /// <param name="Protocol">The protocol of its last identification (<c>m2mp</c>, <c>alip</c>), <c>null</c> before the first.</param>
 public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen, string? Protocol)
@@ -332,15 +332,8 @@ internal sealed class DeviceViews(DeviceServices s)
             domainName = (await s.Domains.GetAsync(device.DomainId, s.Aborted))?.Name ?? device.DomainId.ToString("D");
             _domainNames[device.DomainId] = domainName;
         }
-        var connections = s.Connections.GetByDevice(device.Id);
-        DateTimeOffset? lastSeen = null;
-        foreach (var c in connections)
-        {
-            if (lastSeen is null || c.LastActivity > lastSeen)
-            {
-                lastSeen = c.LastActivity;
-            }
-        }
+        var presence = await s.Presence.GetAsync(device.Id, s.Aborted);
+        var lastSeen = presence?.LastSeen;
         if (lastSeen is null)
         {
             foreach (var record in latest ?? await s.Series.GetLatestAsync(DeviceServices.SeriesId(device.Id), s.Aborted))
@@ -351,6 +344,6 @@ internal sealed class DeviceViews(DeviceServices s)
                 }
             }
         }
-        return new DeviceView(device.Id, device.Ident, device.DisplayName, domainName, connections.Count > 0, lastSeen, device.Protocol);
+        return new DeviceView(device.Id, device.Ident, device.DisplayName, domainName, presence is not null, lastSeen, device.Protocol);
     }
 }

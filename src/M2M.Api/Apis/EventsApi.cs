@@ -172,8 +172,8 @@ public static class EventsApi
         Caller caller, StreamFilter filter, IMessageBus bus, LiveRecordHub hub, IDeviceStore devices, int buffer, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var channel = Channel.CreateBounded<LiveItem>(new BoundedChannelOptions(buffer) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-        using var subscription = filter.Events
-            ? bus.Subscribe(Topics.Events, message =>
+        await using var subscription = filter.Events
+            ? await bus.SubscribeAsync(Topics.Events, message =>
             {
                 if (filter.EventsOfAll || filter.Devices is null || (Guid.TryParse(message.GetString("device_id"), out var id) && filter.Devices.Contains(id)))
                 {
@@ -184,7 +184,7 @@ public static class EventsApi
                     }
                 }
                 return ValueTask.CompletedTask;
-            })
+            }, cancellationToken)
             : null;
         using var recordSubscription = filter.Records
             ? hub.Subscribe(filter.Devices?.Select(DeviceServices.SeriesId).ToHashSet(StringComparer.Ordinal), filter.Types, channel.Writer)

@@ -254,9 +254,17 @@ public sealed partial class FleetIndex : IHostedService, IDisposable
                     continue;
                 }
                 var devices = _services.GetRequiredService<IDeviceStore>();
+                var series = _services.GetService<ITimeSeriesStore>();
                 while (_toRefresh.Reader.TryRead(out var id))
                 {
-                    Verify(id, await devices.GetAsync(id, cancellationToken));
+                    var known = _byId.ContainsKey(id);
+                    var device = await devices.GetAsync(id, cancellationToken);
+                    Verify(id, device);
+                    if (!known && device is not null && series is not null)
+                    {
+                        // Learned from another node: its position and last records were stored before this node heard of it.
+                        await LoadLatestAsync(series, id, cancellationToken);
+                    }
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -297,14 +305,7 @@ public sealed partial class FleetIndex : IHostedService, IDisposable
             Upsert(device);
             if (series is not null)
             {
-                foreach (var record in await series.GetLatestAsync(DeviceServices.SeriesId(id), cancellationToken))
-                {
-                    Seen(id, record.Time);
-                    if (record.Type == FleetApi.LocationType && FleetLocation.TryParse(record.Time, record.Data) is { } location)
-                    {
-                        Located(id, location);
-                    }
-                }
+                await LoadLatestAsync(series, id, cancellationToken);
             }
         }
         foreach (var id in _byId.Keys)
@@ -316,6 +317,19 @@ public sealed partial class FleetIndex : IHostedService, IDisposable
         }
         _loaded.TrySetResult();
         LogLoaded(_logger, _byId.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    /// <summary>Takes a device's last-seen time and position from its newest stored records.</summary>
+    private async Task LoadLatestAsync(ITimeSeriesStore series, Guid id, CancellationToken cancellationToken)
+    {
+        foreach (var record in await series.GetLatestAsync(DeviceServices.SeriesId(id), cancellationToken))
+        {
+            Seen(id, record.Time);
+            if (record.Type == FleetApi.LocationType && FleetLocation.TryParse(record.Time, record.Data) is { } location)
+            {
+                Located(id, location);
+            }
+        }
     }
 
     /// <summary>The entries sorted by ident and by name, rebuilt when the set changed.</summary>

@@ -26,6 +26,12 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
 
     private readonly Lock _byDeviceWrites = new();
 
+    /// <summary>
+    /// Called (on the session's thread, must not block) when a device gains or loses a connection on
+    /// this node; the presence tracker shares it with the other nodes.
+    /// </summary>
+    internal Action<Guid>? DeviceChanged { get; set; }
+
     public int Count => Volatile.Read(ref _count);
 
     public IReadOnlyList<ConnectionInfo> GetAll() => [.. _connections.Values.Select(c => c.Snapshot())];
@@ -88,6 +94,7 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
         {
             _byDevice.GetOrAdd(deviceId, static _ => new(StringComparer.Ordinal))[connection.ConnectionId] = connection;
         }
+        DeviceChanged?.Invoke(deviceId);
     }
 
     internal void Remove(IRegisteredConnection connection)
@@ -111,5 +118,6 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
                 }
             }
         }
+        DeviceChanged?.Invoke(deviceId);
     }
 }

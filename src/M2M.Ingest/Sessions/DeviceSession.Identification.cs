@@ -21,7 +21,7 @@ internal abstract partial class DeviceSession
     private Guid? _deviceId;
     private string? _ident;
     private DateTimeOffset? _identifiedAt;
-    private IDisposable? _deviceSubscription;
+    private IAsyncDisposable? _deviceSubscription;
 
     /// <summary>Whether the device has identified.</summary>
     protected bool IsIdentified => _deviceId is not null;
@@ -82,7 +82,7 @@ internal abstract partial class DeviceSession
         RecordId = $"dev-{device.Id:D}";
         _deviceId = device.Id;
         Services.Registry.SetDevice(this, device.Id);
-        _deviceSubscription = Services.Bus.Subscribe(Topics.Device(device.Id), OnBusMessageAsync);
+        _deviceSubscription = await Services.Bus.SubscribeAsync(Topics.Device(device.Id), OnBusMessageAsync, Closing);
         IngestMetrics.Identifications.Add(1, ProtocolTag, new KeyValuePair<string, object?>("result", "accepted"));
         Logger.LogInformation("Identified as {Ident} ({DeviceId})", device.Ident, device.Id);
 

@@ -95,6 +95,7 @@ internal abstract partial class DeviceSession
     protected async ValueTask<bool> BarrierAsync()
     {
         var start = Stopwatch.GetTimestamp();
+        using var activity = IngestTelemetry.Source.StartActivity("device barrier");
         var flush = _publisher.FlushAsync(Closing);
         if (!flush.IsCompletedSuccessfully)
         {

@@ -130,11 +130,11 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         // The server is stopping: say goodbye and end, instead of being cut at the end of the shutdown timeout.
         using var shutdown = _connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
             .Register(static s => ((DeviceSession)s!).RequestClose("server shutting down"), this);
-        IDisposable? connectionSubscription = null;
+        IAsyncDisposable? connectionSubscription = null;
         try
         {
             Logger.LogDebug("Connection from {Remote}", RemoteAddress);
-            connectionSubscription = _services.Bus.Subscribe(Topics.Connection(ConnectionId), OnBusMessageAsync);
+            connectionSubscription = await _services.Bus.SubscribeAsync(Topics.Connection(ConnectionId), OnBusMessageAsync, Closing);
             await PublishEventAsync(Calls.DeviceConnected, null);
 
             var workLoop = RunWorkLoopAsync();
@@ -157,8 +157,8 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         }
         finally
         {
-            connectionSubscription?.Dispose();
-            _deviceSubscription?.Dispose();
+            await UnsubscribeAsync(connectionSubscription);
+            await UnsubscribeAsync(_deviceSubscription);
             _services.Registry.Remove(this);
             IngestMetrics.Connections.Add(-1, ProtocolTag);
             await EndAsync();
@@ -344,6 +344,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
 
             try
             {
+                using var activity = IngestTelemetry.StartInput(ConnectionId, _deviceId, Protocol == DeviceProtocol.M2mp ? "m2mp" : "alip");
                 consumed = await ProcessAsync(buffer);
             }
             catch (OperationCanceledException) when (IsClosing)
@@ -493,6 +494,22 @@ internal abstract partial class DeviceSession : IRegisteredConnection
             WritePing(++_pingCounter);
             CountOut();
             await FlushOutputAsync();
+        }
+    }
+
+    private async ValueTask UnsubscribeAsync(IAsyncDisposable? subscription)
+    {
+        try
+        {
+            if (subscription is not null)
+            {
+                await subscription.DisposeAsync();
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The broker is unreachable: its side of the subscription ends with the bus connection.
+            Logger.LogDebug(e, "Could not unsubscribe");
         }
     }
 

@@ -38,13 +38,14 @@ public sealed class InProcessMessageBus(ILogger<InProcessMessageBus> logger) : I
         }
     }
 
-    public IDisposable Subscribe(string subject, Func<BusMessage, ValueTask> handler)
+    public ValueTask<IAsyncDisposable> SubscribeAsync(string subject, Func<BusMessage, ValueTask> handler, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(subject);
         ArgumentNullException.ThrowIfNull(handler);
+        cancellationToken.ThrowIfCancellationRequested();
         var subscription = new Subscription(this, subject, handler);
         _subjects.AddOrUpdate(subject, static (_, s) => [s], static (_, list, s) => list.Add(s), subscription);
-        return subscription;
+        return ValueTask.FromResult<IAsyncDisposable>(subscription);
     }
 
     /// <summary>Subjects with at least one subscriber (diagnostics and tests).</summary>
@@ -69,7 +70,7 @@ public sealed class InProcessMessageBus(ILogger<InProcessMessageBus> logger) : I
         }
     }
 
-    private sealed class Subscription(InProcessMessageBus bus, string subject, Func<BusMessage, ValueTask> handler) : IDisposable
+    private sealed class Subscription(InProcessMessageBus bus, string subject, Func<BusMessage, ValueTask> handler) : IAsyncDisposable
     {
         private int _disposed;
 
@@ -77,12 +78,13 @@ public sealed class InProcessMessageBus(ILogger<InProcessMessageBus> logger) : I
 
         public Func<BusMessage, ValueTask> Handler { get; } = handler;
 
-        public void Dispose()
+        public ValueTask DisposeAsync()
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
                 bus.Remove(this);
             }
+            return ValueTask.CompletedTask;
         }
     }
 }

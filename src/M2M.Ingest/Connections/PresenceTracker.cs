@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using M2M.Ingest.Hosting;
+using M2M.Messaging;
+using M2M.Messaging.Presence;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace M2M.Ingest.Connections;
+
+/// <summary>
+/// Shares this node's device connections with the other nodes through the <see cref="IPresenceStore"/>
+/// (when the host has one, i.e. distributed): claims a device when it identifies here, closes the
+/// connection it replaced (on this node or another: one live session per device), refreshes the
+/// last-seen times every <see cref="IngestOptions.PresenceRefresh"/> and releases a device when its
+/// last connection here ends. Changes are coalesced per device (a set of dirty ids, bounded by the
+/// devices held), and each pass reads the registry's current state, so a burst of reconnections
+/// costs one store update per device.
+/// </summary>
+internal sealed class PresenceTracker(
+    ConnectionRegistry registry,
+    IngestNode node,
+    IMessageBus bus,
+    IOptions<IngestOptions> options,
+    IServiceProvider services,
+    ILogger<PresenceTracker> logger) : BackgroundService
+{
+    private readonly ConcurrentDictionary<Guid, byte> _dirty = new();
+    private readonly SemaphoreSlim _signal = new(0, 1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (services.GetService<IPresenceStore>() is not { } store)
+        {
+            return;
+        }
+        registry.DeviceChanged = MarkDirty;
+        var refresh = options.Value.PresenceRefresh;
+        var nextRefresh = DateTime.UtcNow + refresh;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var wait = nextRefresh - DateTime.UtcNow;
+                if (wait > TimeSpan.Zero)
+                {
+                    await _signal.WaitAsync(wait, stoppingToken);
+                }
+                await SyncDirtyAsync(store, stoppingToken);
+                if (DateTime.UtcNow >= nextRefresh)
+                {
+                    await RefreshAllAsync(store, stoppingToken);
+                    nextRefresh = DateTime.UtcNow + refresh;
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The store is unreachable: the dirty set keeps what is left, retried shortly.
+                logger.LogWarning(e, "Presence update failed; retrying");
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+        registry.DeviceChanged = null;
+    }
+
+    private void MarkDirty(Guid deviceId)
+    {
+        _dirty[deviceId] = 0;
+        if (_signal.CurrentCount == 0)
+        {
+            try
+            {
+                _signal.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Already signalled.
+            }
+        }
+    }
+
+    private async Task SyncDirtyAsync(IPresenceStore store, CancellationToken cancellationToken)
+    {
+        foreach (var deviceId in _dirty.Keys)
+        {
+            _dirty.TryRemove(deviceId, out _);
+            try
+            {
+                await SyncAsync(store, deviceId, cancellationToken);
+            }
+            catch
+            {
+                MarkDirty(deviceId);
+                throw;
+            }
+        }
+    }
+
+    private async Task SyncAsync(IPresenceStore store, Guid deviceId, CancellationToken cancellationToken)
+    {
+        var live = registry.GetByDevice(deviceId);
+        if (live.Count == 0)
+        {
+            await store.ReleaseAsync(deviceId, node.Name, cancellationToken);
+            return;
+        }
+        var newest = live.MaxBy(c => c.IdentifiedAt ?? c.ConnectedAt)!;
+        var replaced = await store.ClaimAsync(Presence(deviceId, newest), cancellationToken);
+        foreach (var older in live)
+        {
+            if (older.ConnectionId != newest.ConnectionId)
+            {
+                await CloseAsync(older.ConnectionId, deviceId, cancellationToken);
+            }
+        }
+        if (replaced is not null && live.All(c => c.ConnectionId != replaced.ConnectionId))
+        {
+            await CloseAsync(replaced.ConnectionId, deviceId, cancellationToken);
+        }
+    }
+
+    private async Task RefreshAllAsync(IPresenceStore store, CancellationToken cancellationToken)
+    {
+        foreach (var connection in registry.GetAll())
+        {
+            if (connection.DeviceId is { } deviceId)
+            {
+                await store.RefreshAsync(Presence(deviceId, connection), cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Closes a replaced connection wherever it is: its node subscribes to its connection subject.</summary>
+    private ValueTask CloseAsync(string connectionId, Guid deviceId, CancellationToken cancellationToken)
+    {
+        logger.LogInformation("Device {DeviceId} reconnected; closing its previous connection {ConnectionId}", deviceId, connectionId);
+        return bus.PublishAsync(
+            Topics.Connection(connectionId),
+            new BusMessage(Calls.Disconnect, node.Name, Topics.Connection(connectionId))
+                .With("device_id", deviceId.ToString("D"))
+                .With("reason", "reconnected elsewhere"),
+            cancellationToken);
+    }
+
+    private DevicePresence Presence(Guid deviceId, ConnectionInfo connection) =>
+        new(deviceId, node.Name, connection.ConnectionId, connection.ConnectedAt, connection.LastActivity);
+}
