@@ -92,9 +92,11 @@ public sealed class RocksBackup(RocksStore store, string dataDirectory, ILogger<
     /// Restores an archive into <paramref name="dataDirectory"/>, which must be missing or empty, then
     /// opens the database once to check it (format version, consistency) and closes it again.
     /// </summary>
-    /// <exception cref="BackupException">Not empty, not a RocksDB backup, or the restored database does not open.</exception>
+    /// <exception cref="BackupException">Not empty, not a RocksDB backup, or the restored database does not open;
+    /// what the restore wrote is removed again.</exception>
     public static async Task<BackupManifest> RestoreAsync(Stream archive, string dataDirectory, CancellationToken cancellationToken = default)
     {
+        var created = !Directory.Exists(dataDirectory);
         var manifest = await BackupArchive.ExtractAsync(archive, dataDirectory, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -109,8 +111,14 @@ public sealed class RocksBackup(RocksStore store, string dataDirectory, ILogger<
             }
             using var check = RocksStore.Open(database);
         }
-        catch (Exception e) when (e is not BackupException)
+        catch (Exception e)
         {
+            // Leave the directory as it was found: a half-usable data directory must not be started.
+            BackupArchive.RemoveRestored(dataDirectory, created);
+            if (e is BackupException)
+            {
+                throw;
+            }
             throw new BackupException($"The restored database does not open: {e.Message}", e);
         }
         return manifest;

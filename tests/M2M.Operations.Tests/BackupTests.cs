@@ -109,6 +109,35 @@ public sealed class BackupTests
         Assert.Empty(Directory.EnumerateFileSystemEntries(target.Path));
     }
 
+    [Theory]
+    [InlineData("postgres", "CURRENT", "the 'postgres' backend")]
+    [InlineData("rocks", "CURRENT", "does not open")]
+    [InlineData("rocks", "OTHER", "no database")]
+    public async Task A_backup_whose_database_cannot_be_restored_is_refused_and_leaves_nothing_behind(string backend, string file, string reason)
+    {
+        // A well-formed archive around a database that RocksDB cannot use (another backend's, a
+        // damaged one, none): the check after extraction refuses it.
+        using var source = new TempDirectory("m2m-backup-src");
+        Directory.CreateDirectory(Path.Combine(source.Path, "db"));
+        await File.WriteAllTextAsync(Path.Combine(source.Path, "db", file), "MANIFEST-000099\n", Ct);
+        await File.WriteAllTextAsync(Path.Combine(source.Path, "api-signing.key"), "not a key", Ct);
+        using var archive = new MemoryStream();
+        var manifest = new BackupManifest(BackupArchive.LayoutVersion, backend, 1, DateTimeOffset.UtcNow, "test");
+        await BackupArchive.WriteAsync(archive, manifest, Path.Combine(source.Path, "db"), source.Path, new HashSet<string> { "db" }, Ct);
+        using var existing = new TempDirectory("m2m-backup-dst");
+        using var parent = new TempDirectory("m2m-backup-dst");
+        var missing = Path.Combine(parent.Path, "data");
+
+        archive.Position = 0;
+        var intoExisting = await Assert.ThrowsAsync<BackupException>(() => RocksBackup.RestoreAsync(archive, existing.Path, Ct));
+        archive.Position = 0;
+        await Assert.ThrowsAsync<BackupException>(() => RocksBackup.RestoreAsync(archive, missing, Ct));
+
+        Assert.Contains(reason, intoExisting.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(existing.Path));
+        Assert.False(Directory.Exists(missing));
+    }
+
     [Fact]
     public async Task An_offline_backup_refuses_the_database_of_a_running_server()
     {

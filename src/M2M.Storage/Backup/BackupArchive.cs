@@ -141,6 +141,13 @@ public static class BackupArchive
         }
     }
 
+    /// <summary>
+    /// Removes what a restore wrote into <paramref name="dataDirectory"/>: the directory itself when the
+    /// restore created it, else its contents (it was empty before: <see cref="ExtractAsync"/> checks).
+    /// For a backend whose check of the extracted database fails after <see cref="ExtractAsync"/>.
+    /// </summary>
+    public static void RemoveRestored(string dataDirectory, bool created) => Clean(Path.GetFullPath(dataDirectory), created);
+
     private static void Clean(string root, bool created)
     {
         try
