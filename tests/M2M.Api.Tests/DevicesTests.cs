@@ -82,7 +82,11 @@ public class DevicesTests(ApiFixture fixture)
     {
         var big = "{\"ident\":\"imei:1\",\"displayName\":\"" + new string('x', 2 * 1024 * 1024) + "\"}";
 
-        var response = await Admin.PostAsync("/api/devices", RawJson(big), Ct);
+        // With "Expect: 100-continue" the client waits for the server's verdict before sending the body:
+        // without it, the 413 and the closed connection may reach the client while it is still writing (broken pipe).
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/devices") { Content = RawJson(big) };
+        request.Headers.ExpectContinue = true;
+        var response = await Admin.SendAsync(request, Ct);
 
         await response.AssertProblemAsync(413);
     }
