@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text;
 using BenchmarkDotNet.Attributes;
 using M2M.Ingest.Alip;
@@ -147,5 +148,100 @@ public class AlipReaderBenchmarks
         }
 
         return sum;
+    }
+    /// <summary>
+    /// <see cref="ReadAndDecode"/> with the location numbers parsed as before <see cref="DecimalText"/>: the grammar
+    /// checked by hand, then <see cref="double.TryParse(ReadOnlySpan{byte}, NumberStyles, IFormatProvider, out double)"/>
+    /// (a copy of the old code, kept as the same-run baseline of the decimal parser). Differs only for <c>D L</c>.
+    /// </summary>
+    [Benchmark]
+    public long ReadAndDecodeDoubleParse()
+    {
+        var reader = new SequenceReader<byte>(_input);
+        long sum = 0;
+        while (_reader.TryRead(ref reader, out var line))
+        {
+            var tokens = line.GetTokens();
+            if (line.Command is AlipCommand.E or AlipCommand.J && tokens.TryNext(out var time) && AlipTime.TryParse(time, out var unix) == ValueError.None)
+            {
+                sum += unix & 1;
+            }
+
+            if (tokens.TryNext(out var type))
+            {
+                var mapped = AlipDataType.Map(type);
+                tokens.TryReadRest(out var content);
+                if (mapped.Kind == AlipDataKind.Location && DoubleParseLocation.TryParsePosition(content, out var latitude))
+                {
+                    sum += (long)latitude;
+                }
+
+                sum += content.Length;
+            }
+        }
+
+        return sum;
+    }
+
+    /// <summary>The position parsing of <c>Location.TryParseAlipL</c> before <see cref="DecimalText"/> (comma split, grammar, double.TryParse).</summary>
+    private static class DoubleParseLocation
+    {
+        public static bool TryParsePosition(ReadOnlySpan<byte> content, out double latitude)
+        {
+            latitude = 0;
+            Span<double> values = stackalloc double[4];
+            var count = 0;
+            while (true)
+            {
+                var comma = content.IndexOf((byte)',');
+                var field = comma < 0 ? content : content[..comma];
+                if (count == 4 || !TryParseDecimal(field, out values[count]))
+                {
+                    return false;
+                }
+
+                count++;
+                if (comma < 0)
+                {
+                    break;
+                }
+
+                content = content[(comma + 1)..];
+            }
+
+            latitude = values[0];
+            return count >= 2 && double.IsFinite(values[0]) && double.IsFinite(values[1]) && Math.Abs(values[0]) <= 90 && Math.Abs(values[1]) <= 180;
+        }
+
+        private static bool TryParseDecimal(ReadOnlySpan<byte> field, out double value)
+        {
+            value = 0;
+            var body = field;
+            if (!body.IsEmpty && (body[0] == (byte)'-' || body[0] == (byte)'+'))
+            {
+                body = body[1..];
+            }
+
+            var digits = 0;
+            var dots = 0;
+            foreach (var c in body)
+            {
+                if (c == (byte)'.')
+                {
+                    dots++;
+                }
+                else if (c - (uint)'0' <= 9)
+                {
+                    digits++;
+                }
+                else
+                {
+                    return false;
+                }
+            }
+
+            return digits > 0 && dots <= 1 && digits <= 40
+                && double.TryParse(field, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out value);
+        }
     }
 }

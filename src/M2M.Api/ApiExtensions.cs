@@ -134,6 +134,7 @@ public static class ApiExtensions
         api.MapFilesApi();
         api.MapFirmwareAccessApi();
         api.MapAdminApi();
+        api.MapMaintenanceApi();
         api.MapApiKeysApi();
         api.MapRegistryApi();
         api.MapEventsApi();

@@ -1,5 +1,6 @@
 using M2M.Ingest.Authentication;
 using M2M.Ingest.Connections;
+using M2M.Ingest.Converters;
 using M2M.Ingest.Hosting;
 using M2M.Ingest.Sessions;
 using M2M.Messaging.Presence;
@@ -34,7 +35,7 @@ public static class IngestExtensions
             .Validate(
                 o => o.IdentificationTimeout > TimeSpan.Zero && o.PingAfterIdle > TimeSpan.Zero && o.PingMinSendGap >= TimeSpan.Zero
                     && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero
-                    && o.PresenceRefresh > TimeSpan.Zero,
+                    && o.ConverterTimeout > TimeSpan.Zero && o.PresenceRefresh > TimeSpan.Zero,
                 "M2M:Ingest timeouts must be positive.")
             .Validate(o => o.M2mpIdleDisconnect >= TimeSpan.Zero, "M2M:Ingest:M2mpIdleDisconnect must not be negative (0 = off).")
             .Validate(o => o.PlainPorts || o.Tls.Enabled, "M2M:Ingest: PlainPorts is false and Tls:Enabled is false: no device could connect.")
@@ -56,6 +57,8 @@ public static class IngestExtensions
         builder.Services.TryAddSingleton<IngestTls>();
         builder.Services.TryAddSingleton<DeviceAuthenticator>();
         builder.Services.TryAddSingleton<SessionServices>();
+        builder.Services.TryAddSingleton<ChannelConverters>();
+        builder.Services.AddChannelConverter<NmeaConverter>();
         builder.Services.AddHostedService<IngestServer>();
         builder.Services.AddHostedService<ReceiverAnnouncement>();
         return builder;

@@ -33,6 +33,9 @@ internal static class IngestMetrics
     public static readonly Counter<long> FutureRecords = Meter.CreateCounter<long>(
         "m2m.ingest.records.future", description: "Records stamped more than the tolerance in the future (stored, suspicious)");
 
+    public static readonly Counter<long> ConverterFrames = Meter.CreateCounter<long>(
+        "m2m.ingest.converter.frames", description: "Frames of translated channels, by protocol and result (converted, empty, rejected, refused, timeout, failed, external)");
+
     public static readonly Histogram<double> BarrierLatency = Meter.CreateHistogram<double>(
         "m2m.ingest.barrier.latency", unit: "ms", description: "Time from a device's barrier to its answer");
 

@@ -93,6 +93,12 @@ public sealed class IngestOptions
     /// <summary>Largest firmware chunk returned by ALIP <c>F G</c>; larger requests are clamped.</summary>
     public int FirmwareChunkMax { get; set; } = 4096;
 
+    /// <summary>
+    /// How long an in-process converter may take for one frame; past it the frame counts as not converted
+    /// (its raw record is stored as always) and the session goes on.
+    /// </summary>
+    public TimeSpan ConverterTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Whether the ALIP <c>DB</c> diagnostics commands are answered.</summary>
     public bool Diagnostics { get; set; }
 

@@ -15,7 +15,11 @@ public static class M2MServer
     /// <summary>HTTP address used when neither <c>--urls</c> nor <c>ASPNETCORE_URLS</c> says otherwise.</summary>
     public const string DefaultUrls = "http://localhost:5080";
 
-    public static WebApplication Build(string[] args)
+    /// <summary>
+    /// Builds the server; <paramref name="configure"/> runs after the modules are added (a host or a test
+    /// adds its own services there, e.g. an in-process converter with <c>AddChannelConverter</c>).
+    /// </summary>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]))
@@ -30,6 +34,7 @@ public static class M2MServer
         builder.AddIngest();
         builder.AddForwarding();
         builder.AddApi();
+        configure?.Invoke(builder);
 
         var app = builder.Build();
         app.MapDefaultEndpoints();

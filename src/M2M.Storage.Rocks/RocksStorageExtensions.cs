@@ -28,7 +28,9 @@ public static class RocksStorageExtensions
     /// </summary>
     public static TBuilder AddRocksStorage<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
-        builder.Services.AddOptions<RocksStoreOptions>().Bind(builder.Configuration.GetSection(RocksStoreOptions.Section));
+        builder.Services.AddOptions<RocksStoreOptions>().Bind(builder.Configuration.GetSection(RocksStoreOptions.Section))
+            .Validate(o => o.MaxTotalWalBytes >= 1 << 20, "M2M:Storage:Rocks:MaxTotalWalBytes must be at least 1 MiB.")
+            .ValidateOnStart();
         builder.Services.AddRocksStore();
         builder.Services.AddSingleton<ITimeSeriesStore>(sp => new RocksTimeSeriesStore(sp.GetRequiredService<RocksStore>()));
         builder.Services.AddSingleton<IForwardingFeed>(sp => new RocksForwardingFeed(sp.GetRequiredService<RocksStore>()));

@@ -88,7 +88,7 @@ public sealed class RocksStore : IDisposable
             .SetBytesPerSync(1 << 20)
             // The WAL is shared by all column families: a rarely written family (meta, registry) would
             // pin old WAL files forever. Past this size, RocksDB flushes the family holding the oldest one.
-            .SetMaxTotalWalSize(256UL << 20)
+            .SetMaxTotalWalSize((ulong)options.MaxTotalWalBytes)
             // Bounds the memtables of all families together (4 write buffers' worth).
             .SetDbWriteBufferSize((ulong)options.WriteBufferBytes * 4)
             .SetKeepLogFileNum(5);
@@ -301,6 +301,13 @@ public sealed class RocksStoreOptions
 
     /// <summary>Memtable size of the time-series column families (others use at most 16 MiB); all memtables together are capped at 4×.</summary>
     public long WriteBufferBytes { get; set; } = 64L << 20;
+
+    /// <summary>
+    /// Largest total size of the write-ahead log files: past it RocksDB flushes the column family that
+    /// holds the oldest one, so the WAL's share of the disk stays bounded (the rest is the data files,
+    /// bounded by retention).
+    /// </summary>
+    public long MaxTotalWalBytes { get; set; } = 256L << 20;
 
     /// <summary>Records per write batch of a storage format upgrade (batches are also capped at 16 MiB): bounds its memory.</summary>
     public int UpgradeBatchRecords { get; set; } = 10_000;

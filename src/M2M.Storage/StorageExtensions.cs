@@ -1,4 +1,6 @@
+using M2M.Storage.Lifecycle;
 using M2M.Storage.TimeSeries;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -31,10 +33,50 @@ public static class StorageExtensions
             .ValidateOnStart();
         builder.Services.AddOptions<RecordWriterOptions>().Bind(builder.Configuration.GetSection(RecordWriterSection));
 
+        builder.Services.AddOptions<RetentionOptions>()
+            .Bind(builder.Configuration.GetSection(RetentionOptions.Section))
+            .Validate(o => o.Months is null or >= 1 and <= Entities.IDomainStore.MaxRetentionMonths, "M2M:Storage:Retention:Months must be 1 to 1200 (or unset: keep everything).")
+            .Validate(o => o.Interval >= MinInterval && o.Interval <= MaxInterval, "M2M:Storage:Retention:Interval must be 1 second to 24 days.")
+            .Validate(o => o.MaxSeriesPerRun >= 1, "M2M:Storage:Retention:MaxSeriesPerRun must be positive.")
+            .ValidateOnStart();
+        builder.Services.AddOptions<CleanupOptions>()
+            .Bind(builder.Configuration.GetSection(CleanupOptions.Section))
+            .Validate(o => o.GracePeriod >= TimeSpan.Zero, "M2M:Storage:Cleanup:GracePeriod must not be negative.")
+            .Validate(o => o.Interval >= MinInterval && o.Interval <= MaxInterval, "M2M:Storage:Cleanup:Interval must be 1 second to 24 days.")
+            .ValidateOnStart();
+
         builder.Services.AddRecordWriter();
         builder.Services.AddEntityStores();
+        builder.Services.AddStorageMaintenance();
         builder.Services.AddHealthChecks().AddCheck<StorageHealthCheck>(HealthCheckName);
         return builder;
+    }
+
+    private static readonly TimeSpan MinInterval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxInterval = TimeSpan.FromDays(24);
+
+    /// <summary>
+    /// The maintenance of the storage over the registered backend: <see cref="RetentionJob"/>,
+    /// <see cref="CleanupJob"/>, <see cref="DeviceDeletions"/> and the hosted service that runs them on
+    /// schedule (options <see cref="RetentionOptions"/> and <see cref="CleanupOptions"/>).
+    /// </summary>
+    public static IServiceCollection AddStorageMaintenance(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new MaintenanceMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.TryAddSingleton(sp => new DeviceDeletions(
+            sp.GetRequiredService<Entities.IDeviceStore>(), sp.GetRequiredService<Registry.IRegistry>(), sp.GetRequiredService<ITimeSeriesStore>(),
+            sp.GetRequiredService<MaintenanceMetrics>(), sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<DeviceDeletions>>()));
+        services.TryAddSingleton(sp => new RetentionJob(
+            sp.GetRequiredService<ITimeSeriesStore>(), sp.GetRequiredService<Entities.IDomainStore>(), sp.GetRequiredService<Registry.IRegistry>(),
+            sp.GetService<IOptions<RetentionOptions>>()?.Value ?? new RetentionOptions(), sp.GetRequiredService<MaintenanceMetrics>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<RetentionJob>>()));
+        services.TryAddSingleton(sp => new CleanupJob(
+            sp.GetRequiredService<Registry.IRegistry>(), sp.GetRequiredService<DeviceDeletions>(),
+            sp.GetService<IOptions<CleanupOptions>>()?.Value ?? new CleanupOptions(), sp.GetRequiredService<MaintenanceMetrics>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<CleanupJob>>()));
+        services.AddHostedService<MaintenanceService>();
+        return services;
     }
 
     /// <summary>

@@ -20,12 +20,15 @@ public sealed class DeviceServer : IAsyncDisposable
     private readonly TempDirectory? _ownedData;
     private readonly string[] _args;
 
-    private DeviceServer(WebApplication app, string dataDirectory, TempDirectory? ownedData, string[] args)
+    private readonly Action<WebApplicationBuilder>? _configure;
+
+    private DeviceServer(WebApplication app, string dataDirectory, TempDirectory? ownedData, string[] args, Action<WebApplicationBuilder>? configure)
     {
         App = app;
         DataDirectory = dataDirectory;
         _ownedData = ownedData;
         _args = args;
+        _configure = configure;
     }
 
     public WebApplication App { get; private set; }
@@ -47,13 +50,16 @@ public sealed class DeviceServer : IAsyncDisposable
     public IngestEndpoints Endpoints => Services.GetRequiredService<IngestEndpoints>();
 
     /// <summary>Starts a server; <paramref name="settings"/> are <c>key=value</c> pairs under <c>M2M:Ingest:</c> (e.g. <c>AutoRegister=false</c>).</summary>
-    public static Task<DeviceServer> StartAsync(params string[] settings)
+    public static Task<DeviceServer> StartAsync(params string[] settings) => StartAsync(null, settings);
+
+    /// <summary>Starts a server whose services <paramref name="configure"/> adds to (e.g. test converters).</summary>
+    public static Task<DeviceServer> StartAsync(Action<WebApplicationBuilder>? configure, params string[] settings)
     {
         var data = new TempDirectory("m2m-ingest");
-        return StartAsync(data.Path, data, settings);
+        return StartAsync(data.Path, data, settings, configure);
     }
 
-    private static async Task<DeviceServer> StartAsync(string dataDirectory, TempDirectory? owned, string[] settings)
+    private static async Task<DeviceServer> StartAsync(string dataDirectory, TempDirectory? owned, string[] settings, Action<WebApplicationBuilder>? configure)
     {
         List<string> args =
         [
@@ -69,10 +75,10 @@ public sealed class DeviceServer : IAsyncDisposable
             args.Add($"--M2M:Ingest:{setting[..eq]}");
             args.Add(setting[(eq + 1)..]);
         }
-        var app = M2MServer.Build([.. args]);
+        var app = M2MServer.Build([.. args], configure);
         await app.StartAsync(TestContext.Current.CancellationToken);
         await app.Services.GetRequiredService<IngestEndpoints>().Started;
-        return new DeviceServer(app, dataDirectory, owned, settings);
+        return new DeviceServer(app, dataDirectory, owned, settings, configure);
     }
 
     /// <summary>Stops the host (gracefully) and starts a new one on the same data directory.</summary>
@@ -80,7 +86,7 @@ public sealed class DeviceServer : IAsyncDisposable
     {
         await App.StopAsync();
         await App.DisposeAsync();
-        App = (await StartAsync(DataDirectory, null, _args)).App;
+        App = (await StartAsync(DataDirectory, null, _args, _configure)).App;
     }
 
     public async Task<AlipDevice> ConnectAlipAsync()

@@ -145,7 +145,7 @@ public sealed class PersistenceTests
     }
 
     /// <summary>The built server next to this test's build: <c>src/M2M.Server/bin/&lt;Configuration&gt;/&lt;tfm&gt;/M2M.Server.dll</c>.</summary>
-    private static string FindServerAssembly()
+    internal static string FindServerAssembly()
     {
         var testDirectory = new DirectoryInfo(AppContext.BaseDirectory);
         var tfm = testDirectory.Name;

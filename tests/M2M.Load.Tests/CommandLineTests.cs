@@ -81,7 +81,7 @@ public sealed class CommandLineTests
         string[] options =
         [
             "--host", "--m2mp-port", "--alip-port", "--protocol", "--devices", "--ident-prefix", "--ident-offset", "--barrier-every",
-            "--duration", "--period", "--jitter", "--rate", "--window", "--max-unacked", "--history", "--replay", "--replay-loop",
+            "--duration", "--period", "--jitter", "--rate", "--window", "--max-unacked", "--history", "--spacing", "--replay", "--replay-loop",
             "--reconnect-min", "--reconnect-max", "--connect-timeout", "--ident-timeout", "--server-pid", "--json", "--quiet",
             "--source-addresses", "--connections", "--connect-concurrency", "--settle", "--hold", "--then-load", "--rows",
             "--sync-every", "--dir",
@@ -103,11 +103,28 @@ public sealed class CommandLineTests
                 "--source-addresses" => "127.0.0.2-127.0.0.3",
                 "--jitter" => "10%",
                 "--json" or "--quiet" or "--replay-loop" or "--then-load" => null,
-                _ when option.Contains("timeout", StringComparison.Ordinal) || option is "--duration" or "--period" or "--history" or "--settle" or "--hold" or "--reconnect-min" or "--reconnect-max" => "2s",
+                _ when option.Contains("timeout", StringComparison.Ordinal) || option is "--duration" or "--period" or "--history" or "--spacing" or "--settle" or "--hold" or "--reconnect-min" or "--reconnect-max" => "2s",
                 _ => "5",
             };
             var result = CommandLine.Parse(value is null ? [command, option] : [command, option, value]);
             Assert.True(result.Options is not null, $"{command} {option} {value}: {result.Error}");
+        }
+    }
+
+    [Theory]
+    [InlineData("30m", true)]
+    [InlineData("1s", true)]
+    [InlineData("1.5s", false)]
+    [InlineData("0", false)]
+    [InlineData("400d", false)]
+    public void Spacing_is_whole_seconds(string text, bool accepted)
+    {
+        var result = CommandLine.Parse(["load", "--spacing", text]);
+
+        Assert.Equal(accepted, result.Options is not null);
+        if (accepted)
+        {
+            Assert.Equal(CommandLine.ParseDuration(text), result.Options!.Spacing);
         }
     }
 

@@ -185,6 +185,44 @@ public abstract class RegistryContract : IDisposable
     }
 
     [Fact]
+    public async Task Cleanup_with_a_grace_period_removes_only_nodes_deleted_before_it()
+    {
+        await Registry.SetValueAsync(P("/g/old/"), "k", "v", cancellationToken: Ct);
+        await Registry.SetValueAsync(P("/g/old/sub/"), "k", "v", cancellationToken: Ct);
+        await Registry.SetValueAsync(P("/g/recent/"), "k", "v", cancellationToken: Ct);
+        await Registry.DeleteAsync(P("/g/old/"), cancellationToken: Ct);
+        Time.Advance(TimeSpan.FromHours(2));
+        await Registry.DeleteAsync(P("/g/recent/"), cancellationToken: Ct);
+        Time.Advance(TimeSpan.FromMinutes(30));
+
+        // Grace period of one hour: "old" was deleted 2.5 h ago, "recent" 30 min ago.
+        Assert.Equal(1, await Registry.CleanupAsync(Time.GetUtcNow() - TimeSpan.FromHours(1), Ct));
+
+        Assert.Equal(RegistryNodeStatus.Undefined, await Registry.GetStatusAsync(P("/g/old/"), Ct));
+        Assert.Equal(RegistryNodeStatus.Undefined, await Registry.GetStatusAsync(P("/g/old/sub/"), Ct));
+        Assert.Equal(RegistryNodeStatus.Deleted, await Registry.GetStatusAsync(P("/g/recent/"), Ct));
+        Assert.Equal("v", await Registry.GetValueAsync(P("/g/recent/"), "k", Ct));
+        Assert.NotNull(await Registry.GetValueAsync(P("/g/recent/"), ".deleted_date", Ct));
+
+        Time.Advance(TimeSpan.FromHours(1));
+        Assert.Equal(1, await Registry.CleanupAsync(Time.GetUtcNow() - TimeSpan.FromHours(1), Ct));
+        Assert.Equal(RegistryNodeStatus.Undefined, await Registry.GetStatusAsync(P("/g/recent/"), Ct));
+        Assert.Equal(0, await Registry.CleanupAsync(Time.GetUtcNow() - TimeSpan.FromHours(1), Ct));
+    }
+
+    [Fact]
+    public async Task Cleanup_with_a_grace_period_still_drops_expired_values()
+    {
+        await Registry.SetValueAsync(P("/gv/"), "tmp", "t", TimeSpan.FromSeconds(1), Ct);
+        await Registry.SetValueAsync(P("/gv/"), "kept", "k", cancellationToken: Ct);
+        Time.Advance(TimeSpan.FromSeconds(5));
+
+        Assert.Equal(0, await Registry.CleanupAsync(Time.GetUtcNow() - TimeSpan.FromDays(7), Ct));
+
+        Assert.Equal(new RegistryEntry("kept", "k", 0), Assert.Single(await Registry.GetEntriesAsync(P("/gv/"), Ct)));
+    }
+
+    [Fact]
     public async Task Creating_a_soft_deleted_node_again_starts_it_empty()
     {
         await Registry.SetValueAsync(P("/re/n/"), "old", "1", cancellationToken: Ct);

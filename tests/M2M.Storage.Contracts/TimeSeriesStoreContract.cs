@@ -449,6 +449,43 @@ public abstract partial class TimeSeriesStoreContract
         Assert.Equal([again.Time, T(2026, 1, 20)], (await store.QueryAsync(new TimeSeriesQuery("dev-1"), Ct)).Items.Select(r => r.Time));
     }
 
+    [Fact]
+    public async Task Expiring_a_range_deletes_every_type_in_it_counts_them_and_keeps_the_latest_values()
+    {
+        var store = await CreateStoreAsync();
+        var records = SpreadOverMonths();
+        // A type whose only (so latest) record lies in the range: its latest value must survive.
+        records.Add(R("dev-1", "sen:gone", T(2026, 2, 10)));
+        await store.SaveManyAsync(records, Ct);
+        await store.SaveManyAsync(SpreadOverMonths("dev-2"), Ct);
+        var latestBefore = await store.GetLatestAsync("dev-1", Ct);
+        Assert.Contains(latestBefore, r => r.Type == "sen:gone");
+        // Everything of dev-1 up to the end of March, including the newest record of some types.
+        var from = T(2026, 1, 1);
+        var to = T(2026, 4, 1).AddTicks(-1);
+
+        var deleted = await store.ExpireRangeAsync("dev-1", from, to, Ct);
+
+        Assert.Equal(records.Count(r => r.Time >= from && r.Time <= to), deleted);
+        var remaining = records.Where(r => r.Time > to).ToList();
+        Assert.Equal(Ordered(remaining, descending: true), await ReadAllPages(store, new TimeSeriesQuery("dev-1", Limit: 50)));
+        Assert.Equal(
+            Ordered(remaining.Where(r => r.Type == "_server"), descending: false),
+            await ReadAllPages(store, new TimeSeriesQuery("dev-1", "_server", Descending: false, Limit: 7)));
+        Assert.Equal(latestBefore, await store.GetLatestAsync("dev-1", Ct));
+        Assert.Equal(SpreadOverMonths("dev-2").Count, (await ReadAllPages(store, new TimeSeriesQuery("dev-2", Limit: 1000))).Count);
+        Assert.Equal(0, await store.ExpireRangeAsync("dev-1", from, to, Ct));
+        Assert.Equal(0, await store.ExpireRangeAsync("dev-unknown", from, to, Ct));
+    }
+
+    [Fact]
+    public async Task Expiring_a_range_checks_its_arguments()
+    {
+        var store = await CreateStoreAsync();
+        await Assert.ThrowsAsync<StorageValidationException>(() => store.ExpireRangeAsync("", T(2026, 1, 1), T(2026, 2, 1), Ct).AsTask());
+        await Assert.ThrowsAsync<StorageValidationException>(() => store.ExpireRangeAsync("dev-1", T(2026, 2, 1), T(2026, 1, 1), Ct).AsTask());
+    }
+
     public static TheoryData<string, string, string> InvalidRecords => new()
     {
         { "", "t", "{}" },

@@ -90,6 +90,7 @@ public sealed class NeutralSubtreeRegistryTests : RegistryContract
         public ValueTask<bool> CheckAsync(RegistryPath path, CancellationToken cancellationToken = default) => inner.CheckAsync(path, cancellationToken);
         public ValueTask<bool> DeleteAsync(RegistryPath path, bool hard = false, CancellationToken cancellationToken = default) => inner.DeleteAsync(path, hard, cancellationToken);
         public ValueTask<int> CleanupAsync(CancellationToken cancellationToken = default) => inner.CleanupAsync(cancellationToken);
+        public ValueTask<int> CleanupAsync(DateTimeOffset deletedBefore, CancellationToken cancellationToken = default) => inner.CleanupAsync(deletedBefore, cancellationToken);
         public ValueTask<string?> GetValueAsync(RegistryPath path, string name, CancellationToken cancellationToken = default) => inner.GetValueAsync(path, name, cancellationToken);
         public ValueTask<IReadOnlyDictionary<string, string>> GetValuesAsync(RegistryPath path, CancellationToken cancellationToken = default) => inner.GetValuesAsync(path, cancellationToken);
         public ValueTask<IReadOnlyDictionary<string, string>> GetValuesAsync(RegistryPath path, IEnumerable<string> names, CancellationToken cancellationToken = default) => inner.GetValuesAsync(path, names, cancellationToken);

@@ -73,6 +73,23 @@ public sealed class RocksRegistryTests : RegistryContract
     }
 
     [Fact]
+    public async Task A_real_delete_interrupted_by_a_crash_is_finished_by_cleanup_whatever_the_grace_period()
+    {
+        await Registry.SetValueAsync(P("/hard2/node/kid/"), "k", "v", cancellationToken: Ct);
+        await Registry.SetValueAsync(P("/hard2/soft/"), "k", "v", cancellationToken: Ct);
+        await Registry.DeleteAsync(P("/hard2/soft/"), cancellationToken: Ct);
+        Backend.Registry.FaultHook = step => throw new SimulatedCrashException(step);
+
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => Registry.DeleteAsync(P("/hard2/node/"), hard: true, Ct).AsTask());
+        Backend.Reopen();
+
+        // A week of grace: the soft delete of a moment ago stays, the interrupted real delete is finished.
+        Assert.Equal(1, await Backend.Registry.CleanupAsync(Time.GetUtcNow() - TimeSpan.FromDays(7), Ct));
+        Assert.Empty(Backend.RawKeys(RocksStore.Families.Registry, "/hard2/node/"));
+        Assert.Equal(RegistryNodeStatus.Deleted, await Backend.Registry.GetStatusAsync(P("/hard2/soft/"), Ct));
+    }
+
+    [Fact]
     public async Task A_half_created_node_left_by_a_crash_is_repaired_by_check()
     {
         await Registry.CreateAsync(P("/half/"), cancellationToken: Ct);

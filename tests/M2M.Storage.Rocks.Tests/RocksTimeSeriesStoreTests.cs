@@ -16,6 +16,72 @@ public sealed class RocksTimeSeriesStoreTests : TimeSeriesStoreContract, IDispos
         return ValueTask.FromResult<ITimeSeriesStore>(new RocksTimeSeriesStore(_store));
     }
 
+    [Fact]
+    public async Task Large_unsorted_batches_with_resent_records_store_each_record_once_and_keep_the_newest_latest()
+    {
+        // The save path copies the keys and values of a batch into one reused arena and puts them in key order: a
+        // batch far larger than the arena it starts with (and than the size it keeps between calls), in no key
+        // order, holding records twice, then sent again, then a small batch on the reused buffers.
+        var store = await CreateStoreAsync();
+        var random = new Random(7);
+        var padding = new string('x', 40_000);
+        var records = new List<TimeSeriesRecord>();
+        for (var i = 0; i < 150; i++)
+        {
+            var id = $"dev-{i % 3}";
+            var type = i % 2 == 0 ? "sen:temp" : "can";
+            var time = T(2026, 1 + i % 2, 1).AddMinutes(i * 7 % 50);
+            records.Add(R(id, type, time, $$"""{"n":{{i}},"pad":"{{padding}}"}"""));
+        }
+        var batch = records.OrderBy(_ => random.Next()).ToList();
+        batch.Insert(10, batch[100]);
+        batch.Add(batch[0]);
+
+        await store.SaveManyAsync(batch, Ct);
+        await store.SaveManyAsync(batch, Ct);
+        var small = R("dev-0", "sen:temp", T(2026, 3, 1), """{"n":"small"}""");
+        await store.SaveManyAsync([small, records[0]], Ct);
+        records.Add(small);
+
+        foreach (var series in records.GroupBy(r => r.Id))
+        {
+            var query = new TimeSeriesQuery(series.Key, Descending: false, Limit: 7);
+            Assert.Equal(Ordered(series, descending: false), await ReadAllPages(store, query));
+            foreach (var type in series.Select(r => r.Type).Distinct())
+            {
+                var byType = await ReadAllPages(store, query with { Type = type });
+                Assert.Equal(Ordered(series.Where(r => r.Type == type), descending: false), byType);
+            }
+            Assert.Equal(Latest(series), await store.GetLatestAsync(series.Key, Ct));
+        }
+    }
+
+    [Fact]
+    public async Task Dropping_a_month_frees_its_disk_space_at_once()
+    {
+        var store = await CreateStoreAsync();
+        var records = new List<TimeSeriesRecord>();
+        for (var i = 0; i < 40_000; i++)
+        {
+            records.Add(new TimeSeriesRecord($"dev-{i % 50}", "sen:loc", new DateTimeOffset(2026, 2, 1, 0, 0, 0, TimeSpan.Zero).AddSeconds(i * 60),
+                $$"""{"lat":{{48 + (i % 1000) / 1000.0}},"lon":{{2 + (i % 777) / 777.0}},"spd":{{i % 120}},"alt":35,"pad":"{{new string('x', 100)}}"}"""));
+        }
+        var kept = new TimeSeriesRecord("dev-0", "sen:loc", new DateTimeOffset(2026, 4, 2, 0, 0, 0, TimeSpan.Zero), "{}");
+        await store.SaveManyAsync([.. records, kept], Ct);
+        var ts = _store!.Family(RocksStore.Families.Series);
+        _store.Db.CompactRange((byte[]?)null, null, ts); // flush and settle: what a long-running database looks like
+        var before = SstBytes(ts);
+
+        await store.DropMonthAsync(new DateOnly(2026, 2, 1), Ct);
+
+        var after = SstBytes(ts);
+        Assert.True(before > 1_000_000, $"{before} bytes of files before");
+        Assert.True(after < before / 20, $"{after} bytes of files left of {before}");
+        Assert.Equal(kept, Assert.Single((await store.QueryAsync(new TimeSeriesQuery("dev-0"), Ct)).Items));
+    }
+
+    private long SstBytes(RocksDbSharp.ColumnFamilyHandle family) => long.Parse(_store!.Db.GetProperty("rocksdb.total-sst-files-size", family), System.Globalization.CultureInfo.InvariantCulture);
+
     public void Dispose()
     {
         _store?.Dispose();

@@ -140,6 +140,7 @@ public static class CommandLine
         "--window" => o with { Window = Int(value, 1, 200) },
         "--max-unacked" => o with { MaxUnacked = Int(value, 1, 100_000_000) },
         "--history" => o with { History = ParseDuration(value!) },
+        "--spacing" => o with { Spacing = WholeSeconds(ParseDuration(value!)) },
         "--replay" => o with { ReplayFile = NonEmpty(value) },
         "--replay-loop" => o with { ReplayLoop = true },
         "--reconnect-min" => o with { ReconnectMin = Positive(ParseDuration(value!)) },
@@ -147,6 +148,7 @@ public static class CommandLine
         "--connect-timeout" => o with { ConnectTimeout = Positive(ParseDuration(value!)) },
         "--ident-timeout" => o with { IdentTimeout = Positive(ParseDuration(value!)) },
         "--server-pid" => o with { ServerPid = Int(value, 1, int.MaxValue) },
+        "--latency-log" => o with { LatencyLog = NonEmpty(value) },
         "--json" => o with { Json = true },
         "--quiet" => o with { Quiet = true },
         "--source-addresses" => o with { SourceAddresses = ParseAddressRange(value!), SourceAddressesSet = true },
@@ -182,6 +184,10 @@ public static class CommandLine
         if (o.ReplayFile is not null && o.Command is not LoadCommand.Simulate)
         {
             return "--replay belongs to simulate.";
+        }
+        if (o.LatencyLog is not null && o.Command is not (LoadCommand.Load or LoadCommand.Connections))
+        {
+            return "--latency-log belongs to load and connections --then-load.";
         }
         if (o.Rate > 0 && o.Command is LoadCommand.Simulate)
         {
@@ -298,6 +304,11 @@ public static class CommandLine
     private static string NonEmpty(string? value) =>
         string.IsNullOrWhiteSpace(value) ? throw new FormatException("must not be empty.") : value;
 
+    private static TimeSpan WholeSeconds(TimeSpan value) =>
+        value >= TimeSpan.FromSeconds(1) && value.Ticks % TimeSpan.TicksPerSecond == 0 && value <= TimeSpan.FromDays(366)
+            ? value
+            : throw new FormatException("must be whole seconds, from 1s to 366d.");
+
     private static TimeSpan Positive(TimeSpan value) =>
         value > TimeSpan.Zero ? value : throw new FormatException("must be above 0.");
 
@@ -377,7 +388,7 @@ public static class CommandLine
             LoadCommand.Load => $"""
                 m2m-load load — the same devices as fast as possible
 
-                Each device uploads records (alternately sen:loc and sen:temp, stamped one second apart per
+                Each device uploads records (alternately sen:loc and sen:temp, stamped --spacing apart per
                 type from now - history, like a tracker emptying its buffer), a barrier after every K, with
                 at most --window barriers in flight. Reports records/s acknowledged by barriers, barrier
                 latency (median, p95, p99, max), connections, errors and the server's memory and CPU.
@@ -387,6 +398,11 @@ public static class CommandLine
                   --rate <records/s>          target rate over all devices; 0 = as fast as possible (default 0)
                   --window <W>                barriers in flight per device (default 2)
                   --history <time>            first record time is now minus this (default 7d)
+                  --spacing <time>            time between two records of one type, whole seconds (default
+                                              1s); e.g. --history 180d --spacing 30m spreads the records
+                                              over six past months (retention demonstrations)
+                  --latency-log <file.csv>    every barrier answer: unix_ms,latency_us (to line slow
+                                              barriers up with server events)
                 Defaults: --devices 100, --barrier-every 100.
                 {Common}{Times}
                 """,
@@ -408,7 +424,7 @@ public static class CommandLine
                                               --then-load (default 0): time to inspect the server
                   --then-load                 then run the load with the idle connections open
                   -d, --duration <time>       load duration with --then-load (default 20s)
-                  --rate, --window, --history as for load (--devices 100, --barrier-every 100)
+                  --rate, --window, --history, --spacing as for load (--devices 100, --barrier-every 100)
                 {Common}{Times}
                 """,
             LoadCommand.RocksBaseline => """

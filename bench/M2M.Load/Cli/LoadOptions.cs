@@ -72,8 +72,11 @@ public sealed record LoadOptions
     /// <summary>Simulate: unacknowledged records a device keeps; past it the oldest are dropped (counted).</summary>
     public int MaxUnacked { get; init; } = 100_000;
 
-    /// <summary>Load: records are stamped one second apart per type from <c>now - History</c> (a device uploading its buffered history).</summary>
+    /// <summary>Load: records are stamped <see cref="Spacing"/> apart per type from <c>now - History</c> (a device uploading its buffered history).</summary>
     public TimeSpan History { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>Load: time between two records of one type of a device (whole seconds, at least 1); a larger one spreads a run's records over months.</summary>
+    public TimeSpan Spacing { get; init; } = TimeSpan.FromSeconds(1);
 
     public string? ReplayFile { get; init; }
 
@@ -88,6 +91,9 @@ public sealed record LoadOptions
     public TimeSpan IdentTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     public int? ServerPid { get; init; }
+
+    /// <summary>Load: write every barrier's answer time and latency to this CSV file.</summary>
+    public string? LatencyLog { get; init; }
 
     public bool Json { get; init; }
 

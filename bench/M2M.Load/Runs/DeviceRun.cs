@@ -19,6 +19,10 @@ public static class DeviceRun
         LoadOptions o, DeviceMode mode, IPAddress server, int? serverPid, int firstIndex, TextWriter progress, CancellationToken cancel)
     {
         var counters = new RunCounters();
+        if (o.LatencyLog is not null)
+        {
+            counters.KeepBarrierLog();
+        }
         var plan = Fleet.Plan(o, server, mode, counters, o.Devices, o.SourceAddressesSet ? o.SourceAddresses : []);
         var devices = Fleet.Create(o, plan, o.Devices, firstIndex);
         var monitor = new ServerMonitor(serverPid);
@@ -96,6 +100,10 @@ public static class DeviceRun
         var rssEnd = monitor.SampleRss();
 
         stop.Cancel();
+        if (o.LatencyLog is not null)
+        {
+            counters.WriteBarrierLog(o.LatencyLog);
+        }
         try
         {
             await Task.WhenAll(running).WaitAsync(plan.DrainTimeout + TimeSpan.FromSeconds(10), CancellationToken.None);

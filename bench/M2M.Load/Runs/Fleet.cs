@@ -41,6 +41,7 @@ public static class Fleet
         Window = o.Window,
         MaxUnacked = mode == DeviceMode.Flat ? Math.Max(o.MaxUnacked, o.BarrierEvery * (o.Window + 1)) : o.MaxUnacked,
         HistoryStart = DateTimeOffset.UtcNow.ToUnixTimeSeconds() - (long)o.History.TotalSeconds,
+        SpacingSeconds = (long)o.Spacing.TotalSeconds,
         Replay = o.ReplayFile is null ? null : ReplayFile.Load(o.ReplayFile),
         ReplayLoop = o.ReplayLoop,
         ReplayStart = DateTimeOffset.UtcNow,

@@ -47,6 +47,9 @@ public sealed class DevicePlan
     /// <summary>Flat mode: the first record time (unix seconds).</summary>
     public long HistoryStart { get; init; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 7 * 86400;
 
+    /// <summary>Flat mode: seconds between two records of one type.</summary>
+    public long SpacingSeconds { get; init; } = 1;
+
     public ReplayFile? Replay { get; init; }
 
     public bool ReplayLoop { get; init; }

@@ -569,8 +569,9 @@ public abstract class SimulatedDevice
     private DeviceRecord NextGenerated()
     {
         var kind = (Generated & 1) == 0 ? RecordKind.Location : RecordKind.Temperature;
-        var now = Plan.Mode == DeviceMode.Flat ? Plan.HistoryStart : DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var time = Math.Max(_lastTime[(int)kind] + 1, now);
+        var flat = Plan.Mode == DeviceMode.Flat;
+        var now = flat ? Plan.HistoryStart : DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var time = Math.Max(_lastTime[(int)kind] + (flat ? Plan.SpacingSeconds : 1), now);
         _lastTime[(int)kind] = time;
         if (kind == RecordKind.Location)
         {

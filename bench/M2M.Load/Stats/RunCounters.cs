@@ -28,6 +28,21 @@ public sealed class RunCounters
     private string? _lastError;
 
     private LatencyHistogram _barrierLatency = new();
+    private System.Collections.Concurrent.ConcurrentQueue<(long UnixMs, long LatencyMicroseconds)>? _barrierLog;
+
+    /// <summary>Keeps every barrier's answer time and latency from now on (<c>--latency-log</c>), to line slow barriers up with server events.</summary>
+    public void KeepBarrierLog() => _barrierLog ??= new();
+
+    /// <summary>Writes the kept barriers as CSV (<c>unix_ms,latency_us</c>, in answer order).</summary>
+    public void WriteBarrierLog(string path)
+    {
+        using var writer = new StreamWriter(path);
+        writer.WriteLine("unix_ms,latency_us");
+        foreach (var (unixMs, latency) in _barrierLog ?? [])
+        {
+            writer.WriteLine(FormattableString.Invariant($"{unixMs},{latency}"));
+        }
+    }
 
     /// <summary>Barrier latency since the start, or since the last <see cref="RestartLatency"/>.</summary>
     public LatencyHistogram BarrierLatency => Volatile.Read(ref _barrierLatency);
@@ -105,6 +120,7 @@ public sealed class RunCounters
         Interlocked.Add(ref _recordsAcked, records);
         Interlocked.Increment(ref _barriersAcked);
         BarrierLatency.Record(latencyMicroseconds);
+        _barrierLog?.Enqueue((DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), latencyMicroseconds));
     }
 
     public void SettingAcked(int count) => Interlocked.Add(ref _settingsAcked, count);

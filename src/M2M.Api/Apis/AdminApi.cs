@@ -29,6 +29,8 @@ public static class AdminApi
         domains.MapGet("/{id}", GetDomainAsync).WithName("getDomain").WithSummary("One domain.");
         domains.MapPatch("/{id}", RenameDomainAsync).WithName("renameDomain").WithSummary("Rename a domain.");
         domains.MapDelete("/{id}", DeleteDomainAsync).WithName("deleteDomain").WithSummary("Delete an empty domain.");
+        domains.MapPut("/{id}/retention", SetDomainRetentionAsync).WithName("setDomainRetention")
+            .WithSummary("Set (months: 1–1200) or clear (months: null) the domain's own retention of time series.");
 
         var users = routes.MapGroup("/users").WithTags("Users").RequireAuthorization(ApiExtensions.AdminPolicy);
         users.MapGet("", ListUsersAsync).WithName("listUsers").WithSummary("Every user, sorted by name.");
@@ -122,6 +124,23 @@ public static class AdminApi
         {
             return TypedResults.Problem(title: e.Message, statusCode: StatusCodes.Status409Conflict);
         }
+    }
+
+    internal static async Task<Results<Ok<DomainView>, NotFound, ValidationProblem>> SetDomainRetentionAsync(string id, DomainRetentionRequest request, IDomainStore domains, CancellationToken cancellationToken)
+    {
+        if (!Validation.TryParseId(id, "id", out var domainId, out var invalid))
+        {
+            return invalid;
+        }
+        if (request.Months is < 1 or > IDomainStore.MaxRetentionMonths)
+        {
+            return Validation.Problem("months", $"Must be 1 to {IDomainStore.MaxRetentionMonths}, or null to use the global retention.");
+        }
+        if (await domains.GetAsync(domainId, cancellationToken) is null)
+        {
+            return TypedResults.NotFound();
+        }
+        return TypedResults.Ok(DomainView.From(await domains.SetRetentionAsync(domainId, request.Months, cancellationToken)));
     }
 
     // ---- users ----
@@ -295,11 +314,14 @@ public static class AdminApi
     }
 }
 
-/// <summary>A domain.</summary>
-public sealed record DomainView(Guid Id, string Name, DateTimeOffset CreatedAt)
+/// <summary>A domain; <c>retentionMonths</c> is its own retention of time series (<c>null</c>: the global one).</summary>
+public sealed record DomainView(Guid Id, string Name, DateTimeOffset CreatedAt, int? RetentionMonths)
 {
-    public static DomainView From(Domain d) => new(d.Id, d.Name, d.CreatedAt);
+    public static DomainView From(Domain d) => new(d.Id, d.Name, d.CreatedAt, d.RetentionMonths);
 }
+
+/// <summary>A domain's own retention in months (1–1200), or <c>null</c> to use the global <c>M2M:Storage:Retention:Months</c>.</summary>
+public sealed record DomainRetentionRequest([property: Range(1, IDomainStore.MaxRetentionMonths)] int? Months);
 
 /// <summary>A user as the API shows it (never a password or hash).</summary>
 public sealed record UserView(Guid Id, string Name, string? DisplayName, string Domain, string Role, DateTimeOffset CreatedAt)

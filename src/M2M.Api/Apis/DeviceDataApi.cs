@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using M2M.Api.Http;
+using M2M.Storage.Lifecycle;
 using M2M.Storage.TimeSeries;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
@@ -25,6 +26,8 @@ public static class DeviceDataApi
         var group = routes.MapGroup("/devices/{id}/data").WithTags("Data");
         group.MapGet("", QueryAsync).WithName("queryDeviceData").WithSummary("Records of the device, optionally of one type and within [from, to] (ISO 8601), newest first unless order=asc.");
         group.MapGet("/latest", LatestAsync).WithName("getLatestDeviceData").WithSummary("The latest record of each type.");
+        group.MapDelete("", DeleteAsync).WithName("deleteDeviceData")
+            .WithSummary("Delete the device's records within [from, to] (ISO 8601, both required), optionally of one type; the latest values follow.");
         return group;
     }
 
@@ -88,6 +91,51 @@ public static class DeviceDataApi
             items[i] = new DataPoint(r.Type, r.Time, r.Data);
         }
         return TypedResults.Ok(new Page<DataPoint>(items, Cursor.Encode(CursorKind, page.Continuation)));
+    }
+
+    internal static async Task<Results<NoContent, NotFound, ValidationProblem>> DeleteAsync(string id, [AsParameters] DeviceServices s, string? from = null, string? to = null, string? type = null)
+    {
+        if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
+        {
+            return invalid;
+        }
+        if (type is not null && (type.Length is 0 or > MaxTypeLength || type.Any(char.IsControl)))
+        {
+            return Validation.Problem("type", $"A record type of 1 to {MaxTypeLength} characters without control characters.");
+        }
+        if (!TryTime(from, "from", out var fromTime, out invalid) || !TryTime(to, "to", out var toTime, out invalid))
+        {
+            return invalid;
+        }
+        if (fromTime is not { } start)
+        {
+            return Validation.Problem("from", "Required: the first instant to delete (ISO 8601).");
+        }
+        if (toTime is not { } end)
+        {
+            return Validation.Problem("to", "Required: the last instant to delete (ISO 8601).");
+        }
+        if (start > end)
+        {
+            return Validation.Problem("to", "Must not be before 'from'.");
+        }
+        if (await s.FindAsync(deviceId) is null)
+        {
+            return TypedResults.NotFound();
+        }
+        // Month by month: each call holds the storage's write lock for one month of this series only.
+        var series = DeviceServices.SeriesId(deviceId);
+        foreach (var month in await s.Series.GetMonthsAsync(s.Aborted))
+        {
+            var monthStart = RetentionPeriods.Start(month);
+            var monthEnd = RetentionPeriods.End(month);
+            if (monthEnd < start || monthStart > end)
+            {
+                continue;
+            }
+            await s.Series.DeleteRangeAsync(series, type, monthStart > start ? monthStart : start, monthEnd < end ? monthEnd : end, CancellationToken.None);
+        }
+        return TypedResults.NoContent();
     }
 
     internal static async Task<Results<Ok<Dictionary<string, LatestPoint>>, NotFound, ValidationProblem>> LatestAsync(string id, [AsParameters] DeviceServices s)

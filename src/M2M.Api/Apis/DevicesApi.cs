@@ -3,6 +3,7 @@ using System.ComponentModel.DataAnnotations;
 using M2M.Api.Http;
 using M2M.Messaging;
 using M2M.Storage.Entities;
+using M2M.Storage.Lifecycle;
 using M2M.Storage.TimeSeries;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
@@ -22,7 +23,9 @@ public static class DevicesApi
         group.MapGet("/{id}", GetAsync).WithName("getDevice").WithSummary("One device.");
         group.MapGet("/by-ident/{ident}", GetByIdentAsync).WithName("getDeviceByIdent").WithSummary("One device by its ident.");
         group.MapPatch("/{id}", UpdateAsync).WithName("updateDevice").WithSummary("Change a device's display name or domain.");
-        group.MapDelete("/{id}", DeleteAsync).WithName("deleteDevice").WithSummary("Delete a device.");
+        group.MapDelete("/{id}", DeleteAsync).WithName("deleteDevice")
+            .WithSummary("Delete a device for real (registry, ident, domain membership); with purgeData=true its records too, in the background (202 and the deletion's status).");
+        group.MapGet("/deletions/{id}", GetDeletionAsync).WithName("getDeviceDeletion").WithSummary("The status of a device's deletion.");
         group.MapPost("/{id}/disconnect", DisconnectAsync).WithName("disconnectDevice").WithSummary("Close the device's connection wherever it is connected.");
         group.MapGet("/{id}/status", GetStatusAsync).WithName("getDeviceStatus").WithSummary("Values reported by the device.");
         group.MapGet("/{id}/sensors", GetSensorsAsync).WithName("getDeviceSensors").WithSummary("Sensors the device listed, with when each was first and last seen.");
@@ -230,20 +233,46 @@ public static class DevicesApi
         return TypedResults.Ok(await new DeviceViews(s).ViewAsync(device));
     }
 
-    internal static async Task<Results<NoContent, NotFound, ValidationProblem>> DeleteAsync(string id, [AsParameters] DeviceServices s)
+    internal static async Task<Results<NoContent, Accepted<DeviceDeletionView>, NotFound, ValidationProblem>> DeleteAsync(
+        string id, [AsParameters] DeviceServices s, DeviceDeletions deletions, bool? purgeData = null)
     {
         if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
         {
             return invalid;
         }
-        if (await s.FindAsync(deviceId) is null || !await s.Devices.DeleteAsync(deviceId, s.Aborted))
+        var purge = purgeData ?? false;
+        if (await s.FindAsync(deviceId) is null)
+        {
+            // A device deleted earlier with its records kept: purgeData=true deletes them now.
+            if (purge && await deletions.GetAsync(deviceId, s.Aborted) is { } earlier && s.Caller.CanSee(earlier.DomainId)
+                && await deletions.DeleteAsync(deviceId, purgeData: true, CancellationToken.None) is { } again)
+            {
+                return TypedResults.Accepted(DeletionLocation(deviceId), await DeviceDeletionView.FromAsync(again, s));
+            }
+            return TypedResults.NotFound();
+        }
+        // Not tied to the request: a client that goes away must not leave the deletion half done.
+        var deletion = await deletions.DeleteAsync(deviceId, purge, CancellationToken.None);
+        if (deletion is null)
         {
             return TypedResults.NotFound();
         }
         s.Fleet.Remove(deviceId);
         // A deleted device must not stay connected as if nothing happened.
         await s.PushAsync(deviceId, Calls.Disconnect);
-        return TypedResults.NoContent();
+        return purge ? TypedResults.Accepted(DeletionLocation(deviceId), await DeviceDeletionView.FromAsync(deletion, s)) : TypedResults.NoContent();
+    }
+
+    private static string DeletionLocation(Guid deviceId) => $"/api/devices/deletions/{deviceId:D}";
+
+    internal static async Task<Results<Ok<DeviceDeletionView>, NotFound, ValidationProblem>> GetDeletionAsync(string id, [AsParameters] DeviceServices s, DeviceDeletions deletions)
+    {
+        if (!Validation.TryParseId(id, "id", out var deviceId, out var invalid))
+        {
+            return invalid;
+        }
+        var deletion = await deletions.GetAsync(deviceId, s.Aborted);
+        return deletion is null || !s.Caller.CanSee(deletion.DomainId) ? TypedResults.NotFound() : TypedResults.Ok(await DeviceDeletionView.FromAsync(deletion, s));
     }
 
     internal static async Task<Results<Accepted, NotFound, ValidationProblem>> DisconnectAsync(string id, [AsParameters] DeviceServices s)
@@ -298,6 +327,26 @@ public static class DevicesApi
 public sealed record DeviceView(Guid Id, string Ident, string? DisplayName, string Domain, bool Connected, DateTimeOffset? LastSeen, string? Protocol)
 {
     public const int MaxDisplayName = 200;
+}
+
+/// <summary>A device deletion as the API shows it.</summary>
+/// <param name="Id">The deleted device's id.</param>
+/// <param name="Ident">Its ident.</param>
+/// <param name="Domain">The name of the domain it belonged to.</param>
+/// <param name="PurgeData">Whether its records are deleted too.</param>
+/// <param name="State"><c>registry</c> (being deleted), <c>data</c> (records being deleted in the background) or <c>done</c>.</param>
+/// <param name="RequestedAt">When the deletion was asked for.</param>
+/// <param name="CompletedAt">When it finished.</param>
+/// <param name="RecordsDeleted">Records deleted so far.</param>
+/// <param name="Error">The last error of the background work, if any (it is retried).</param>
+public sealed record DeviceDeletionView(Guid Id, string Ident, string Domain, bool PurgeData, DeviceDeletionState State, DateTimeOffset RequestedAt,
+    DateTimeOffset? CompletedAt, long RecordsDeleted, string? Error)
+{
+    internal static async ValueTask<DeviceDeletionView> FromAsync(DeviceDeletion d, DeviceServices s)
+    {
+        var domain = (await s.Domains.GetAsync(d.DomainId, s.Aborted))?.Name ?? d.DomainId.ToString("D");
+        return new DeviceDeletionView(d.Id, d.Ident, domain, d.PurgeData, d.State, d.RequestedAt, d.CompletedAt, d.RecordsDeleted, d.Error);
+    }
 }
 
 /// <summary>

@@ -272,6 +272,8 @@ public sealed class LiveRecordsStore(ITimeSeriesStore inner, LiveRecordHub hub) 
 
     public ValueTask DeleteRangeAsync(string id, string? type, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) => Inner.DeleteRangeAsync(id, type, from, to, cancellationToken);
 
+    public ValueTask<long> ExpireRangeAsync(string id, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) => Inner.ExpireRangeAsync(id, from, to, cancellationToken);
+
     public ValueTask<IReadOnlyList<DateOnly>> GetMonthsAsync(CancellationToken cancellationToken = default) => Inner.GetMonthsAsync(cancellationToken);
 
     public ValueTask DropMonthAsync(DateOnly month, CancellationToken cancellationToken = default) => Inner.DropMonthAsync(month, cancellationToken);

@@ -1,7 +1,4 @@
-using System.Buffers;
 using System.Diagnostics;
-using System.Text.Json.Nodes;
-using M2M.Ingest.Values;
 using M2M.Messaging;
 using M2M.Storage.TimeSeries;
 using Microsoft.Extensions.Logging;
@@ -132,27 +129,5 @@ internal abstract partial class DeviceSession
         }
         _translations[channel] = topic;
         return topic;
-    }
-
-    /// <summary>
-    /// Routes data of a translated channel to its converter topic (<c>converter.&lt;topic&gt;</c>) as
-    /// a <c>store_ts</c> message: <c>key</c>, <c>type</c> (the channel), <c>time</c> (unix ms),
-    /// <c>data</c> (the JSON the record would have had) and <c>payload_hex</c> (the raw bytes).
-    /// </summary>
-    protected async ValueTask PublishToConverterAsync(string topic, string channel, DateTimeOffset? deviceTime, string data, ReadOnlySequence<byte> payload)
-    {
-        var time = deviceTime ?? Services.Time.GetUtcNow();
-        var raw = payload.Length <= Options.MaxFrameSize ? payload.ToArray() : [];
-        var hex = new byte[Hex.GetEncodedLength(raw.Length)];
-        Hex.Encode(raw, hex);
-        var message = new BusMessage(Calls.StoreTs, Services.Node.Name, topic)
-            .With("key", RecordId)
-            .With("type", channel)
-            .With("time", time.ToUnixTimeMilliseconds())
-            .With("data", JsonNode.Parse(data))
-            .With("payload_hex", System.Text.Encoding.ASCII.GetString(hex))
-            .With("device_id", DeviceId.ToString("D"))
-            .With("connection_id", ConnectionId);
-        await Services.Bus.PublishAsync(Topics.Converter(topic), message, Closing);
     }
 }

@@ -1,4 +1,5 @@
 using M2M.Ingest.Connections;
+using M2M.Ingest.Converters;
 using M2M.Ingest.Hosting;
 using M2M.Messaging;
 using M2M.Storage.Entities;
@@ -19,6 +20,7 @@ internal sealed class SessionServices(
     IRecordBus records,
     IDeviceStore devices,
     IFirmwareStore firmware,
+    ChannelConverters converters,
     Authentication.DeviceAuthenticator authenticator,
     IServiceProvider services,
     ILoggerFactory loggerFactory)
@@ -36,6 +38,9 @@ internal sealed class SessionServices(
     public IDeviceStore Devices { get; } = devices;
 
     public IFirmwareStore Firmware { get; } = firmware;
+
+    /// <summary>The in-process converters, by topic.</summary>
+    public ChannelConverters Converters { get; } = converters;
 
     /// <summary>Decides identifications (credentials, policies, auto-registration).</summary>
     public Authentication.DeviceAuthenticator Authenticator { get; } = authenticator;

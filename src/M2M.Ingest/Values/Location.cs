@@ -146,19 +146,22 @@ public readonly record struct Location
     /// </summary>
     public static ValueError TryParseAlipL(ReadOnlySpan<byte> content, out Location location)
     {
-        location = default;
-        if (content.IndexOf((byte)',') < 0)
+        // Parsed as a position first (the common case, one pass with no search for commas); content in which no
+        // comma follows a first number is a satellite count when it has no comma at all, and refused otherwise.
+        var error = TryParsePosition(content, null, out location, out var separated);
+        if (separated)
         {
-            if (!TryParseNonNegativeInt(content, out var sat))
-            {
-                return ValueError.InvalidLocation;
-            }
-
-            location = new Location { Satellites = sat };
-            return ValueError.None;
+            return error;
         }
 
-        return TryParsePosition(content, null, out location);
+        location = default;
+        if (content.IndexOf((byte)',') >= 0 || !TryParseNonNegativeInt(content, out var sat))
+        {
+            return ValueError.InvalidLocation;
+        }
+
+        location = new Location { Satellites = sat };
+        return ValueError.None;
     }
 
     /// <summary>
@@ -223,7 +226,9 @@ public readonly record struct Location
                     sat = n;
                     continue;
                 }
-                if (!reader.TryGetDouble(out var value) || !double.IsFinite(value))
+                // DecimalText gives the same double as TryGetDouble, faster; numbers it does not take (more than
+                // 40 digits, a long exponent, a value split across segments) go to TryGetDouble as before.
+                if (!(DecimalText.TryParse(reader.ValueSpan, allowExponent: true, out var value) || reader.TryGetDouble(out value)) || !double.IsFinite(value))
                 {
                     return ValueError.InvalidLocation;
                 }
@@ -285,27 +290,48 @@ public readonly record struct Location
         return ValueError.None;
     }
 
-    private static ValueError TryParsePosition(ReadOnlySpan<byte> content, long? time, out Location location)
+    // position = decimal "," decimal [ "," decimal [ "," decimal ] ]; each number is parsed where it starts and
+    // ends at its first byte that is not part of it, which must be a comma or the end (no search for commas).
+    private static ValueError TryParsePosition(ReadOnlySpan<byte> content, long? time, out Location location) =>
+        TryParsePosition(content, time, out location, out _);
+
+    /// <summary>Parses a position; <paramref name="separated"/> is <c>true</c> once a comma followed the first number (the content is meant as a position).</summary>
+    private static ValueError TryParsePosition(ReadOnlySpan<byte> content, long? time, out Location location, out bool separated)
     {
         location = default;
-        Span<double> values = stackalloc double[4];
+        separated = false;
+        // Locals rather than a stackalloc'd array: this runs for every position a device sends.
+        double latitude = 0, longitude = 0, speed = 0, altitude = 0;
         var count = 0;
+        var i = 0;
         while (true)
         {
-            var comma = content.IndexOf((byte)',');
-            var field = comma < 0 ? content : content[..comma];
-            if (count == 4 || !TryParseDecimal(field, out values[count]))
+            if (count == 4 || !DecimalText.TryParsePrefix(content[i..], allowExponent: false, out var value, out var used))
             {
                 return ValueError.InvalidLocation;
             }
 
-            count++;
-            if (comma < 0)
+            switch (count++)
+            {
+                case 0: latitude = value; break;
+                case 1: longitude = value; break;
+                case 2: speed = value; break;
+                default: altitude = value; break;
+            }
+
+            i += used;
+            if (i == content.Length)
             {
                 break;
             }
 
-            content = content[(comma + 1)..];
+            if (content[i] != (byte)',')
+            {
+                return ValueError.InvalidLocation;
+            }
+
+            separated = true;
+            i++;
         }
 
         if (count < 2)
@@ -313,7 +339,7 @@ public readonly record struct Location
             return ValueError.InvalidLocation;
         }
 
-        if (!InRange(values[0], values[1]))
+        if (!InRange(latitude, longitude))
         {
             return ValueError.LocationOutOfRange;
         }
@@ -322,10 +348,10 @@ public readonly record struct Location
         {
             Time = time,
             HasPosition = true,
-            Latitude = values[0],
-            Longitude = values[1],
-            Speed = count >= 3 ? values[2] : null,
-            Altitude = count >= 4 ? values[3] : null,
+            Latitude = latitude,
+            Longitude = longitude,
+            Speed = count >= 3 ? speed : null,
+            Altitude = count >= 4 ? altitude : null,
         };
         return ValueError.None;
     }
@@ -403,39 +429,8 @@ public readonly record struct Location
 
         Span<byte> text = stackalloc byte[32];
         value.TryFormat(text, out var n, "R", CultureInfo.InvariantCulture);
-        return double.Parse(text[..n], NumberStyles.Float, CultureInfo.InvariantCulture);
-    }
-
-    // decimal = [ "-" / "+" ] 1*DIGIT [ "." *DIGIT ]  /  [ "-" / "+" ] "." 1*DIGIT
-    private static bool TryParseDecimal(ReadOnlySpan<byte> field, out double value)
-    {
-        value = 0;
-        var body = field;
-        if (!body.IsEmpty && (body[0] == (byte)'-' || body[0] == (byte)'+'))
-        {
-            body = body[1..];
-        }
-
-        var digits = 0;
-        var dots = 0;
-        foreach (var c in body)
-        {
-            if (c == (byte)'.')
-            {
-                dots++;
-            }
-            else if (c - (uint)'0' <= 9)
-            {
-                digits++;
-            }
-            else
-            {
-                return false;
-            }
-        }
-
-        return digits > 0 && dots <= 1 && digits <= 40
-            && double.TryParse(field, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out value);
+        // "R" writes at most 9 significant digits and an exponent like E-05 or E+15: DecimalText's fast path.
+        return DecimalText.TryParse(text[..n], allowExponent: true, out var result) ? result : double.Parse(text[..n], NumberStyles.Float, CultureInfo.InvariantCulture);
     }
 
     /// <summary>Parses 1*DIGIT into a non-negative <see cref="int"/> (no sign, no spaces, no overflow).</summary>

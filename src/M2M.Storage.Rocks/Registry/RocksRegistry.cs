@@ -10,7 +10,7 @@ namespace M2M.Storage.Rocks.Registry;
 /// <c>blocks</c>). Each value, status and child link is its own key, so value writers never
 /// read-modify-write a node. Structural operations (create, delete, copy, import, cleanup) are
 /// serialised in the process; each step is one atomic write batch, and the steps are ordered so that
-/// a crash between them leaves a state that <see cref="CheckAsync"/> or <see cref="CleanupAsync"/> repairs.
+/// a crash between them leaves a state that <see cref="CheckAsync"/> or <see cref="CleanupAsync(DateTimeOffset, CancellationToken)"/> repairs.
 /// </summary>
 public sealed class RocksRegistry : IRegistry
 {
@@ -209,13 +209,14 @@ public sealed class RocksRegistry : IRegistry
                 return ValueTask.FromResult(false);
             }
 
-            // Step 1, atomic: the node leaves the tree and is recorded for cleanup.
+            // Step 1, atomic: the node leaves the tree and is recorded for cleanup. A real deletion is
+            // recorded at time 0, so that cleanup finishes it after a crash whatever its grace period.
             var now = NowMs;
             using (var batch = new WriteBatch())
             {
                 batch.Put(RegistryKeys.Status(path), DeletedCell, _cf);
                 batch.Put(RegistryKeys.Value(path, ".deleted_date"), RegistryKeys.EncodeValue(RegistryValueExtensions.FormatInt64(now), 0), _cf);
-                batch.Put(RegistryKeys.Deleted(path), RegistryKeys.EncodeValue(RegistryValueExtensions.FormatInt64(now), 0), _cf);
+                batch.Put(RegistryKeys.Deleted(path), RegistryKeys.EncodeValue(RegistryValueExtensions.FormatInt64(hard ? 0 : now), 0), _cf);
                 batch.Delete(RegistryKeys.Child(path.Parent!.Value, path.Name), _cf);
                 _db.Write(batch, _store.WriteOptions);
             }
@@ -279,8 +280,11 @@ public sealed class RocksRegistry : IRegistry
         _db.Write(batch, _store.WriteOptions);
     }
 
-    public ValueTask<int> CleanupAsync(CancellationToken cancellationToken = default)
+    public ValueTask<int> CleanupAsync(CancellationToken cancellationToken = default) => CleanupAsync(DateTimeOffset.MaxValue, cancellationToken);
+
+    public ValueTask<int> CleanupAsync(DateTimeOffset deletedBefore, CancellationToken cancellationToken = default)
     {
+        var before = deletedBefore == DateTimeOffset.MaxValue ? long.MaxValue : deletedBefore.ToUnixTimeMilliseconds();
         var removed = 0;
         lock (_structure)
         {
@@ -293,6 +297,13 @@ public sealed class RocksRegistry : IRegistry
                     if (!key.StartsWith(RegistryKeys.DeletedPrefix))
                     {
                         break;
+                    }
+                    // The record's value is the deletion time (unix ms; 0 for a real deletion to finish). An
+                    // unreadable time counts as old: the record exists only for cleanup.
+                    if (long.TryParse(RegistryKeys.ValueText(it.GetValueSpan()), System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var deletedAt)
+                        && deletedAt >= before)
+                    {
+                        continue;
                     }
                     marked.Add(RegistryPath.Parse(Encoding.UTF8.GetString(key[RegistryKeys.DeletedPrefix.Length..])));
                 }

@@ -12,6 +12,9 @@ public static class DeviceIds
     /// <summary>Maximum ident length.</summary>
     public const int MaxIdentLength = 255;
 
+    /// <summary>The time-series id of a device's records: <c>dev-&lt;id&gt;</c> (lowercase, with dashes).</summary>
+    public static string SeriesId(Guid deviceId) => $"dev-{deviceId:D}";
+
     /// <summary>The name-based UUID (version 5, SHA-1, RFC 9562) of <paramref name="ident"/> in <see cref="IdentNamespace"/>.</summary>
     public static Guid FromIdent(string ident)
     {

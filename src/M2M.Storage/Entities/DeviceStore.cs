@@ -146,9 +146,11 @@ public sealed partial class DeviceStore : IDeviceStore
     private async ValueTask<Device> CreateLockedAsync(string ident, string? displayName, Guid domainId, CancellationToken cancellationToken, DeviceCredentialSeed? credentials = null)
     {
         var id = DeviceIds.FromIdent(ident);
-        while (await _registry.GetStatusAsync(EntityPaths.Device(id), cancellationToken).ConfigureAwait(false) != RegistryNodeStatus.Undefined)
+        while (await _registry.GetStatusAsync(EntityPaths.Device(id), cancellationToken).ConfigureAwait(false) != RegistryNodeStatus.Undefined
+            || await IsJournaledAsync(id, cancellationToken).ConfigureAwait(false))
         {
-            // The deterministic id is taken (another ident's device, or a deleted device): a random one.
+            // The deterministic id is taken (another ident's device, or a deleted device whose series is kept
+            // or being purged): a random one.
             id = Guid.NewGuid();
         }
         var now = Now;

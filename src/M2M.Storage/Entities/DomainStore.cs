@@ -84,8 +84,37 @@ public sealed partial class DomainStore(IRegistry registry, TimeProvider? timePr
         }
         var values = await EntityVersioning.LoadAsync(registry, path, CurrentVersion, Steps, cancellationToken).ConfigureAwait(false);
         return values is not null && EntityValues.Text(values, "name") is { } name
-            ? new Domain(id, name, EntityValues.Time(values, "created_date") ?? DateTimeOffset.UnixEpoch)
+            ? new Domain(id, name, EntityValues.Time(values, "created_date") ?? DateTimeOffset.UnixEpoch, Retention(values))
             : null;
+    }
+
+    /// <summary>Name of the domain value holding its own retention in months.</summary>
+    internal const string RetentionValue = "retention_months";
+
+    private static int? Retention(IReadOnlyDictionary<string, string> values)
+        => values.TryGetValue(RetentionValue, out var text)
+            && int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var months)
+            && months is >= 1 and <= IDomainStore.MaxRetentionMonths
+            ? months
+            : null;
+
+    public async ValueTask<Domain> SetRetentionAsync(Guid id, int? months, CancellationToken cancellationToken = default)
+    {
+        if (months is { } m)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(m, 1, nameof(months));
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(m, IDomainStore.MaxRetentionMonths, nameof(months));
+        }
+        var domain = await GetAsync(id, cancellationToken).ConfigureAwait(false) ?? throw new EntityNotFoundException(Kind, id.ToString("D"));
+        if (months is { } value)
+        {
+            await registry.SetValueAsync(EntityPaths.Domain(id), RetentionValue, value.ToString(System.Globalization.CultureInfo.InvariantCulture), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await registry.DeleteValueAsync(EntityPaths.Domain(id), RetentionValue, cancellationToken).ConfigureAwait(false);
+        }
+        return domain with { RetentionMonths = months };
     }
 
     public async ValueTask<Domain?> GetByNameAsync(string name, CancellationToken cancellationToken = default)

@@ -14,6 +14,12 @@ public static class EntityPaths
     /// <summary><c>/device/default/</c>: the rules (e.g. channel translation) every device falls back to.</summary>
     public static readonly RegistryPath DefaultDevice = RegistryPath.Parse("/device/default/");
 
+    /// <summary><c>/device/.deletions/</c>: the device deletion journal (<see cref="DeviceDeletion"/>), one value per device id.</summary>
+    public static readonly RegistryPath DeviceDeletions = RegistryPath.Parse("/device/.deletions/");
+
+    /// <summary><c>/.maintenance/</c>: leases and last runs of the storage maintenance jobs (retention, cleanup).</summary>
+    public static readonly RegistryPath Maintenance = RegistryPath.Parse("/.maintenance/");
+
     /// <summary><c>/domain/</c>.</summary>
     public static readonly RegistryPath Domains = RegistryPath.Parse("/domain/");
 

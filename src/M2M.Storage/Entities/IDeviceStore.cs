@@ -53,6 +53,19 @@ public interface IDeviceStore
     /// <summary>Soft-deletes the device (<c>.deleted_date</c>), removes its ident index and domain entry. <c>false</c> when unknown.</summary>
     ValueTask<bool> DeleteAsync(Guid id, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Deletes the device for real. Step 1 is one atomic, conditional registry write: the device leaves its
+    /// ident index (<c>/device/by-ident/&lt;ident&gt;/</c>) and its domain's device map, and its
+    /// <see cref="DeviceDeletion"/> journal entry is recorded. Step 2 removes its registry subtree and its
+    /// empty index node, and marks the entry <see cref="DeviceDeletionState.Data"/> (when
+    /// <paramref name="purgeData"/>: the time series is left to the background purge) or
+    /// <see cref="DeviceDeletionState.Done"/>. A crash between the steps is finished by calling this again
+    /// (the cleanup job does, from the journal). On a device already deleted this way it returns its entry,
+    /// finishing step 2 if needed, and with <paramref name="purgeData"/> turns a deletion that kept the data
+    /// into one that purges it. <c>null</c> when the id is unknown.
+    /// </summary>
+    ValueTask<DeviceDeletion?> PurgeAsync(Guid id, bool purgeData, CancellationToken cancellationToken = default);
+
     /// <summary>A page of devices sorted by id; filter by ident/display-name substring (case-insensitive) and domain.</summary>
     ValueTask<DevicePage> ListAsync(DeviceQuery query, CancellationToken cancellationToken = default);
 

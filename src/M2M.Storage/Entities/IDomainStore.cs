@@ -35,6 +35,18 @@ public interface IDomainStore
     /// <exception cref="EntityInUseException">The domain is <c>default</c> or still has devices or users.</exception>
     ValueTask<bool> DeleteAsync(Guid id, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Sets the domain's own retention of time series, in whole months (1 to
+    /// <see cref="MaxRetentionMonths"/>), or clears it with <c>null</c> (the global
+    /// <c>M2M:Storage:Retention:Months</c> applies). Stored as the domain value <c>retention_months</c>.
+    /// </summary>
+    /// <exception cref="EntityNotFoundException">Unknown id.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="months"/> is out of range.</exception>
+    ValueTask<Domain> SetRetentionAsync(Guid id, int? months, CancellationToken cancellationToken = default);
+
+    /// <summary>Longest retention a domain may set (100 years).</summary>
+    public const int MaxRetentionMonths = 1200;
+
     /// <summary>The ids of the domain's devices (its device map), sorted.</summary>
     ValueTask<IReadOnlyList<Guid>> GetDeviceIdsAsync(Guid id, CancellationToken cancellationToken = default);
 
@@ -43,4 +55,8 @@ public interface IDomainStore
 }
 
 /// <summary>A domain.</summary>
-public sealed record Domain(Guid Id, string Name, DateTimeOffset CreatedAt);
+/// <param name="Id">Its id.</param>
+/// <param name="Name">Its unique name.</param>
+/// <param name="CreatedAt">When it was created.</param>
+/// <param name="RetentionMonths">Its own retention of time series in months, when set (else the global one applies).</param>
+public sealed record Domain(Guid Id, string Name, DateTimeOffset CreatedAt, int? RetentionMonths = null);

@@ -9,7 +9,7 @@ public enum RegistryNodeStatus
     /// <summary>Created and part of the tree.</summary>
     Created,
 
-    /// <summary>Soft-deleted: out of the tree, data kept until <see cref="IRegistry.CleanupAsync"/>.</summary>
+    /// <summary>Soft-deleted: out of the tree, data kept until <see cref="IRegistry.CleanupAsync(DateTimeOffset, CancellationToken)"/>.</summary>
     Deleted,
 }
 
@@ -23,7 +23,7 @@ public enum RegistryNodeStatus
 /// its missing ancestors first; a write below a soft-deleted node throws
 /// <see cref="RegistryNodeNotFoundException"/> instead of reviving it (only create/check revive). Reads do not check the status: a
 /// never-created node has no values and no children, and a soft-deleted node keeps its data
-/// readable until <see cref="CleanupAsync"/> (check <see cref="GetStatusAsync"/> to tell).
+/// readable until <see cref="CleanupAsync(DateTimeOffset, CancellationToken)"/> (check <see cref="GetStatusAsync"/> to tell).
 /// Names of children starting with <c>.</c> are hidden from the ordinary listing.
 /// </remarks>
 public interface IRegistry
@@ -46,7 +46,7 @@ public interface IRegistry
 
     /// <summary>
     /// Removes the node and its whole subtree from the tree. Soft (default): status deleted,
-    /// <c>.deleted_date</c> recorded, data kept until <see cref="CleanupAsync"/>. Real
+    /// <c>.deleted_date</c> recorded, data kept until <see cref="CleanupAsync(DateTimeOffset, CancellationToken)"/>. Real
     /// (<paramref name="hard"/>): every row of the subtree, file blocks included, is removed.
     /// Returns <c>false</c> when the node was not created (a real delete of a soft-deleted node still
     /// purges it). The root cannot be deleted.
@@ -57,7 +57,17 @@ public interface IRegistry
     /// Removes for real every soft-deleted node with its subtree (and finishes interrupted deletions),
     /// and drops expired values. Returns the number of soft-deleted nodes removed.
     /// </summary>
-    ValueTask<int> CleanupAsync(CancellationToken cancellationToken = default);
+    ValueTask<int> CleanupAsync(CancellationToken cancellationToken = default)
+        => CleanupAsync(DateTimeOffset.MaxValue, cancellationToken);
+
+    /// <summary>
+    /// Removes for real every node soft-deleted <b>before</b> <paramref name="deletedBefore"/> (by the time
+    /// of its deletion, the one recorded as <c>.deleted_date</c>) with its subtree, finishes interrupted
+    /// real deletions (<see cref="DeleteAsync"/> with <c>hard</c>) whenever they started, and drops
+    /// expired values. Nodes deleted at or after <paramref name="deletedBefore"/> stay soft-deleted (the
+    /// grace period of the cleanup job). Returns the number of soft-deleted nodes removed.
+    /// </summary>
+    ValueTask<int> CleanupAsync(DateTimeOffset deletedBefore, CancellationToken cancellationToken = default);
 
     /// <summary>One value, or <c>null</c> when absent or expired.</summary>
     ValueTask<string?> GetValueAsync(RegistryPath path, string name, CancellationToken cancellationToken = default);

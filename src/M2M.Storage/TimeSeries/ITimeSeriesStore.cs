@@ -58,6 +58,14 @@ public interface ITimeSeriesStore
     /// <summary>Deletes the records of a series (of one type when <paramref name="type"/> is set) within <c>[from, to]</c>.</summary>
     ValueTask DeleteRangeAsync(string id, string? type, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Retention of one series: deletes its records (every type) within <c>[from, to]</c> like
+    /// <see cref="DeleteRangeAsync"/>, but <b>keeps the latest values</b>, as <see cref="DropMonthAsync"/> does
+    /// (a device silent for longer than its retention still shows its last known state). Returns how many
+    /// records were deleted. Used where whole months cannot be dropped (a domain's shorter retention).
+    /// </summary>
+    ValueTask<long> ExpireRangeAsync(string id, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);
+
     /// <summary>The months that hold data, oldest first (a month stays listed until dropped, even when its records were deleted one by one).</summary>
     ValueTask<IReadOnlyList<DateOnly>> GetMonthsAsync(CancellationToken cancellationToken = default);
 
