@@ -138,6 +138,16 @@ public static class ApiExtensions
         api.MapApiKeysApi();
         api.MapRegistryApi();
         api.MapEventsApi();
+        // Forwarding runs where records are committed by the batch writer (the single-process server,
+        // which registers it with AddForwarding); a node without it (the distributed API node) has no
+        // webhook routes rather than routes whose services are missing.
+        // (Asked without resolving it: resolving would open the database while the app is only being built.)
+        if (app.Services.GetService<IServiceProviderIsService>()?.IsService(typeof(M2M.Forwarding.WebhookDirectory)) == true)
+        {
+            api.MapWebhooksApi();
+        }
+        api.MapBackupApi();
+        api.MapRegistryTransferApi();
         api.MapFleetApi();
         api.MapConsoleApi();
 

@@ -13,7 +13,7 @@ namespace M2M.Messaging.Nats;
 /// <summary>
 /// A storage writer: takes <c>storage</c> messages from the durable pull consumer that every writer
 /// shares, commits their records to the <see cref="ITimeSeriesStore"/> in one
-/// <see cref="ITimeSeriesStore.SaveManyAsync"/> per batch (one transaction), then acknowledges the
+/// <see cref="ITimeSeriesStore.SaveManyAsync(IReadOnlyList{TimeSeriesRecord}, CancellationToken)"/> per batch (one transaction), then acknowledges the
 /// messages. A writer that dies before acknowledging leaves its messages to be delivered again after
 /// <see cref="NatsBusOptions.WriterAckWait"/>, to any writer; storing a record twice is harmless
 /// (writes are idempotent on the record's identity).

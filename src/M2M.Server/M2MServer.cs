@@ -2,6 +2,7 @@ using M2M.Api;
 using M2M.Ingest;
 using M2M.Messaging;
 using M2M.Storage;
+using M2M.Storage.Forwarding;
 using M2M.Storage.Rocks;
 using Microsoft.Extensions.Options;
 
@@ -34,6 +35,12 @@ public static class M2MServer
         builder.AddStorageBackend();
         builder.AddBus();
         builder.AddIngest();
+        // Forwarding keeps its queue in the backend's feed, committed with the records: only a backend
+        // that has one (RocksDB) forwards; on another the webhook routes are absent (docs/forwarding.md).
+        if (builder.Services.Any(d => d.ServiceType == typeof(IForwardingFeed)))
+        {
+            builder.AddForwarding();
+        }
         builder.AddApi();
         // Both modules share the process's descriptors: RocksDB's open files must fit in what ingest keeps aside.
         builder.Services.AddOptions<IngestOptions>()

@@ -20,7 +20,7 @@ public static class Extensions
     public const string LiveTag = "live";
 
     /// <summary>Meter and activity source names of the platform's own instrumentation.</summary>
-    public static readonly string[] PlatformInstrumentation = ["M2M.Ingest", "M2M.Storage", "M2M.Messaging", "M2M.Api"];
+    public static readonly string[] PlatformInstrumentation = ["M2M.Ingest", "M2M.Storage", "M2M.Messaging", "M2M.Api", "M2M.Forwarding"];
 
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {

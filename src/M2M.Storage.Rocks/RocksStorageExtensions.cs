@@ -1,4 +1,6 @@
 using M2M.Storage.Files;
+using M2M.Storage.Backup;
+using M2M.Storage.Forwarding;
 using M2M.Storage.Registry;
 using M2M.Storage.Rocks.Files;
 using M2M.Storage.Rocks.Registry;
@@ -31,6 +33,8 @@ public static class RocksStorageExtensions
             .ValidateOnStart();
         builder.Services.AddRocksStore();
         builder.Services.AddSingleton<ITimeSeriesStore>(sp => new RocksTimeSeriesStore(sp.GetRequiredService<RocksStore>()));
+        builder.Services.AddSingleton<IForwardingFeed>(sp => new RocksForwardingFeed(sp.GetRequiredService<RocksStore>()));
+        builder.Services.AddSingleton<IStorageBackup>(sp => new RocksBackup(sp.GetRequiredService<RocksStore>(), sp.GetRequiredService<IOptions<StorageOptions>>().Value.FullDataDirectory, sp.GetService<ILogger<RocksBackup>>()));
         builder.Services.AddRocksRegistry();
         return builder;
     }

@@ -29,8 +29,10 @@ public sealed class RocksStore : IDisposable
         public const string Registry = "registry";
         /// <summary>File blocks (path, block number) → bytes.</summary>
         public const string Blocks = "blocks";
+        /// <summary>Forwarding feed (outbox): entries per domain and sequence, sequences, endpoint cursors.</summary>
+        public const string Feed = "feed";
 
-        public static readonly string[] All = [Meta, Series, SeriesByType, SeriesLatest, Registry, Blocks];
+        public static readonly string[] All = [Meta, Series, SeriesByType, SeriesLatest, Registry, Blocks, Feed];
     }
 
     private static readonly byte[] FormatVersionKey = "format_version"u8.ToArray();

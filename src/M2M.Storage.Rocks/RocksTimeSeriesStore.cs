@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
+using M2M.Storage.Forwarding;
 using M2M.Storage.TimeSeries;
 using RocksDbSharp;
 
@@ -55,19 +56,27 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     /// <summary>Write lock and latest-position cache of each open <see cref="RocksStore"/>, shared by its instances.</summary>
     private static readonly ConditionalWeakTable<RocksStore, WriteState> WriteStates = new();
 
-    private sealed class WriteState
+    internal sealed class WriteState
     {
         public readonly Lock Lock = new();
         public readonly Dictionary<(string Id, string Type), Instant> LatestPositions = [];
+
+        /// <summary>Last forwarding feed sequence per domain, loaded on first use (<see cref="RocksFeed"/>); under <see cref="Lock"/>.</summary>
+        public readonly Dictionary<Guid, long> FeedLast = [];
     }
 
     /// <summary>A record's place in the order of one (id, type): time, then discriminator.</summary>
-    private readonly record struct Instant(long Ticks, long Discriminator)
+    internal readonly record struct Instant(long Ticks, long Discriminator)
     {
         public static readonly Instant Min = new(long.MinValue, long.MinValue);
 
         public bool IsAfterOrAt(Instant other) => RecordIdentity.Supersedes(Ticks, Discriminator, other.Ticks, other.Discriminator);
     }
+
+    /// <summary>The write lock and caches shared by every writer of <paramref name="store"/> (the forwarding feed takes the same lock).</summary>
+    internal static WriteState StateOf(RocksStore store) => WriteStates.GetValue(store, _ => new WriteState());
+
+    private readonly WriteState _state;
 
     public RocksTimeSeriesStore(RocksStore store)
     {
@@ -78,7 +87,8 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         _byType = store.Family(RocksStore.Families.SeriesByType);
         _latest = store.Family(RocksStore.Families.SeriesLatest);
         _meta = store.Family(RocksStore.Families.Meta);
-        var state = WriteStates.GetValue(store, _ => new WriteState());
+        var state = StateOf(store);
+        _state = state;
         _writeLock = state.Lock;
         _latestPositions = state.LatestPositions;
     }
@@ -86,7 +96,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     public ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        Save([record]);
+        Save([record], null);
         return ValueTask.CompletedTask;
     }
 
@@ -94,7 +104,16 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     {
         ArgumentNullException.ThrowIfNull(records);
         cancellationToken.ThrowIfCancellationRequested();
-        Save(records);
+        Save(records, null);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<FeedGroup> feed, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        ArgumentNullException.ThrowIfNull(feed);
+        cancellationToken.ThrowIfCancellationRequested();
+        Save(records, feed);
         return ValueTask.CompletedTask;
     }
 
@@ -251,7 +270,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         return ValueTask.CompletedTask;
     }
 
-    private void Save(IReadOnlyList<TimeSeriesRecord> records)
+    private void Save(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<FeedGroup>? feed)
     {
         for (var i = 0; i < records.Count; i++)
         {
@@ -259,6 +278,10 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
         }
         if (records.Count == 0)
         {
+            if (feed is { Count: > 0 })
+            {
+                RocksFeed.Append(_store, feed);
+            }
             return;
         }
 
@@ -395,12 +418,15 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                     arena.AsSpan(entry.Value, entry.ValueLength).CopyTo(value[SeriesKeys.TimeBytes..]);
                     batch.Put(key[..length], value, _latest);
                 }
+                // The forwarding feed entries join the same batch: stored and queued for forwarding, or neither.
+                var feedLast = feed is { Count: > 0 } ? RocksFeed.AddToBatch(_store, _state, batch, feed) : null;
                 _db.Write(batch, _store.WriteOptions);
                 // Only after the commit: a failed write leaves the cache describing what is stored.
                 foreach (var (series, _, position) in latest)
                 {
                     RememberLatest(series, position);
                 }
+                RocksFeed.Committed(_state, feedLast);
             }
         }
         finally

@@ -98,7 +98,8 @@ public static class StorageExtensions
             sp.GetRequiredService<ITimeSeriesStore>(),
             sp.GetService<IOptions<RecordWriterOptions>>()?.Value,
             sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),
-            sp.GetService<ILogger<RecordWriter>>()));
+            sp.GetService<ILogger<RecordWriter>>(),
+            sp.GetService<Forwarding.IFeedRouter>()));
         services.AddSingleton<IRecordWriter>(sp => sp.GetRequiredService<RecordWriter>());
         services.AddHostedService(sp => sp.GetRequiredService<RecordWriter>());
         return services;

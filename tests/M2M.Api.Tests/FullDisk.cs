@@ -151,6 +151,7 @@ public sealed class FullDisk : IAsyncDisposable
 
         public ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default) => Failure ?? inner.SaveAsync(record, cancellationToken);
         public ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default) => Failure ?? inner.SaveManyAsync(records, cancellationToken);
+        public ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<M2M.Storage.Forwarding.FeedGroup> feed, CancellationToken cancellationToken = default) => Failure ?? inner.SaveManyAsync(records, feed, cancellationToken);
         public ValueTask<TimeSeriesPage> QueryAsync(TimeSeriesQuery query, CancellationToken cancellationToken = default) => inner.QueryAsync(query, cancellationToken);
         public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetLatestAsync(string id, CancellationToken cancellationToken = default) => inner.GetLatestAsync(id, cancellationToken);
         public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetAsync(string id, string type, DateTimeOffset time, CancellationToken cancellationToken = default) => inner.GetAsync(id, type, time, cancellationToken);

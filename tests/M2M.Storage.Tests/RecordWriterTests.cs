@@ -397,6 +397,20 @@ public sealed class RecordWriterTests : IDisposable
             return inner.SaveManyAsync(records, cancellationToken);
         }
 
+        public ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<Forwarding.FeedGroup> feed, CancellationToken cancellationToken = default)
+        {
+            if (Closed)
+            {
+                return ValueTask.FromException(new ObjectDisposedException("store"));
+            }
+            if (Failing)
+            {
+                Interlocked.Increment(ref _failedCalls);
+                return ValueTask.FromException(new IOException("No space left on device", 28));
+            }
+            return inner.SaveManyAsync(records, feed, cancellationToken);
+        }
+
         public ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default) => inner.SaveAsync(record, cancellationToken);
         public ValueTask<TimeSeriesPage> QueryAsync(TimeSeriesQuery query, CancellationToken cancellationToken = default) => inner.QueryAsync(query, cancellationToken);
         public ValueTask<IReadOnlyList<TimeSeriesRecord>> GetLatestAsync(string id, CancellationToken cancellationToken = default) => inner.GetLatestAsync(id, cancellationToken);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.ComponentModel.DataAnnotations;
 using M2M.Api.Http;
 using M2M.Messaging;
@@ -225,6 +226,8 @@ public static class DevicesApi
         if (target is not null && target.Id != device.DomainId)
         {
             device = await s.Devices.SetDomainAsync(deviceId, target.Id, s.Aborted);
+            // Forwarding routes its next records to the new domain's endpoints (other nodes: within their cache lifetime).
+            s.Http.RequestServices.GetService<Forwarding.DeviceDirectory>()?.Forget(deviceId);
         }
         s.Fleet.Upsert(device);
         return TypedResults.Ok(await new DeviceViews(s).ViewAsync(device));

@@ -234,7 +234,7 @@ public sealed class LiveStreamOverflowException() : Exception("The client fell t
 
 /// <summary>
 /// Wraps the time-series store so that records reach the <see cref="LiveRecordHub"/> once
-/// committed (after <see cref="ITimeSeriesStore.SaveManyAsync"/> returns). Everything else is
+/// committed (after a <c>SaveManyAsync</c> overload returns). Everything else is
 /// passed through.
 /// </summary>
 public sealed class LiveRecordsStore(ITimeSeriesStore inner, LiveRecordHub hub) : ITimeSeriesStore
@@ -251,6 +251,12 @@ public sealed class LiveRecordsStore(ITimeSeriesStore inner, LiveRecordHub hub) 
     public async ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default)
     {
         await Inner.SaveManyAsync(records, cancellationToken);
+        hub.Stored(records);
+    }
+
+    public async ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<Storage.Forwarding.FeedGroup> feed, CancellationToken cancellationToken = default)
+    {
+        await Inner.SaveManyAsync(records, feed, cancellationToken);
         hub.Stored(records);
     }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using M2M.Storage.Forwarding;
 using M2M.Storage.TimeSeries;
 using Npgsql;
 using NpgsqlTypes;
@@ -15,6 +16,15 @@ public sealed partial class PostgresTimeSeriesStore
 
     public ValueTask SaveAsync(TimeSeriesRecord record, CancellationToken cancellationToken = default) =>
         SaveManyAsync([record], cancellationToken);
+
+    /// <summary>
+    /// This backend has no forwarding feed yet (<c>docs/forwarding.md</c>): the server composes forwarding only
+    /// on a backend that registers one, so feed entries never reach it; if they do, the batch is refused whole.
+    /// </summary>
+    public ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<FeedGroup> feed, CancellationToken cancellationToken = default) =>
+        feed.Count == 0
+            ? SaveManyAsync(records, cancellationToken)
+            : ValueTask.FromException(new NotSupportedException("The PostgreSQL backend has no forwarding feed: forwarding runs on the RocksDB backend only."));
 
     public async ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default)
     {

@@ -27,6 +27,13 @@ public interface ITimeSeriesStore
     /// <summary>Stores records in one atomic, durable commit.</summary>
     ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Stores records and appends the forwarding feed entries <paramref name="feed"/> in one atomic,
+    /// durable commit (the outbox of <see cref="Forwarding.IForwardingFeed"/>): after a crash, either
+    /// both are there or neither.
+    /// </summary>
+    ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<Forwarding.FeedGroup> feed, CancellationToken cancellationToken = default);
+
     /// <summary>A page of records of one series, optionally of one type, within <c>[From, To]</c>.</summary>
     ValueTask<TimeSeriesPage> QueryAsync(TimeSeriesQuery query, CancellationToken cancellationToken = default);
 

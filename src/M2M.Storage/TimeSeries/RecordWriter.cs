@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using M2M.Storage.Forwarding;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -9,7 +10,7 @@ namespace M2M.Storage.TimeSeries;
 /// <summary>
 /// The batch writer (group commit) over any <see cref="ITimeSeriesStore"/>: producers put records in
 /// a bounded queue; one loop takes whatever is queued (up to <see cref="RecordWriterOptions.MaxBatchSize"/>)
-/// and stores it with one <see cref="ITimeSeriesStore.SaveManyAsync"/> — one atomic, durable commit —
+/// and stores it with one <see cref="ITimeSeriesStore.SaveManyAsync(IReadOnlyList{TimeSeriesRecord}, CancellationToken)"/> — one atomic, durable commit —
 /// then completes the waiters of every ticket up to the last record of that batch.
 /// </summary>
 /// <remarks>
@@ -41,6 +42,7 @@ namespace M2M.Storage.TimeSeries;
 public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposable
 {
     private readonly ITimeSeriesStore _store;
+    private readonly IFeedRouter? _feedRouter;
     private readonly ILogger _logger;
     private readonly int _maxBatchSize;
     private readonly TimeSeriesRecord[] _ring;
@@ -71,7 +73,12 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     private DateTimeOffset? _failingSince;
     private int _failedAttempts;
 
-    public RecordWriter(ITimeSeriesStore store, RecordWriterOptions? options = null, IMeterFactory? meterFactory = null, ILogger<RecordWriter>? logger = null)
+    /// <summary>
+    /// A writer over <paramref name="store"/>. When <paramref name="feedRouter"/> is set, it is asked
+    /// before each commit which records also enter the forwarding feed; those entries are committed
+    /// with the batch, atomically (<see cref="IForwardingFeed"/>).
+    /// </summary>
+    public RecordWriter(ITimeSeriesStore store, RecordWriterOptions? options = null, IMeterFactory? meterFactory = null, ILogger<RecordWriter>? logger = null, IFeedRouter? feedRouter = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         options ??= new RecordWriterOptions();
@@ -82,6 +89,7 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         _store = store;
         _retryInitialDelay = options.RetryInitialDelay;
         _retryMaxDelay = options.RetryMaxDelay;
+        _feedRouter = feedRouter;
         _logger = logger ?? NullLogger<RecordWriter>.Instance;
         _maxBatchSize = options.MaxBatchSize;
         _ring = new TimeSeriesRecord[options.QueueCapacity];
@@ -350,7 +358,12 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         {
             try
             {
-                await _store.SaveManyAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                // The feed entries go into the same commit: a record acknowledged to its device is also
+                // queued for forwarding (a routing failure fails the commit like a storage failure).
+                var feed = _feedRouter is null ? null : await _feedRouter.RouteAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                await (feed is { Count: > 0 }
+                    ? _store.SaveManyAsync(batch, feed, CancellationToken.None)
+                    : _store.SaveManyAsync(batch, CancellationToken.None)).ConfigureAwait(false);
                 break;
             }
             catch (ObjectDisposedException e)

@@ -1,0 +1,3 @@
+using M2M.Cli;
+
+return await CliApp.RunAsync(args, Console.Out, Console.Error, Console.In);

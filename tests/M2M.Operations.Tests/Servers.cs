@@ -1,0 +1,210 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using M2M.Ingest.Hosting;
+using M2M.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace M2M.Operations.Tests;
+
+/// <summary>A started server: its HTTP address and ALIP listener.</summary>
+public interface IStartedServer : IAsyncDisposable
+{
+    Uri Http { get; }
+
+    IPEndPoint Alip { get; }
+}
+
+/// <summary>Arguments every test server gets: free ports, a known admin password, quick forwarding retries.</summary>
+public static class ServerArgs
+{
+    public const string AdminPassword = "forwarding-admin-42";
+
+    public static string[] For(string dataDirectory, params string[] extra) =>
+    [
+        "--urls", "http://127.0.0.1:0",
+        "--M2M:DataDirectory", dataDirectory,
+        "--M2M:Ingest:M2mpPort", "0",
+        "--M2M:Ingest:AlipPort", "0",
+        "--M2M:Admin:Password", AdminPassword,
+        "--M2M:Forwarding:MinRetryDelay", "00:00:00.100",
+        "--M2M:Forwarding:MaxRetryDelay", "00:00:01",
+        "--M2M:Forwarding:PollInterval", "00:00:00.050",
+        "--M2M:Forwarding:TrimInterval", "00:00:01",
+        "--Logging:LogLevel:Default", "Warning",
+        "--Logging:LogLevel:Microsoft.Hosting.Lifetime", "Information",
+        "--Logging:LogLevel:M2M.Ingest.Hosting", "Information",
+        .. extra,
+    ];
+}
+
+/// <summary>The real single-process server, in this process.</summary>
+public sealed class InProcessServer : IStartedServer
+{
+    private InProcessServer(WebApplication app, Uri http, IPEndPoint alip)
+    {
+        App = app;
+        Http = http;
+        Alip = alip;
+    }
+
+    public WebApplication App { get; }
+
+    public Uri Http { get; }
+
+    public IPEndPoint Alip { get; }
+
+    public static async Task<InProcessServer> StartAsync(string dataDirectory, params string[] extra)
+    {
+        var app = M2MServer.Build(ServerArgs.For(dataDirectory, extra));
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var endpoints = app.Services.GetRequiredService<IngestEndpoints>();
+        await endpoints.Started.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        return new InProcessServer(app, new Uri(address), new IPEndPoint(IPAddress.Loopback, endpoints.Alip!.Port));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync(CancellationToken.None);
+        await App.DisposeAsync();
+    }
+}
+
+/// <summary>The server executable as a child process, so a test can kill it with SIGKILL.</summary>
+public sealed partial class ChildServer : IStartedServer
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _log = new();
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _httpPort;
+    private int _alipPort;
+
+    private ChildServer(Process process) => _process = process;
+
+    public Uri Http => new($"http://127.0.0.1:{_httpPort}");
+
+    public IPEndPoint Alip => new(IPAddress.Loopback, _alipPort);
+
+    public string Log => string.Join('\n', _log);
+
+    public static async Task<ChildServer> StartAsync(string dataDirectory, params string[] extra)
+    {
+        var host = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "M2M.Server.exe" : "M2M.Server");
+        Assert.True(File.Exists(host), $"The server app host is not built at {host}.");
+        var start = new ProcessStartInfo(host)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = dataDirectory,
+        };
+        foreach (var arg in ServerArgs.For(dataDirectory, ["--Logging:Console:FormatterOptions:SingleLine", "true", .. extra]))
+        {
+            start.ArgumentList.Add(arg);
+        }
+        var process = Process.Start(start) ?? throw new InvalidOperationException("The server did not start.");
+        var server = new ChildServer(process);
+        process.OutputDataReceived += (_, e) => server.OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => server.OnLine(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await server._ready.Task.WaitAsync(TimeSpan.FromSeconds(120), TestContext.Current.CancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            await server.DisposeAsync();
+            Assert.Fail($"The server did not report its listeners:\n{server.Log}");
+        }
+        if (server._httpPort == 0 || server._alipPort == 0)
+        {
+            await server.DisposeAsync();
+            Assert.Fail($"The server exited at start:\n{server.Log}");
+        }
+        return server;
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            _ready.TrySetResult();
+            return;
+        }
+        _log.Enqueue(line);
+        if (HttpListening().Match(line) is { Success: true } http)
+        {
+            _httpPort = int.Parse(http.Groups[1].Value, CultureInfo.InvariantCulture);
+        }
+        else if (DeviceListeners().Match(line) is { Success: true } devices)
+        {
+            _alipPort = int.Parse(devices.Groups[2].Value, CultureInfo.InvariantCulture);
+        }
+        if (_httpPort != 0 && _alipPort != 0)
+        {
+            _ready.TrySetResult();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync(CancellationToken.None);
+        }
+        _process.Dispose();
+    }
+
+    [GeneratedRegex(@"Now listening on: http://127\.0\.0\.1:(\d+)")]
+    private static partial Regex HttpListening();
+
+    [GeneratedRegex(@"Device listeners: M2MP on \S*:(\d+), ALIP on \S*:(\d+)")]
+    private static partial Regex DeviceListeners();
+}
+
+/// <summary>An HTTP client signed in to a started server.</summary>
+public static class Api
+{
+    public static async Task<HttpClient> SignInAsync(Uri server, string user = "admin", string password = ServerArgs.AdminPassword)
+    {
+        var client = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(60) };
+        var response = await client.PostAsJsonAsync("/api/auth/token", new { user, password }, TestContext.Current.CancellationToken);
+        response.EnsureSuccessStatusCode();
+        var token = (await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("access_token").GetString();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    /// <summary>Creates a webhook; returns its id and secret.</summary>
+    public static async Task<(Guid Id, string Secret)> CreateWebhookAsync(HttpClient client, Uri url, string? domain = null, bool records = true, bool events = false)
+    {
+        var response = await client.PostAsJsonAsync("/api/webhooks", new { name = "test", url = url.AbsoluteUri, domain, records, events }, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var created = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        return (created.GetProperty("webhook").GetProperty("id").GetGuid(), created.GetProperty("secret").GetString()!);
+    }
+
+    public static async Task<JsonElement> GetAsync(HttpClient client, string path)
+    {
+        var response = await client.GetAsync(path, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+    }
+}
