@@ -24,7 +24,7 @@ public static class CliApp
 
     private static RootCommand Build(CliContext c)
     {
-        var root = new RootCommand("Administration of an M2M platform server: backup and restore, registry export and import, users, domains, webhooks, device import.");
+        var root = new RootCommand("Administration of an M2M platform server: backup and restore, registry export and import, users, domains, webhooks, device import, retention and cleanup runs.");
         root.Options.Add(c.Server);
         root.Options.Add(c.Token);
         root.Subcommands.Add(Login(c));
@@ -35,6 +35,8 @@ public static class CliApp
         root.Subcommands.Add(Users(c));
         root.Subcommands.Add(Webhooks(c));
         root.Subcommands.Add(Devices(c));
+        root.Subcommands.Add(Maintenance(c, "retention", "Retention of time series: settings, stored months, last run; run it now."));
+        root.Subcommands.Add(Maintenance(c, "cleanup", "Registry cleanup of soft-deleted nodes: settings, last run; run it now."));
         return root;
     }
 
@@ -213,6 +215,16 @@ public static class CliApp
             await c.Output.WriteLineAsync($"Deleted webhook {r.GetValue(id)}");
         }));
         return new Command("webhooks", "Forwarding endpoints.") { list, create, delete };
+    }
+
+    /// <summary><c>m2m retention|cleanup status|run</c>: the storage maintenance jobs (<c>/api/admin/{job}</c>, admin only).</summary>
+    private static Command Maintenance(CliContext c, string job, string description)
+    {
+        var status = new Command("status", $"Settings and the report of the last {job} run.");
+        status.SetAction((r, ct) => c.RunAsync(r, async client => await c.PrintAsync(await client!.GetAsync($"/api/admin/{job}", ct))));
+        var run = new Command("run", $"Run {job} now and print its report (fails while another node runs it).");
+        run.SetAction((r, ct) => c.RunAsync(r, async client => await c.PrintAsync(await client!.PostAsync($"/api/admin/{job}/run", null, ct))));
+        return new Command(job, description) { status, run };
     }
 
     private static Command Devices(CliContext c)

@@ -116,6 +116,30 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Retention_and_cleanup_run_on_demand_and_report_their_last_run()
+    {
+        using var data = new TempDirectory("m2m-cli");
+        await using var server = await InProcessServer.StartAsync(data.Path);
+        var token = await LoginAsync(server.Http);
+        string[] auth = ["--server", server.Http.ToString(), "--token", token];
+
+        foreach (var job in new[] { "retention", "cleanup" })
+        {
+            var run = await M2mAsync([job, "run", .. auth]);
+            Assert.True(run.ExitCode == 0, run.Error);
+            var report = JsonDocument.Parse(run.Output).RootElement;
+            Assert.Equal("api", report.GetProperty("trigger").GetString());
+
+            var status = await M2mAsync([job, "status", .. auth]);
+            Assert.True(status.ExitCode == 0, status.Error);
+            var lastRun = JsonDocument.Parse(status.Output).RootElement.GetProperty("lastRun");
+            Assert.Equal(report.GetProperty("startedAt").GetDateTimeOffset(), lastRun.GetProperty("startedAt").GetDateTimeOffset());
+        }
+        var anonymous = await M2mAsync("retention", "run", "--server", server.Http.ToString(), "--token", "not-a-token");
+        Assert.Equal(1, anonymous.ExitCode);
+    }
+
+    [Fact]
     public async Task A_registry_subtree_is_exported_and_imported_under_another_path()
     {
         using var data = new TempDirectory("m2m-cli");
