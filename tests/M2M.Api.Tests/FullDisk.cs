@@ -43,6 +43,8 @@ public sealed class FullDisk : IAsyncDisposable
     /// <summary>Server arguments that fit a small disk: small memtables (RocksDB resumes once that much is free again), small reserve, quick retries.</summary>
     public string[] ServerArgs(long reservedFreeBytes) =>
     [
+        // The disk that fills is the embedded database's: these tests run on RocksDB whatever M2M_TEST_BACKEND says.
+        "--M2M:Storage:Backend", "rocks",
         "--M2M:Storage:Rocks:WriteBufferBytes", (4L << 20).ToString(CultureInfo.InvariantCulture),
         "--M2M:Storage:Rocks:BlockCacheBytes", (8L << 20).ToString(CultureInfo.InvariantCulture),
         "--M2M:Storage:Writer:RetryMaxDelay", "00:00:01",
