@@ -13,8 +13,10 @@ builder.AddServiceDefaults();
 builder.AddStorage();
 builder.AddStorageBackend();
 builder.AddNatsBus();
-// The ingest module without listeners (M2M:Ingest:Enabled=false in appsettings.json): the API's
-// services that read this node's connection registry find an empty one.
+// The ingest module without listeners: the API's services that read this node's connection registry
+// find an empty one. Forced here (last configuration source), not only in appsettings.json: an API node
+// started from another working directory must not open device ports.
+builder.Configuration.AddInMemoryCollection([new("M2M:Ingest:Enabled", "false")]);
 builder.AddIngest();
 builder.AddApi();
 
