@@ -113,6 +113,25 @@ public class FleetTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task A_position_stored_before_the_device_is_indexed_shows_on_the_fleet_map()
+    {
+        // The record reaches the index before anything announced the device (no identification event).
+        var ident = DevicesTests.NewIdent();
+        var device = await fixture.Host.Get<IDeviceStore>().CreateAsync(ident, cancellationToken: Ct);
+        var time = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        await fixture.Host.Get<ITimeSeriesStore>().SaveAsync(
+            new TimeSeriesRecord(DeviceServices.SeriesId(device.Id), FleetApi.LocationType, time, "{\"lat\":12.5,\"lon\":7.25}"), Ct);
+
+        var positions = await PollAsync(
+            async () => await (await Admin.GetAsync($"/api/fleet/positions?q={ident}", Ct)).JsonAsync(),
+            p => p.GetProperty("items").GetArrayLength() > 0,
+            "the device on the fleet map");
+        var marker = Assert.Single(positions.GetProperty("items").EnumerateArray());
+        Assert.Equal(12.5, marker.GetProperty("lat").GetDouble());
+        Assert.Equal(time, marker.GetProperty("time").GetDateTimeOffset());
+    }
+
+    [Fact]
     public async Task Search_and_sort_page_through_every_match_once_in_order()
     {
         var tag = "f" + Guid.NewGuid().ToString("N")[..8];

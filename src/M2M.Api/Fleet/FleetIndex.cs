@@ -190,8 +190,17 @@ public sealed partial class FleetIndex : IHostedService, IDisposable
                     if (item.Record is { } record && record.Id.StartsWith("dev-", StringComparison.Ordinal)
                         && Guid.TryParse(record.Id.AsSpan(4), out var id) && FleetLocation.TryParse(record.Time, record.Data) is { } location)
                     {
-                        Located(id, location);
-                        Seen(id, record.Time);
+                        if (_byId.ContainsKey(id))
+                        {
+                            Located(id, location);
+                            Seen(id, record.Time);
+                        }
+                        else
+                        {
+                            // A device not indexed yet (its identification event is still on its way): the
+                            // record is committed, so reading the device in takes this position with it.
+                            Refresh(id);
+                        }
                     }
                 }
             }
