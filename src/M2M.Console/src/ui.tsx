@@ -104,28 +104,48 @@ export class Boundary extends Component<{ children: ComponentChildren }, { error
   }
 }
 
-/** Loads data for a component; reload() reads again; stale answers are dropped. */
+/**
+ * Loads data for a component; reload() reads again; stale answers are dropped. setData() applies a live
+ * change: an answer to a read that was in flight meanwhile may predate that change, so it is read again
+ * (at most 3 times in a row, so that a stream of changes cannot keep the page from ever loading).
+ */
 export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]) {
   const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
   const generation = useRef(0);
+  const changes = useRef(0);
   const controller = useRef<AbortController | null>(null);
   const reload = useCallback(() => {
-    const mine = ++generation.current;
-    controller.current?.abort();
-    const c = new AbortController();
-    controller.current = c;
-    setState((s) => ({ ...s, loading: true }));
-    load(c.signal).then(
-      (data) => mine === generation.current && setState({ data, loading: false }),
-      (error) => mine === generation.current && (error as Error)?.name !== 'AbortError' && setState((s) => ({ data: s.data, error, loading: false })),
-    );
+    const run = (retries: number) => {
+      const mine = ++generation.current;
+      const seen = changes.current;
+      controller.current?.abort();
+      const c = new AbortController();
+      controller.current = c;
+      setState((s) => ({ ...s, loading: true }));
+      load(c.signal).then(
+        (data) => {
+          if (mine !== generation.current) return;
+          if (changes.current !== seen && retries > 0) run(retries - 1);
+          else setState({ data, loading: false });
+        },
+        (error) => mine === generation.current && (error as Error)?.name !== 'AbortError' && setState((s) => ({ data: s.data, error, loading: false })),
+      );
+    };
+    run(3);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, deps);
   useEffect(() => {
     reload();
     return () => controller.current?.abort();
   }, [reload]);
-  return { ...state, reload, setData: (data: T) => setState({ data, loading: false }) };
+  return {
+    ...state,
+    reload,
+    setData: (data: T) => {
+      changes.current++;
+      setState({ data, loading: false });
+    },
+  };
 }
 
 /** Runs an action, keeping its error to show and its busy state. */
