@@ -25,14 +25,13 @@ public sealed class CleanupJob
     private readonly MaintenanceMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly string _holder = MaintenanceState.NewHolder();
-    private int _running;
+    private readonly MaintenanceRunner _runner;
 
     public CleanupJob(IRegistry registry, DeviceDeletions deletions, CleanupOptions options, MaintenanceMetrics metrics,
         TimeProvider? timeProvider = null, ILogger<CleanupJob>? logger = null)
     {
         _registry = registry;
+        _runner = new MaintenanceRunner(registry, Name, LeaseTime);
         _deletions = deletions;
         _options = options;
         _metrics = metrics;
@@ -44,40 +43,15 @@ public sealed class CleanupJob
     public CleanupOptions Options => _options;
 
     /// <summary>Whether this process is running the job now.</summary>
-    public bool IsRunning => Volatile.Read(ref _running) != 0;
+    public bool IsRunning => _runner.IsRunning;
 
     /// <summary>The report of the last run (of any node), or <c>null</c> before the first.</summary>
     public ValueTask<CleanupReport?> GetLastRunAsync(CancellationToken cancellationToken = default)
         => MaintenanceState.ReadLastRunAsync<CleanupReport>(_registry, Name, cancellationToken);
 
     /// <summary>Runs the job now; <c>null</c> when another node holds the lease.</summary>
-    public async Task<CleanupReport?> RunAsync(string trigger, CancellationToken cancellationToken = default)
-    {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (!await MaintenanceState.TryAcquireAsync(_registry, Name, _holder, LeaseTime, cancellationToken).ConfigureAwait(false))
-            {
-                return null;
-            }
-            Volatile.Write(ref _running, 1);
-            try
-            {
-                var report = await RunLockedAsync(trigger, cancellationToken).ConfigureAwait(false);
-                await MaintenanceState.WriteLastRunAsync(_registry, Name, report).ConfigureAwait(false);
-                return report;
-            }
-            finally
-            {
-                Volatile.Write(ref _running, 0);
-                await MaintenanceState.ReleaseAsync(_registry, Name, _holder).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    public Task<CleanupReport?> RunAsync(string trigger, CancellationToken cancellationToken = default)
+        => _runner.RunAsync(ct => RunLockedAsync(trigger, ct), cancellationToken);
 
     private async Task<CleanupReport> RunLockedAsync(string trigger, CancellationToken cancellationToken)
     {

@@ -62,3 +62,46 @@ internal static class MaintenanceState
     /// <summary>A lease holder name unique to this process.</summary>
     public static string NewHolder() => $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
 }
+
+/// <summary>
+/// One maintenance job's runs in this process: one at a time here (a gate), one at a time across the
+/// deployment (the registry lease), the report written as the job's last run, and the lease given back.
+/// </summary>
+internal sealed class MaintenanceRunner(IRegistry registry, string job, TimeSpan leaseTime)
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly string _holder = MaintenanceState.NewHolder();
+    private int _running;
+
+    /// <summary>Whether this process is running the job now.</summary>
+    public bool IsRunning => Volatile.Read(ref _running) != 0;
+
+    /// <summary>Runs <paramref name="run"/> under the lease; <c>null</c> when another node holds it.</summary>
+    public async Task<TReport?> RunAsync<TReport>(Func<CancellationToken, Task<TReport>> run, CancellationToken cancellationToken) where TReport : class
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!await MaintenanceState.TryAcquireAsync(registry, job, _holder, leaseTime, cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+            Volatile.Write(ref _running, 1);
+            try
+            {
+                var report = await run(cancellationToken).ConfigureAwait(false);
+                await MaintenanceState.WriteLastRunAsync(registry, job, report).ConfigureAwait(false);
+                return report;
+            }
+            finally
+            {
+                Volatile.Write(ref _running, 0);
+                await MaintenanceState.ReleaseAsync(registry, job, _holder).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}

@@ -33,9 +33,7 @@ public sealed class RetentionJob
     private readonly TimeProvider _time;
     private readonly MaintenanceMetrics _metrics;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly string _holder = MaintenanceState.NewHolder();
-    private int _running;
+    private readonly MaintenanceRunner _runner;
 
     public RetentionJob(ITimeSeriesStore series, IDomainStore domains, IRegistry registry, RetentionOptions options, MaintenanceMetrics metrics,
         TimeProvider? timeProvider = null, ILogger<RetentionJob>? logger = null)
@@ -43,6 +41,7 @@ public sealed class RetentionJob
         _series = series;
         _domains = domains;
         _registry = registry;
+        _runner = new MaintenanceRunner(registry, Name, LeaseTime);
         _options = options;
         _metrics = metrics;
         _time = timeProvider ?? TimeProvider.System;
@@ -53,7 +52,7 @@ public sealed class RetentionJob
     public RetentionOptions Options => _options;
 
     /// <summary>Whether this process is running the job now.</summary>
-    public bool IsRunning => Volatile.Read(ref _running) != 0;
+    public bool IsRunning => _runner.IsRunning;
 
     /// <summary>The report of the last run (of any node), or <c>null</c> before the first.</summary>
     public ValueTask<RetentionReport?> GetLastRunAsync(CancellationToken cancellationToken = default)
@@ -69,32 +68,13 @@ public sealed class RetentionJob
     /// </summary>
     public async Task<RetentionReport?> RunAsync(string trigger, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        var report = await _runner.RunAsync(ct => RunLockedAsync(trigger, ct), cancellationToken).ConfigureAwait(false);
+        if (report is null)
         {
-            if (!await MaintenanceState.TryAcquireAsync(_registry, Name, _holder, LeaseTime, cancellationToken).ConfigureAwait(false))
-            {
-                _logger.LogInformation("Retention not run: another node holds the lease ({Holder})",
-                    await GetHolderAsync(cancellationToken).ConfigureAwait(false));
-                return null;
-            }
-            Volatile.Write(ref _running, 1);
-            try
-            {
-                var report = await RunLockedAsync(trigger, cancellationToken).ConfigureAwait(false);
-                await MaintenanceState.WriteLastRunAsync(_registry, Name, report).ConfigureAwait(false);
-                return report;
-            }
-            finally
-            {
-                Volatile.Write(ref _running, 0);
-                await MaintenanceState.ReleaseAsync(_registry, Name, _holder).ConfigureAwait(false);
-            }
+            _logger.LogInformation("Retention not run: another node holds the lease ({Holder})",
+                await GetHolderAsync(cancellationToken).ConfigureAwait(false));
         }
-        finally
-        {
-            _gate.Release();
-        }
+        return report;
     }
 
     private async Task<RetentionReport> RunLockedAsync(string trigger, CancellationToken cancellationToken)
