@@ -19,6 +19,9 @@ public enum LoadCommand
 
     /// <summary>Connections announcing large frames and sending them slowly: server memory before, during and after.</summary>
     Flood,
+
+    /// <summary>HTTP API read latency (pages of records, latest values) against the fleet <c>load</c> created.</summary>
+    Query,
 }
 
 /// <summary>Which protocol the simulated devices speak.</summary>
@@ -145,4 +148,7 @@ public sealed record LoadOptions
 
     /// <summary>Rocks baseline: database directory (a temporary one, deleted afterwards, when absent).</summary>
     public string? Directory { get; init; }
+
+    /// <summary>Query: the API, credentials and query shape (<see cref="QueryCli"/>).</summary>
+    public QueryOptions Query { get; init; } = new();
 }
