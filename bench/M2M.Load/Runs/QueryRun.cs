@@ -97,7 +97,12 @@ public static class QueryRun
                 {
                     var due = TimeSpan.FromSeconds(Interlocked.Increment(ref issued) / o.Rate);
                     var wait = due - Stopwatch.GetElapsedTime(runStart);
-                    if (wait > TimeSpan.FromMilliseconds(1))
+                    if (wait < -TimeSpan.FromSeconds(1))
+                    {
+                        // Far behind (the answers are slower than the rate): move the schedule on instead of bursting to catch up.
+                        Interlocked.Add(ref issued, (long)(-wait.TotalSeconds * o.Rate));
+                    }
+                    else if (wait > TimeSpan.FromMilliseconds(1))
                     {
                         try
                         {
