@@ -12,7 +12,8 @@
 #      runs (its acknowledged rate and barrier latency are reported with it);
 #   5. prints one Markdown row per measurement and the medians over the rounds; with dotnet-counters
 #      installed (COUNTERS=1, the default when it is found), the server's runtime counters during each
-#      query run: thread-pool queue length and threads, GC pause time, CPU, lock contentions.
+#      query run (the runtime's System.Runtime event counters, 1 s samples): thread-pool queue length
+#      and threads, CPU, time in GC, lock contentions.
 # Usage: bench/api-under-load.sh     (environment: BACKENDS="rocks postgres" DEVICES=100 RECORDS=10000000
 #        PG_RECORDS=$RECORDS SPACING=60 ROUNDS=2 QUERY_DURATION=20s QUERY_RATE=100 CONCURRENCY=2
 #        MAX_DURATION=10s SETTLE=15 M2M_BENCH_POSTGRES="Host=…;Username=…;Password=…;Database=postgres"
@@ -35,6 +36,8 @@ SETTLE=${SETTLE:-15}
 SERVER_ARGS=${SERVER_ARGS:-}
 COUNTERS_TOOL=$(command -v dotnet-counters || echo "$HOME/.dotnet/tools/dotnet-counters")
 [[ -x $COUNTERS_TOOL ]] && COUNTERS=${COUNTERS:-1} || COUNTERS=0
+# gauges, not the System.Runtime meter's instruments (dotnet-counters shows its up-down counters as rates per second)
+RUNTIME_COUNTERS=threadpool-queue-length,threadpool-thread-count,cpu-usage,time-in-gc,monitor-lock-contention-count
 M2M_BENCH_POSTGRES=${M2M_BENCH_POSTGRES:-"Host=127.0.0.1;Port=5432;Username=postgres;Password=m2m-ci;Database=postgres"}
 WORK=$(mktemp -d /tmp/m2m-api-load.XXXXXX)
 SERVER_DLL=$ROOT/src/M2M.Server/bin/Release/net10.0/M2M.Server.dll
@@ -119,7 +122,7 @@ advance() {
 query() { # query <name>
   local counters_pid=""
   if [[ $COUNTERS == 1 ]]; then
-    "$COUNTERS_TOOL" collect -p "$SERVER_PID" --counters System.Runtime --refresh-interval 1 --format csv -o "$WORK/$1-counters.csv" >/dev/null 2>&1 &
+    "$COUNTERS_TOOL" collect -p "$SERVER_PID" --counters "System.Runtime[$RUNTIME_COUNTERS]" --refresh-interval 1 --format csv -o "$WORK/$1-counters.csv" >/dev/null 2>&1 &
     counters_pid=$!
   fi
   M2M_LOAD_PASSWORD=$PASSWORD "$LOAD" query --api-url "http://127.0.0.1:$HTTP_PORT" --user admin --devices "$DEVICES" \
@@ -147,16 +150,15 @@ if os.path.exists(cfile):
             pass
     def pick(prefix, f):
         vals = [v for k, vs in series.items() if k.startswith(prefix) for v in vs]
-        return round(f(vals), 3) if vals else None
-    cpu = [sum(v) for v in zip(*[vs for k, vs in series.items() if k.startswith("dotnet.process.cpu.time")])]
+        return round(f(vals), 2) if vals else None
+    cores = os.cpu_count() or 1
     out["server"] = {
-        "threadpool_queue_max": pick("dotnet.thread_pool.queue.length", max),
-        "threadpool_queue_mean": pick("dotnet.thread_pool.queue.length", statistics.mean),
-        "threadpool_threads_max": pick("dotnet.thread_pool.thread.count", max),
-        "gc_pause_ms_per_s": pick("dotnet.gc.pause.time", lambda v: statistics.mean(v) * 1000),
-        "gc_pause_ms_per_s_max": pick("dotnet.gc.pause.time", lambda v: max(v) * 1000),
-        "cpu_cores": round(statistics.mean(cpu), 2) if cpu else None,
-        "lock_contentions_per_s": pick("dotnet.monitor.lock_contentions", statistics.mean),
+        "threadpool_queue_max": pick("ThreadPool Queue Length", max),
+        "threadpool_queue_mean": pick("ThreadPool Queue Length", statistics.mean),
+        "threadpool_threads_max": pick("ThreadPool Thread Count", max),
+        "cpu_cores": pick("CPU Usage", lambda v: statistics.mean(v) * cores / 100),
+        "time_in_gc_pct_max": pick("% Time in GC", max),
+        "lock_contentions_per_s": pick("Monitor Lock Contention Count", statistics.mean),
     }
 if lfile:
     l = json.load(open(lfile))
@@ -260,10 +262,10 @@ if server:
     print()
     print("Server runtime during each query run (dotnet-counters, 1 s samples):")
     print()
-    print("| backend | phase | round | CPU (cores) | thread-pool queue max / mean | thread-pool threads max | GC pause ms/s mean / max | lock contentions/s |")
+    print("| backend | phase | round | CPU (cores) | thread-pool queue max / mean | thread-pool threads max | time in GC max % | lock contentions/s |")
     print("|---|---|---|---:|---|---:|---|---:|")
     for r in server:
         c = r["server"]
-        print(f"| {r['backend']} | {r['phase']} | {r['round']} | {c['cpu_cores']} | {c['threadpool_queue_max']} / {c['threadpool_queue_mean']} | {c['threadpool_threads_max']} | {c['gc_pause_ms_per_s']} / {c['gc_pause_ms_per_s_max']} | {c['lock_contentions_per_s']} |")
+        print(f"| {r['backend']} | {r['phase']} | {r['round']} | {c['cpu_cores']} | {c['threadpool_queue_max']} / {c['threadpool_queue_mean']} | {c['threadpool_threads_max']} | {c['time_in_gc_pct_max']} | {c['lock_contentions_per_s']} |")
 PY
 log "raw results in $WORK"
