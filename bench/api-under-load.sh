@@ -124,6 +124,8 @@ query() { # query <name>
   if [[ $COUNTERS == 1 ]]; then
     "$COUNTERS_TOOL" collect -p "$SERVER_PID" --counters "System.Runtime[$RUNTIME_COUNTERS]" --refresh-interval 1 --format csv -o "$WORK/$1-counters.csv" >/dev/null 2>&1 &
     counters_pid=$!
+    # dotnet-counters takes seconds to attach on a busy machine: the query starts once it samples
+    for _ in $(seq 1 150); do [[ $(wc -l <"$WORK/$1-counters.csv" 2>/dev/null || echo 0) -gt 1 ]] && break; sleep 0.2; done
   fi
   M2M_LOAD_PASSWORD=$PASSWORD "$LOAD" query --api-url "http://127.0.0.1:$HTTP_PORT" --user admin --devices "$DEVICES" \
     --duration "$QUERY_DURATION" --warmup 5s --concurrency "$CONCURRENCY" --rate "$QUERY_RATE" --quiet --json >"$WORK/$1.json" 2>"$WORK/$1.log"
@@ -208,7 +210,7 @@ for backend in $BACKENDS; do
     row "$backend" idle "$r" "$WORK/$backend-idle-$r.json"
     log "$backend round $r idle: $(tail -1 "$WORK/rows.jsonl")"
     # the load outlasts the query run: discovery, warm-up and the measurement, plus margins
-    load_s=$(( $(seconds "$QUERY_DURATION") + 25 ))
+    load_s=$(( $(seconds "$QUERY_DURATION") + 25 + (COUNTERS == 1 ? 30 : 0) ))
     load "$backend-half-$r" "$HISTORY" "${load_s}s" --rate "$HALF" &
     LOAD_PID=$!
     sleep 5
