@@ -130,6 +130,7 @@ public static class CommandRun
             {
                 ["planned"] = planned,
                 ["posted"] = figures.Posted,
+                ["not_posted"] = planned - figures.Posted,
                 ["posted_per_s"] = sendTime > TimeSpan.Zero ? Math.Round(figures.Posted / sendTime.TotalSeconds, 1) : 0,
                 ["api_errors"] = figures.ApiErrors,
                 ["delivered_despite_api_error"] = figures.DeliveredDespiteError,
@@ -205,7 +206,8 @@ public static class CommandRun
 
     /// <summary>
     /// Posts command i at start + i / rate (open loop: a slow answer does not delay the next command,
-    /// up to --api-concurrency calls in flight; past that the schedule lags, and the lag is reported).
+    /// up to --api-concurrency calls in flight; past that the schedule lags, and the lag is reported)
+    /// until --duration is over: when the API cannot keep the rate, fewer commands are posted.
     /// </summary>
     private static async Task<(int Posted, TimeSpan LagMax, string? LastError, TimeSpan SendTime)> SendAsync(
         LoadOptions o, CommandApi api, CommandTracker tracker, List<SimulatedDevice> devices, Guid?[] ids, int[] targets, int planned,
@@ -221,7 +223,8 @@ public static class CommandRun
         var posted = 0;
         try
         {
-            for (; posted < planned; posted++)
+            var end = start + (long)(o.Duration.TotalSeconds * Stopwatch.Frequency);
+            for (; posted < planned && Stopwatch.GetTimestamp() < end; posted++)
             {
                 var due = start + (long)(posted / o.Rate * Stopwatch.Frequency);
                 var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
@@ -231,6 +234,11 @@ public static class CommandRun
                 }
                 await slots.WaitAsync(cancel);
                 var now = Stopwatch.GetTimestamp();
+                if (now >= end)
+                {
+                    slots.Release();
+                    break;
+                }
                 var lag = Stopwatch.GetElapsedTime(due, now);
                 if (lag > lagMax)
                 {
