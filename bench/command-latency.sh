@@ -13,7 +13,7 @@
 #   5. prints a Markdown table (medians are the reader's: run it several times on a noisy machine).
 # Usage: bench/command-latency.sh
 #   env: DEVICES=1000 RATES="100 1000" DURATION=20s PROTOCOLS="m2mp alip" LOAD_RATE=20000
-#        LOAD_DEVICES=100 UNDER_LOAD=1 DISTRIBUTED=1
+#        LOAD_DEVICES=100 UNDER_LOAD=1 SINGLE=1 DISTRIBUTED=1 (0 skips that part)
 # Needs: dotnet, python3, curl; for DISTRIBUTED: nats-server, /usr/lib/postgresql/*/bin.
 # Results: one JSON per run in $WORK (printed at the end). All traffic stays on 127.0.0.0/8.
 set -euo pipefail
@@ -26,6 +26,7 @@ PROTOCOLS=${PROTOCOLS:-"m2mp alip"}
 LOAD_RATE=${LOAD_RATE:-20000}
 LOAD_DEVICES=${LOAD_DEVICES:-100}
 UNDER_LOAD=${UNDER_LOAD:-1}
+SINGLE=${SINGLE:-1}
 DISTRIBUTED=${DISTRIBUTED:-1}
 WORK=$(mktemp -d /tmp/m2m-cmdlat.XXXXXX)
 LOAD=$ROOT/bench/M2M.Load/bin/Release/net10.0/m2m-load
@@ -83,6 +84,7 @@ PY
 }
 
 # --- single process ------------------------------------------------------------------------------
+if [[ "$SINGLE" == "1" ]]; then
 M2MP_PORT=$(free_port); ALIP_PORT=$(free_port); HTTP_PORT=$(free_port)
 dotnet "$ROOT/src/M2M.Server/bin/Release/net10.0/M2M.Server.dll" --urls "http://127.0.0.1:$HTTP_PORT" \
   --M2M:DataDirectory "$WORK/data-single" --M2M:Ingest:M2mpPort "$M2MP_PORT" --M2M:Ingest:AlipPort "$ALIP_PORT" \
@@ -108,7 +110,9 @@ if [[ "$UNDER_LOAD" == "1" ]]; then
   runs=$(( $(wc -w <<<"$PROTOCOLS") * $(wc -w <<<"$RATES") ))
   secs=$(( runs * (${DURATION%s} + 60) + 30 ))
   echo "m2m-load load --protocol mix --devices $LOAD_DEVICES --rate $LOAD_RATE --barrier-every 100 --ident-prefix imei:49" >"$WORK/background.txt"
-  "$LOAD" load --protocol mix --devices "$LOAD_DEVICES" --rate "$LOAD_RATE" --barrier-every 100 --duration "${secs}s" \
+  # (env --default-signal: a background job of a script starts with SIGINT ignored; the tool ends its
+  # run and writes its result on SIGINT)
+  env --default-signal=INT "$LOAD" load --protocol mix --devices "$LOAD_DEVICES" --rate "$LOAD_RATE" --barrier-every 100 --duration "${secs}s" \
     --ident-prefix imei:49 --m2mp-port "$M2MP_PORT" --alip-port "$ALIP_PORT" --server-pid "$SERVER_PID" --json --quiet \
     >"$WORK/background.json" 2>"$WORK/background.log" &
   BG=$!; track "$BG"
@@ -124,6 +128,7 @@ if [[ "$UNDER_LOAD" == "1" ]]; then
 fi
 kill "$SERVER_PID" 2>/dev/null || true
 wait "$SERVER_PID" 2>/dev/null || true
+fi
 
 # --- distributed: API node → PostgreSQL + NATS → ingest node -------------------------------------
 if [[ "$DISTRIBUTED" == "1" ]]; then
