@@ -16,6 +16,11 @@ namespace M2M.Storage.TimeSeries;
 /// <remarks>
 /// <para>There is no artificial delay: when idle, the first record is committed at once; under load,
 /// records pile up while a commit is in flight and the next batch takes them all.</para>
+/// <para>Pipelined (<see cref="RecordWriterOptions.Pipeline"/>, on a store that is an
+/// <see cref="IPipelinedTimeSeriesStore"/>): the loop takes and prepares batch <c>n + 1</c> (keys, values,
+/// sorting) while batch <c>n</c> is written and synced on a dedicated commit thread; commits stay one at a
+/// time and in ticket order, and a batch's waiters are completed only after its own commit, so a durable
+/// ticket still covers every record accepted before it. At most two batches are out of the queue then.</para>
 /// <para>Tickets are handed out under the same lock that enqueues, so queue order, ticket order and
 /// commit order are one order, and a durable ticket covers every record accepted before it.</para>
 /// <para>Waiters: one <see cref="TaskCompletionSource"/> per <see cref="WaitDurableAsync"/> call that
