@@ -54,7 +54,9 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     // When each queued record was accepted (Stopwatch ticks), parallel to _ring: the queue wait of a batch.
     private readonly long[] _acceptedAt;
     private readonly bool _pipeline;
-    private readonly CommitTrace? _trace;
+    private readonly string? _traceFile;
+    // Opened by the commit loop when it starts (CommitTraceFile), closed when it ends.
+    private CommitTrace? _trace;
     private readonly Lock _acceptLock = new();
     private readonly Lock _waitLock = new();
     private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
@@ -107,7 +109,7 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         _ring = new TimeSeriesRecord[options.QueueCapacity];
         _acceptedAt = new long[options.QueueCapacity];
         _pipeline = options.Pipeline;
-        _trace = string.IsNullOrEmpty(options.CommitTraceFile) ? null : new CommitTrace(options.CommitTraceFile);
+        _traceFile = string.IsNullOrEmpty(options.CommitTraceFile) ? null : options.CommitTraceFile;
 
         Meter meter;
         if (meterFactory is null)
@@ -317,6 +319,7 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
 
     private async Task RunAsync()
     {
+        _trace = _traceFile is null ? null : new CommitTrace(_traceFile);
         var pipelined = _pipeline ? _store as IPipelinedTimeSeriesStore : null;
         using var committer = pipelined is null ? null : new CommitThread();
         // Two batches: one being committed (on the commit thread) while the next one is taken and prepared here.
@@ -664,8 +667,8 @@ public sealed class RecordWriterOptions
 
     /// <summary>
     /// Diagnostics, off by default: a file that receives one CSV line per group commit (its size, queue wait,
-    /// preparation, write and sync, GC pauses, thread-pool queue, the store's flushes and compactions); see
-    /// <c>docs/operations.md</c>. Meant for a benchmark run, not for production.
+    /// preparation, write and sync, GC pauses, thread-pool queue, the store's flushes and compactions; columns
+    /// in <see cref="CommitTrace"/>, use in <c>BENCHMARKS.md</c>, "Barrier tail"). Meant for a benchmark run, not for production.
     /// </summary>
     public string? CommitTraceFile { get; set; }
 }
