@@ -20,6 +20,9 @@ public enum LoadCommand
     /// <summary>Connections announcing large frames and sending them slowly: server memory before, during and after.</summary>
     Flood,
 
+    /// <summary>Commands queued through the HTTP API: latency to the device's socket and to the acknowledgement.</summary>
+    Commands,
+
     /// <summary>HTTP API read latency (pages of records, latest values) against the fleet <c>load</c> created.</summary>
     Query,
 }
@@ -35,7 +38,7 @@ public enum ProtocolMix
 }
 
 /// <summary>Every option of every command, with the defaults of that command applied.</summary>
-public sealed record LoadOptions
+public sealed partial record LoadOptions
 {
     public LoadCommand Command { get; init; }
 
