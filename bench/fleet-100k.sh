@@ -85,6 +85,9 @@ pg_pids() { echo "$PG_PID"; pgrep -P "$PG_PID" || true; }
 pg_pss_kib() { local s=0 p v; for p in $(pg_pids); do v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0); s=$((s + ${v:-0})); done; echo "$s"; }
 # CPU time (clock ticks) of processes: utime + stime
 cpu_ticks() { local s=0 p v; for p in "$@"; do v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0); s=$((s + ${v:-0})); done; echo "$s"; }
+# PostgreSQL's CPU time: the postmaster's own and that of its ended children (cutime + cstime: backends
+# come and go with the connection pools) plus its live children's
+pg_cpu_ticks() { local s; s=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$PG_PID/stat"); echo $(( s + $(cpu_ticks $(pgrep -P "$PG_PID" || true)) )); }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 (( $(ulimit -n) - RESERVED >= PER_NODE )) || { echo "$PER_NODE devices per node need ulimit -n ≥ $((PER_NODE + RESERVED)) (now $(ulimit -n)): more NODES or a smaller RESERVED" >&2; exit 2; }
@@ -270,7 +273,7 @@ log "idle: $IDLE s with only the server's pings (PingAfterIdle $PING)"
 declare -A C0
 for i in $(seq 0 $((NODES - 1))); do C0[ingest-$i]=$(cpu_ticks "${NODE_PIDS[$i]}"); done
 C0[writer]=$(cpu_ticks "$WRITER_PID"); C0[api]=$(cpu_ticks "$API_PID"); C0[nats-server]=$(cpu_ticks "$NATS_PID")
-C0[postgres]=$(cpu_ticks $(pg_pids))
+C0[postgres]=$(pg_cpu_ticks)
 for i in "${!LOAD_PIDS[@]}"; do C0[load-$i]=$(cpu_ticks "${LOAD_PIDS[$i]}"); done
 t0=$(now); load0=$(load_avg)
 sleep "$IDLE"
@@ -278,7 +281,7 @@ elapsed=$(since "$t0"); hz=$(getconf CLK_TCK)
 cpu_row() { json_row phase '"idle-cpu"' process "\"$1\"" seconds "$elapsed" cpu_pct "$(python3 -c "print(round(($2 - ${C0[$1]}) / $hz / $elapsed * 100, 2))")" load "$(load_avg)" load_before "$load0"; }
 for i in $(seq 0 $((NODES - 1))); do cpu_row "ingest-$i" "$(cpu_ticks "${NODE_PIDS[$i]}")"; done
 cpu_row writer "$(cpu_ticks "$WRITER_PID")"; cpu_row api "$(cpu_ticks "$API_PID")"; cpu_row nats-server "$(cpu_ticks "$NATS_PID")"
-cpu_row postgres "$(cpu_ticks $(pg_pids))"
+cpu_row postgres "$(pg_cpu_ticks)"
 for i in "${!LOAD_PIDS[@]}"; do cpu_row "load-$i" "$(cpu_ticks "${LOAD_PIDS[$i]}")"; done
 log "idle CPU recorded"
 
