@@ -139,6 +139,12 @@ internal sealed class PresenceTracker(
             if (connection.DeviceId is { } deviceId)
             {
                 await store.RefreshAsync(Presence(deviceId, connection), ct);
+                if (registry.GetByDevice(deviceId).Count == 0)
+                {
+                    // The connection ended since the pass began, perhaps after its release: the
+                    // refresh may have recorded it again. The device's next sync releases it.
+                    MarkDirty(deviceId);
+                }
             }
         });
 
