@@ -30,11 +30,19 @@ public sealed class NatsPresenceStore(NatsInfrastructure nats) : IPresenceStore
     public async ValueTask RefreshAsync(DevicePresence presence, CancellationToken cancellationToken = default)
     {
         var (current, revision) = await ReadAsync(presence.DeviceId, cancellationToken);
-        if (current is null || current.ConnectionId != presence.ConnectionId)
+        var store = await nats.GetPresenceAsync(cancellationToken);
+        if (current is null)
+        {
+            // The entry expired before this refresh came (a slow pass over many devices on a busy
+            // machine): the device would show as disconnected while connected here, for good. The
+            // node that holds it claims it again, unless another node claimed it since the read.
+            await store.TryCreateAsync(Key(presence.DeviceId), Encode(presence), Raw, cancellationToken);
+            return;
+        }
+        if (current.ConnectionId != presence.ConnectionId)
         {
             return;
         }
-        var store = await nats.GetPresenceAsync(cancellationToken);
         // Fails (and is ignored) when another node claimed the device since the read.
         await store.TryUpdateAsync(Key(presence.DeviceId), Encode(presence), revision, Raw, cancellationToken);
     }

@@ -67,4 +67,37 @@ public class PresenceStoreTests
 
         await NatsNode.EventuallyAsync(async () => await store.GetAsync(device, TestContext.Current.CancellationToken) is null, "the entry expired", TimeSpan.FromSeconds(30));
     }
+
+    [Fact]
+    public async Task A_refresh_records_again_an_entry_that_expired_while_its_node_still_holds_the_device()
+    {
+        var prefix = NatsNode.NewPrefix();
+        await using var node = await NatsNode.StartBusAsync(NatsNode.Url, prefix, s => s["M2M:Nats:PresenceExpiry"] = "00:00:02");
+        var store = node.Services.GetRequiredService<IPresenceStore>();
+        var device = Guid.NewGuid();
+        var ct = TestContext.Current.CancellationToken;
+        await store.ClaimAsync(At(device, "a", "a:1"), ct);
+        await NatsNode.EventuallyAsync(async () => await store.GetAsync(device, ct) is null, "the entry expired", TimeSpan.FromSeconds(30));
+
+        await store.RefreshAsync(At(device, "a", "a:1", seconds: 5), ct);
+
+        Assert.Equal(At(device, "a", "a:1", seconds: 5), await store.GetAsync(device, ct));
+    }
+
+    [Fact]
+    public async Task A_refresh_of_an_expired_entry_does_not_overwrite_a_claim_made_since()
+    {
+        var prefix = NatsNode.NewPrefix();
+        await using var nodeA = await NatsNode.StartBusAsync(NatsNode.Url, prefix);
+        await using var nodeB = await NatsNode.StartBusAsync(NatsNode.Url, prefix);
+        var storeA = nodeA.Services.GetRequiredService<IPresenceStore>();
+        var storeB = nodeB.Services.GetRequiredService<IPresenceStore>();
+        var device = Guid.NewGuid();
+        var ct = TestContext.Current.CancellationToken;
+        await storeB.ClaimAsync(At(device, "b", "b:1"), ct);
+
+        await storeA.RefreshAsync(At(device, "a", "a:1", seconds: 5), ct);
+
+        Assert.Equal(At(device, "b", "b:1"), await storeA.GetAsync(device, ct));
+    }
 }

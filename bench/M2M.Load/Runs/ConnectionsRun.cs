@@ -117,13 +117,7 @@ public static class ConnectionsRun
 
         if (o.Hold > TimeSpan.Zero)
         {
-            try
-            {
-                await Task.Delay(o.Hold, cancel);
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            await HoldAsync(o, counters, started, progress, cancel);
         }
 
         if (o.ThenLoad && !cancel.IsCancellationRequested)
@@ -143,6 +137,38 @@ public static class ConnectionsRun
             await progress.WriteLineAsync("warning: some idle connections did not close within 30 s.");
         }
         return result;
+    }
+
+    /// <summary>
+    /// Keeps the connections for <see cref="LoadOptions.Hold"/>. Devices that lost their connection or
+    /// were not identified in time reconnect meanwhile: a progress line reports how many are identified
+    /// whenever that changes (at most once a second, and every 30 s regardless), so a script can wait
+    /// until a whole fleet is back (<c>bench/fleet-100k.sh</c>).
+    /// </summary>
+    private static async Task HoldAsync(LoadOptions o, RunCounters counters, long started, TextWriter progress, CancellationToken cancel)
+    {
+        var until = Stopwatch.GetTimestamp() + (long)(o.Hold.TotalSeconds * Stopwatch.Frequency);
+        var reported = counters.Connected;
+        var lastReport = Stopwatch.GetTimestamp();
+        try
+        {
+            while (Stopwatch.GetTimestamp() < until)
+            {
+                var left = TimeSpan.FromSeconds((until - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency);
+                await Task.Delay(left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1), cancel);
+                var now = counters.Connected;
+                if (!o.Quiet && (now != reported || Stopwatch.GetElapsedTime(lastReport) >= TimeSpan.FromSeconds(30)))
+                {
+                    reported = now;
+                    lastReport = Stopwatch.GetTimestamp();
+                    await progress.WriteLineAsync($"[{Stopwatch.GetElapsedTime(started).TotalSeconds,5:0}s] holding: {now} identified ({counters.ConnectFailures} failed connects, {counters.IdentRefused} refused)");
+                    await progress.FlushAsync(cancel);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     private static double? Mib(long? bytes) => bytes is { } b ? Math.Round(b / 1048576.0, 1) : null;

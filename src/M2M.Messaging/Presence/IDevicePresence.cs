@@ -23,7 +23,10 @@ public interface IPresenceStore : IDevicePresence
     /// </summary>
     ValueTask<DevicePresence?> ClaimAsync(DevicePresence presence, CancellationToken cancellationToken = default);
 
-    /// <summary>Refreshes <paramref name="presence"/> (its last-seen time) if it is still the device's live connection.</summary>
+    /// <summary>
+    /// Refreshes <paramref name="presence"/> (its last-seen time) if it is still the device's live
+    /// connection; records it again if the device has no entry (it expired: refreshed too late).
+    /// </summary>
     ValueTask RefreshAsync(DevicePresence presence, CancellationToken cancellationToken = default);
 
     /// <summary>Forgets the device's presence if it names a connection of <paramref name="node"/>.</summary>
