@@ -33,6 +33,13 @@ try
         return 0;
     }
 
+    if (o.Command == LoadCommand.Query)
+    {
+        var queried = await QueryRun.RunAsync(o, progress, cancel.Token);
+        Console.WriteLine(o.Json ? Report.Json(queried) : Report.Text(queried));
+        return QueryRun.Succeeded(queried) ? 0 : 1;
+    }
+
     var server = await Fleet.ResolveAsync(o.Host, cancel.Token);
     var pid = Fleet.FindServer(o, server);
     if (!o.Json)
@@ -74,6 +81,11 @@ catch (FormatException e)
     return 2;
 }
 catch (IOException e)
+{
+    await Console.Error.WriteLineAsync($"m2m-load: {e.Message}");
+    return 1;
+}
+catch (HttpRequestException e)
 {
     await Console.Error.WriteLineAsync($"m2m-load: {e.Message}");
     return 1;

@@ -30,7 +30,7 @@ public static class CommandLine
         }
         if (!TryCommand(args[0], out var command))
         {
-            return ParseResult.Fail($"Unknown command '{args[0]}'. Commands: simulate, load, connections, flood, rocks-baseline, commands (m2m-load --help).");
+            return ParseResult.Fail($"Unknown command '{args[0]}'. Commands: simulate, load, connections, flood, rocks-baseline, commands, query (m2m-load --help).");
         }
 
         var o = Defaults(command);
@@ -111,6 +111,7 @@ public static class CommandLine
             case "rocks-baseline": command = LoadCommand.RocksBaseline; return true;
             case "flood": command = LoadCommand.Flood; return true;
             case "commands": command = LoadCommand.Commands; return true;
+            case "query": command = LoadCommand.Query; return true;
             default: command = default; return false;
         }
     }
@@ -123,6 +124,7 @@ public static class CommandLine
         LoadCommand.Connections => new LoadOptions { Command = command, Devices = 100, BarrierEvery = 100, Duration = TimeSpan.FromSeconds(20) },
         LoadCommand.Flood => new LoadOptions { Command = command, Devices = 0, BarrierEvery = 100, Settle = TimeSpan.FromSeconds(5) },
         LoadCommand.Commands => new LoadOptions { Command = command, Devices = 100, BarrierEvery = 100, Duration = TimeSpan.FromSeconds(30), Rate = 100 },
+        LoadCommand.Query => new LoadOptions { Command = command, Devices = 100, BarrierEvery = 100, Duration = TimeSpan.FromSeconds(30) },
         _ => new LoadOptions { Command = command, Devices = 100, BarrierEvery = 100 },
     };
 
@@ -169,11 +171,17 @@ public static class CommandLine
         "--interval" => o with { Interval = ParseDuration(value!) },
         "--identify" => o with { Identify = true },
         "--after" => o with { After = ParseDuration(value!) },
+        _ when o.Command == LoadCommand.Query && QueryCli.Names.Contains(name) => QueryCli.Apply(o, name, value!),
         _ => CommandOptions.Apply(o, name, value),
     };
 
     private static string? Validate(LoadOptions o)
     {
+        if (o.Command is LoadCommand.Query)
+        {
+            // the options of commands (--api-token, --api-password…) given to query are refused there
+            return QueryCli.Validate(o) ?? CommandOptions.Validate(o);
+        }
         if (o.ReconnectMin > o.ReconnectMax)
         {
             return "--reconnect-min must not exceed --reconnect-max.";
@@ -216,6 +224,7 @@ public static class CommandLine
         LoadCommand.Connections => "connections",
         LoadCommand.Flood => "flood",
         LoadCommand.Commands => "commands",
+        LoadCommand.Query => "query",
         _ => "rocks-baseline",
     };
 
@@ -465,6 +474,7 @@ public static class CommandLine
                 {Common}{Times}
                 """,
             LoadCommand.Commands => CommandOptions.Help(Common, Times),
+            LoadCommand.Query => QueryCli.Help,
             LoadCommand.RocksBaseline => """
                 m2m-load rocks-baseline — raw RocksDB write of the same rows
 
@@ -491,6 +501,7 @@ public static class CommandLine
                   flood           connections announcing large frames: server memory before, during, after
                   rocks-baseline  raw RocksDB write of the same rows (the storage baseline)
                   commands        command latency: HTTP API → device socket → acknowledgement
+                  query           HTTP API read latency (pages, latest values) against the fleet load created
 
                 Exit codes: 0 done; 1 the run failed (no connection, nothing acknowledged); 2 bad arguments.
                 """,

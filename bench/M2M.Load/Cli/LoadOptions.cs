@@ -22,6 +22,9 @@ public enum LoadCommand
 
     /// <summary>Commands queued through the HTTP API: latency to the device's socket and to the acknowledgement.</summary>
     Commands,
+
+    /// <summary>HTTP API read latency (pages of records, latest values) against the fleet <c>load</c> created.</summary>
+    Query,
 }
 
 /// <summary>Which protocol the simulated devices speak.</summary>
@@ -148,4 +151,7 @@ public sealed partial record LoadOptions
 
     /// <summary>Rocks baseline: database directory (a temporary one, deleted afterwards, when absent).</summary>
     public string? Directory { get; init; }
+
+    /// <summary>Query: the API, credentials and query shape (<see cref="QueryCli"/>).</summary>
+    public QueryOptions Query { get; init; } = new();
 }

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# API read latency under ingest load (issue 16): a 1,000-record page of one type and the latest values
+# of a device, on a ~10M-record database, idle and while ingest runs at half its maximum rate.
+# For each backend (RocksDB, then PostgreSQL):
+#   1. starts M2M.Server (Release) on free loopback ports with a fresh data directory (PostgreSQL: a
+#      fresh database of its own, dropped at the end) and a known admin password;
+#   2. fills it with m2m-load load (DEVICES devices, unthrottled, in chunks until RECORDS records are
+#      acknowledged): records SPACING apart per type, each chunk in a time window of its own (the next
+#      chunk starts twice the mean per-device span later), so every record is a distinct key;
+#   3. measures the maximum ingest rate: MAX_DURATION of unthrottled load (a later window again);
+#   4. ROUNDS times: (a) m2m-load query on the idle server, (c) the same query while load --rate <max/2>
+#      runs (its acknowledged rate and barrier latency are reported with it);
+#   5. prints one Markdown row per measurement and the medians over the rounds; with dotnet-counters
+#      installed (COUNTERS=1, the default when it is found), the server's runtime counters during each
+#      query run (the runtime's System.Runtime event counters, 1 s samples): thread-pool queue length
+#      and threads, CPU, time in GC, lock contentions.
+# Usage: bench/api-under-load.sh     (environment: BACKENDS="rocks postgres" DEVICES=100 RECORDS=10000000
+#        PG_RECORDS=$RECORDS SPACING=60 ROUNDS=2 QUERY_DURATION=20s QUERY_RATE=100 CONCURRENCY=2
+#        MAX_DURATION=10s SETTLE=15 M2M_BENCH_POSTGRES="Host=…;Username=…;Password=…;Database=postgres"
+#        SERVER_ARGS="extra server options")
+# Needs: dotnet, python3, psql (for PostgreSQL). All traffic stays on 127.0.0.1. Raw JSON in $WORK (kept).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BACKENDS=${BACKENDS:-"rocks postgres"}
+DEVICES=${DEVICES:-100}
+RECORDS=${RECORDS:-10000000}
+PG_RECORDS=${PG_RECORDS:-$RECORDS}
+SPACING=${SPACING:-60}
+ROUNDS=${ROUNDS:-2}
+QUERY_DURATION=${QUERY_DURATION:-20s}
+QUERY_RATE=${QUERY_RATE:-100}
+CONCURRENCY=${CONCURRENCY:-2}
+MAX_DURATION=${MAX_DURATION:-10s}
+SETTLE=${SETTLE:-15}
+SERVER_ARGS=${SERVER_ARGS:-}
+COUNTERS_TOOL=$(command -v dotnet-counters || echo "$HOME/.dotnet/tools/dotnet-counters")
+[[ -x $COUNTERS_TOOL ]] && COUNTERS=${COUNTERS:-1} || COUNTERS=0
+# gauges, not the System.Runtime meter's instruments (dotnet-counters shows its up-down counters as rates per second)
+RUNTIME_COUNTERS=threadpool-queue-length,threadpool-thread-count,cpu-usage,time-in-gc,monitor-lock-contention-count
+M2M_BENCH_POSTGRES=${M2M_BENCH_POSTGRES:-"Host=127.0.0.1;Port=5432;Username=postgres;Password=m2m-ci;Database=postgres"}
+WORK=$(mktemp -d /tmp/m2m-api-load.XXXXXX)
+SERVER_DLL=$ROOT/src/M2M.Server/bin/Release/net10.0/M2M.Server.dll
+LOAD=$ROOT/bench/M2M.Load/bin/Release/net10.0/m2m-load
+PASSWORD=api-load-$RANDOM$RANDOM
+DATABASE="m2m_bench_apiload_$$"
+SERVER_PID=""
+LOAD_PID=""
+
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {'d': d}))" "$@"; }
+seconds() { python3 -c "import sys; t=sys.argv[1]; print(int(float(t[:-1]) * {'s':1,'m':60,'h':3600}[t[-1]]) if t[-1] in 'smh' else int(float(t)))" "$1"; }
+
+conn() { python3 - "$M2M_BENCH_POSTGRES" "$1" <<'PY'
+import sys
+parts = {k.strip().lower(): v for k, v in (p.split('=', 1) for p in sys.argv[1].split(';') if '=' in p)}
+print({'host': parts.get('host', '127.0.0.1'), 'port': parts.get('port', '5432'), 'user': parts.get('username', 'postgres'), 'password': parts.get('password', '')}[sys.argv[2]])
+PY
+}
+
+stop_pid() {
+  local pid=$1
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+}
+cleanup() {
+  stop_pid "$LOAD_PID"; stop_pid "$SERVER_PID"
+  if [[ $BACKENDS == *postgres* ]]; then
+    psql -q -d postgres -c "DROP DATABASE IF EXISTS $DATABASE WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"/data-*
+}
+trap cleanup EXIT
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+log "building Release (work directory $WORK)"
+dotnet build -c Release "$ROOT/src/M2M.Server/M2M.Server.csproj" -v quiet -nologo >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
+dotnet build -c Release "$ROOT/bench/M2M.Load/M2M.Load.csproj" -v quiet -nologo >>"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
+
+start_server() { # start_server <backend>
+  HTTP_PORT=$(free_port); M2MP_PORT=$(free_port); ALIP_PORT=$(free_port)
+  local args=()
+  if [[ $1 == postgres ]]; then
+    export PGHOST=$(conn host) PGPORT=$(conn port) PGUSER=$(conn user) PGPASSWORD=$(conn password)
+    psql -q -d postgres -c "DROP DATABASE IF EXISTS $DATABASE WITH (FORCE)" >/dev/null
+    psql -q -d postgres -c "CREATE DATABASE $DATABASE TEMPLATE template0"
+    local cs
+    cs="$(python3 -c "import sys; p=[x for x in sys.argv[1].split(';') if x and not x.lower().startswith('database=')]; print(';'.join(p + ['Database=$DATABASE']))" "$M2M_BENCH_POSTGRES")"
+    args=(--M2M:Storage:Backend postgres --ConnectionStrings:m2mdb "$cs")
+  fi
+  # shellcheck disable=SC2086
+  dotnet "$SERVER_DLL" --urls "http://127.0.0.1:$HTTP_PORT" --M2M:DataDirectory "$WORK/data-$1" \
+    --M2M:Ingest:M2mpPort "$M2MP_PORT" --M2M:Ingest:AlipPort "$ALIP_PORT" --M2M:Admin:Password "$PASSWORD" \
+    --Logging:LogLevel:Default=Warning "${args[@]}" $SERVER_ARGS >>"$WORK/server-$1.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 300); do
+    curl -sf "http://127.0.0.1:$HTTP_PORT/alive" >/dev/null 2>&1 && (exec 3<>"/dev/tcp/127.0.0.1/$M2MP_PORT") 2>/dev/null && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$WORK/server-$1.log" >&2; echo "the server exited" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "the server did not start within 60 s" >&2; exit 1
+}
+
+# load <name> <history seconds> <duration> [extra load args]: a load run into $WORK/<name>.json
+load() {
+  local name=$1 history=$2 duration=$3; shift 3
+  "$LOAD" load --devices "$DEVICES" --barrier-every 100 --history "${history}s" --spacing "${SPACING}s" --duration "$duration" \
+    --m2mp-port "$M2MP_PORT" --alip-port "$ALIP_PORT" --server-pid "$SERVER_PID" --quiet --json "$@" >"$WORK/$name.json" 2>"$WORK/$name.log"
+}
+# the next chunk's history: this chunk's window (twice the mean records per device and type, so that
+# no device's records reach it) moved on, in seconds before now
+advance() {
+  local next; next=$(json "$WORK/$1.json" "$HISTORY - (d['records']['sent_total'] // $DEVICES + 10) * $SPACING")
+  (( next > 3600 )) || { echo "the history window reached now: raise the start (HISTORY) or lower SPACING" >&2; exit 1; }
+  echo "$next"
+}
+
+query() { # query <name>
+  local counters_pid=""
+  if [[ $COUNTERS == 1 ]]; then
+    "$COUNTERS_TOOL" collect -p "$SERVER_PID" --counters "System.Runtime[$RUNTIME_COUNTERS]" --refresh-interval 1 --format csv -o "$WORK/$1-counters.csv" >/dev/null 2>&1 &
+    counters_pid=$!
+    # dotnet-counters takes seconds to attach on a busy machine: the query starts once it samples
+    for _ in $(seq 1 150); do [[ $(wc -l <"$WORK/$1-counters.csv" 2>/dev/null || echo 0) -gt 1 ]] && break; sleep 0.2; done
+  fi
+  M2M_LOAD_PASSWORD=$PASSWORD "$LOAD" query --api-url "http://127.0.0.1:$HTTP_PORT" --user admin --devices "$DEVICES" \
+    --duration "$QUERY_DURATION" --warmup 5s --concurrency "$CONCURRENCY" --rate "$QUERY_RATE" --quiet --json >"$WORK/$1.json" 2>"$WORK/$1.log"
+  if [[ -n $counters_pid ]]; then kill "$counters_pid" 2>/dev/null || true; wait "$counters_pid" 2>/dev/null || true; fi
+}
+
+row() { # row <backend> <phase> <round> <query json> [load json]
+  python3 - "$@" "$STORED" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY' | tee -a "$WORK/rows.jsonl" >/dev/null
+import json, sys
+backend, phase, rnd, qfile = sys.argv[1:5]
+lfile = sys.argv[5] if len(sys.argv) > 7 else None
+stored, load = sys.argv[-2], sys.argv[-1]
+q = json.load(open(qfile))
+out = {"backend": backend, "phase": phase, "round": int(rnd), "stored": int(stored), "load": load,
+       "page": q["page"], "latest": q["latest"], "errors": q["errors"]["total"]}
+import csv, os, statistics
+cfile = qfile[:-5] + "-counters.csv"
+if os.path.exists(cfile):
+    series = {}
+    for line in csv.DictReader(open(cfile)):
+        try:
+            series.setdefault(line["Counter Name"], []).append(float(line["Mean/Increment"]))
+        except (KeyError, ValueError):
+            pass
+    def pick(prefix, f):
+        vals = [v for k, vs in series.items() if k.startswith(prefix) for v in vs]
+        return round(f(vals), 2) if vals else None
+    cores = os.cpu_count() or 1
+    out["server"] = {
+        "threadpool_queue_max": pick("ThreadPool Queue Length", max),
+        "threadpool_queue_mean": pick("ThreadPool Queue Length", statistics.mean),
+        "threadpool_threads_max": pick("ThreadPool Thread Count", max),
+        "cpu_cores": pick("CPU Usage", lambda v: statistics.mean(v) * cores / 100),
+        "time_in_gc_pct_max": pick("% Time in GC", max),
+        "lock_contentions_per_s": pick("Monitor Lock Contention Count", statistics.mean),
+    }
+if lfile:
+    l = json.load(open(lfile))
+    out["ingest_per_s"] = l["records"]["acked_per_s"]
+    out["barrier"] = l["barrier_latency"]
+print(json.dumps(out))
+PY
+}
+
+echo "commit $(git -C "$ROOT" rev-parse --short HEAD), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)" | tee "$WORK/header.txt"
+for backend in $BACKENDS; do
+  target=$RECORDS; [[ $backend == postgres ]] && target=$PG_RECORDS
+  start_server "$backend"
+  log "$backend: server $SERVER_PID (HTTP $HTTP_PORT, M2MP $M2MP_PORT); filling $target records into $DEVICES devices"
+  # the first record of the fill, before now: room for the fill, the maximum run and the rounds
+  HISTORY=$(( (target / DEVICES * 2 + 12000000 / DEVICES * (ROUNDS + 1)) * SPACING + 86400 ))
+  STORED=0; chunk=1; duration=20s
+  fill_start=$(date +%s)
+  while (( STORED < target )); do
+    load "$backend-fill-$chunk" "$HISTORY" "$duration"
+    acked=$(json "$WORK/$backend-fill-$chunk.json" "d['records']['acked_total']")
+    rate=$(json "$WORK/$backend-fill-$chunk.json" "d['records']['acked_per_s']")
+    STORED=$((STORED + acked)); HISTORY=$(advance "$backend-fill-$chunk")
+    log "$backend fill chunk $chunk: $acked records at $rate/s, $STORED stored"
+    (( rate > 0 )) || { echo "the fill acknowledges nothing" >&2; exit 1; }
+    duration=$(python3 -c "print(max(5, min(120, int(($target - $STORED) / $rate) + 1)))")s
+    chunk=$((chunk + 1))
+  done
+  fill_s=$(( $(date +%s) - fill_start ))
+  log "$backend: $STORED records in $fill_s s; settling ${SETTLE}s"
+  echo "{\"backend\":\"$backend\",\"phase\":\"fill\",\"stored\":$STORED,\"seconds\":$fill_s}" >>"$WORK/rows.jsonl"
+  sleep "$SETTLE"
+
+  load "$backend-max" "$HISTORY" "$MAX_DURATION"
+  # the maximum: the larger of this run and the fill's last chunk (unthrottled too): a run right after the
+  # fill can meet the fill's compactions, and a machine shared with builds makes either one low
+  MAX_RUN=$(json "$WORK/$backend-max.json" "d['records']['acked_per_s']")
+  MAX=$(python3 -c "print(int(max($MAX_RUN, $rate)))")
+  STORED=$((STORED + $(json "$WORK/$backend-max.json" "d['records']['acked_total']"))); HISTORY=$(advance "$backend-max")
+  HALF=$(python3 -c "print(int($MAX / 2))")
+  log "$backend: maximum $MAX records/s (maximum run $MAX_RUN, last fill chunk $rate), half $HALF"
+  echo "{\"backend\":\"$backend\",\"phase\":\"max\",\"stored\":$STORED,\"ingest_per_s\":$MAX,\"max_run_per_s\":$MAX_RUN,\"fill_last_per_s\":$rate,\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$WORK/rows.jsonl"
+  sleep "$SETTLE"
+
+  for r in $(seq 1 "$ROUNDS"); do
+    query "$backend-idle-$r"
+    row "$backend" idle "$r" "$WORK/$backend-idle-$r.json"
+    log "$backend round $r idle: $(tail -1 "$WORK/rows.jsonl")"
+    # the load outlasts the query run: discovery, warm-up and the measurement, plus margins
+    load_s=$(( $(seconds "$QUERY_DURATION") + 25 + (COUNTERS == 1 ? 30 : 0) ))
+    load "$backend-half-$r" "$HISTORY" "${load_s}s" --rate "$HALF" &
+    LOAD_PID=$!
+    sleep 5
+    query "$backend-busy-$r"
+    wait "$LOAD_PID" || true; LOAD_PID=""
+    STORED=$((STORED + $(json "$WORK/$backend-half-$r.json" "d['records']['acked_total']"))); HISTORY=$(advance "$backend-half-$r")
+    row "$backend" half-rate-ingest "$r" "$WORK/$backend-busy-$r.json" "$WORK/$backend-half-$r.json"
+    log "$backend round $r under ingest: $(tail -1 "$WORK/rows.jsonl")"
+    sleep "$SETTLE"
+  done
+  stop_pid "$SERVER_PID"; SERVER_PID=""
+  # RocksDB's own log (flushes, compactions, stalls with their times), to line slow queries up with it
+  cp "$WORK/data-$backend/db/LOG" "$WORK/rocksdb-LOG-$backend" 2>/dev/null || true
+  rm -rf "$WORK/data-$backend"
+done
+
+echo "m2m-load query --devices $DEVICES --duration $QUERY_DURATION --warmup 5s --concurrency $CONCURRENCY --rate $QUERY_RATE (page: --page-size 1000 --order desc)"
+python3 - "$WORK/rows.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print()
+print("| backend | phase | round | records stored | ingest records/s | barrier p50 / p99 ms | page p50 / p95 / p99 / max ms | latest p50 / p95 / p99 / max ms | errors | load average |")
+print("|---|---|---|---:|---:|---|---|---|---:|---|")
+for r in rows:
+    if r["phase"] == "fill":
+        print(f"| {r['backend']} | fill | | {r['stored']:,} | {r['stored'] / max(1, r['seconds']):,.0f} (mean) | | | | | |")
+        continue
+    if r["phase"] == "max":
+        print(f"| {r['backend']} | maximum ingest (run {r.get('max_run_per_s', 0):,.0f}, fill's last chunk {r.get('fill_last_per_s', 0):,.0f}) | | {r['stored']:,} | {r['ingest_per_s']:,.0f} | | | | | {r['load']} |")
+        continue
+    p, l = r["page"], r["latest"]
+    ingest = f"{r['ingest_per_s']:,.0f}" if "ingest_per_s" in r else ""
+    barrier = f"{r['barrier']['p50_ms']} / {r['barrier']['p99_ms']}" if "barrier" in r else ""
+    print(f"| {r['backend']} | {r['phase']} | {r['round']} | {r['stored']:,} | {ingest} | {barrier} | {p['p50_ms']} / {p['p95_ms']} / {p['p99_ms']} / {p['max_ms']} | {l['p50_ms']} / {l['p95_ms']} / {l['p99_ms']} / {l['max_ms']} | {r['errors']} | {r['load']} |")
+print()
+print("Medians over the rounds (goal: page p99 < 20 ms, latest p99 < 5 ms under half-rate ingest):")
+print()
+print("| backend | phase | page p50 | page p99 | latest p50 | latest p99 | ingest records/s | barrier p99 |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+for b in dict.fromkeys(r["backend"] for r in rows):
+    for ph in ("idle", "half-rate-ingest"):
+        sel = [r for r in rows if r["backend"] == b and r["phase"] == ph]
+        if not sel:
+            continue
+        m = lambda f: round(statistics.median(f(r) for r in sel), 2)
+        ingest = f"{m(lambda r: r['ingest_per_s']):,.0f}" if ph != "idle" else ""
+        barrier = f"{m(lambda r: r['barrier']['p99_ms'])} ms" if ph != "idle" else ""
+        print(f"| {b} | {ph} | {m(lambda r: r['page']['p50_ms'])} ms | {m(lambda r: r['page']['p99_ms'])} ms | {m(lambda r: r['latest']['p50_ms'])} ms | {m(lambda r: r['latest']['p99_ms'])} ms | {ingest} | {barrier} |")
+server = [r for r in rows if "server" in r]
+if server:
+    print()
+    print("Server runtime during each query run (dotnet-counters, 1 s samples):")
+    print()
+    print("| backend | phase | round | CPU (cores) | thread-pool queue max / mean | thread-pool threads max | time in GC max % | lock contentions/s |")
+    print("|---|---|---|---:|---|---:|---|---:|")
+    for r in server:
+        c = r["server"]
+        print(f"| {r['backend']} | {r['phase']} | {r['round']} | {c['cpu_cores']} | {c['threadpool_queue_max']} / {c['threadpool_queue_mean']} | {c['threadpool_threads_max']} | {c['time_in_gc_pct_max']} | {c['lock_contentions_per_s']} |")
+PY
+log "raw results in $WORK"
