@@ -127,7 +127,7 @@ query() { # query <name>
     # dotnet-counters takes seconds to attach on a busy machine: the query starts once it samples
     for _ in $(seq 1 150); do [[ $(wc -l <"$WORK/$1-counters.csv" 2>/dev/null || echo 0) -gt 1 ]] && break; sleep 0.2; done
   fi
-  M2M_LOAD_PASSWORD=$PASSWORD "$LOAD" query --api-url "http://127.0.0.1:$HTTP_PORT" --user admin --devices "$DEVICES" \
+  M2M_API_PASSWORD=$PASSWORD "$LOAD" query --api-url "http://127.0.0.1:$HTTP_PORT" --api-user admin --devices "$DEVICES" \
     --duration "$QUERY_DURATION" --warmup 5s --concurrency "$CONCURRENCY" --rate "$QUERY_RATE" --quiet --json >"$WORK/$1.json" 2>"$WORK/$1.log"
   if [[ -n $counters_pid ]]; then kill "$counters_pid" 2>/dev/null || true; wait "$counters_pid" 2>/dev/null || true; fi
 }

@@ -17,7 +17,7 @@ namespace M2M.Load.Tests;
 /// <summary>The <c>query</c> command's arguments, its answer parsing and its report.</summary>
 public sealed class QueryOptionsTests
 {
-    private static readonly string[] Minimal = ["query", "--api-url", "http://127.0.0.1:5000", "--user", "admin", "--password", "pw"];
+    private static readonly string[] Minimal = ["query", "--api-url", "http://127.0.0.1:5000", "--api-user", "admin", "--api-password", "pw"];
 
     [Fact]
     public void Query_without_options_but_the_api_and_credentials_gets_the_query_defaults()
@@ -55,25 +55,25 @@ public sealed class QueryOptionsTests
     [Fact]
     public void An_api_key_replaces_the_user_and_password()
     {
-        var o = Parse("query", "--api-url", "https://api.example/", "--api-key", "m2mk_abc");
+        var o = Parse("query", "--api-url", "https://api.example/", "--api-token", "m2mk_abc");
         Assert.Equal("m2mk_abc", o.Query.ApiKey);
         Assert.Null(o.Query.User);
     }
 
     [Theory]
-    [InlineData("query", "--user", "admin", "--password", "pw")]
-    [InlineData("query", "--api-url", "ftp://x", "--user", "admin", "--password", "pw")]
-    [InlineData("query", "--api-url", "not a url", "--user", "admin", "--password", "pw")]
+    [InlineData("query", "--api-user", "admin", "--api-password", "pw")]
+    [InlineData("query", "--api-url", "ftp://x", "--api-user", "admin", "--api-password", "pw")]
+    [InlineData("query", "--api-url", "not a url", "--api-user", "admin", "--api-password", "pw")]
     [InlineData("query", "--api-url", "http://h:1")]
-    [InlineData("query", "--api-url", "http://h:1", "--api-key", "k", "--user", "admin", "--password", "pw")]
-    [InlineData("query", "--api-url", "http://h:1", "--user", "admin", "--password", "pw", "--concurrency", "0")]
-    [InlineData("query", "--api-url", "http://h:1", "--user", "admin", "--password", "pw", "--page-size", "1001")]
-    [InlineData("query", "--api-url", "http://h:1", "--user", "admin", "--password", "pw", "--order", "sideways")]
-    [InlineData("query", "--api-url", "http://h:1", "--user", "admin", "--password", "pw", "--type", "")]
-    [InlineData("query", "--api-url", "http://h:1", "--user", "admin", "--password", "pw", "--devices", "0")]
-    [InlineData("query", "--api-url", "http://h:1", "--user", "admin", "--password", "pw", "--duration", "0")]
-    [InlineData("query", "--api-url", "http://h:1", "--user", "admin", "--password", "pw", "--warmup", "soon")]
-    [InlineData("query", "--api-url", "http://h:1", "--user", "admin", "--password", "pw", "--bogus", "1")]
+    [InlineData("query", "--api-url", "http://h:1", "--api-token", "k", "--api-user", "admin", "--api-password", "pw")]
+    [InlineData("query", "--api-url", "http://h:1", "--api-user", "admin", "--api-password", "pw", "--concurrency", "0")]
+    [InlineData("query", "--api-url", "http://h:1", "--api-user", "admin", "--api-password", "pw", "--page-size", "1001")]
+    [InlineData("query", "--api-url", "http://h:1", "--api-user", "admin", "--api-password", "pw", "--order", "sideways")]
+    [InlineData("query", "--api-url", "http://h:1", "--api-user", "admin", "--api-password", "pw", "--type", "")]
+    [InlineData("query", "--api-url", "http://h:1", "--api-user", "admin", "--api-password", "pw", "--devices", "0")]
+    [InlineData("query", "--api-url", "http://h:1", "--api-user", "admin", "--api-password", "pw", "--duration", "0")]
+    [InlineData("query", "--api-url", "http://h:1", "--api-user", "admin", "--api-password", "pw", "--warmup", "soon")]
+    [InlineData("query", "--api-url", "http://h:1", "--api-user", "admin", "--api-password", "pw", "--bogus", "1")]
     [InlineData("load", "--api-url", "http://h:1")]
     [InlineData("load", "--concurrency", "4")]
     public void Bad_query_arguments_are_refused_with_a_message(params string[] args)
@@ -290,7 +290,7 @@ public sealed class QueryRunAgainstServerTests : IAsyncLifetime
     [Fact]
     public async Task A_wrong_password_or_an_unknown_fleet_ends_the_run_with_a_message()
     {
-        var wrong = CommandLine.Parse(["query", "--api-url", _api.ToString(), "--user", "admin", "--password", "wrong-password", "--duration", "1s"]).Options!;
+        var wrong = CommandLine.Parse(["query", "--api-url", _api.ToString(), "--api-user", "admin", "--api-password", "wrong-password", "--duration", "1s"]).Options!;
         var refused = await Assert.ThrowsAsync<IOException>(() => QueryRun.RunAsync(wrong, TextWriter.Null, Test));
         Assert.Contains("401", refused.Message, StringComparison.Ordinal);
 
@@ -302,7 +302,7 @@ public sealed class QueryRunAgainstServerTests : IAsyncLifetime
     private LoadOptions Options(params string[] extra)
     {
         string[] prefix = extra.Contains("--ident-prefix") ? [] : ["--ident-prefix", Prefix];
-        var result = CommandLine.Parse(["query", "--api-url", _api.ToString(), "--user", "admin", "--password", Password, .. prefix, .. extra]);
+        var result = CommandLine.Parse(["query", "--api-url", _api.ToString(), "--api-user", "admin", "--api-password", Password, .. prefix, .. extra]);
         Assert.True(result.Options is not null, result.Error);
         return result.Options!;
     }

@@ -44,11 +44,11 @@ public sealed record QueryOptions
 /// <summary>Parsing, validation and help of the <c>query</c> command's own options.</summary>
 public static class QueryCli
 {
-    /// <summary>Environment variable read for the password when <c>--password</c> is not given (keeps it off the process list).</summary>
-    public const string PasswordVariable = "M2M_LOAD_PASSWORD";
+    /// <summary>Environment variable read for the password when <c>--api-password</c> is not given (keeps it off the process list).</summary>
+    public const string PasswordVariable = "M2M_API_PASSWORD";
 
     /// <summary>The options <see cref="Apply"/> handles.</summary>
-    public static readonly HashSet<string> Names = ["--api-url", "--user", "--password", "--api-key", "--concurrency", "--page-size", "--order", "--type", "--warmup"];
+    public static readonly HashSet<string> Names = ["--api-url", "--api-user", "--api-password", "--api-token", "--concurrency", "--page-size", "--order", "--type", "--warmup"];
 
     /// <summary>Applies one of <see cref="Names"/>; a <see cref="FormatException"/> for a bad value or another command.</summary>
     public static LoadOptions Apply(LoadOptions o, string name, string value)
@@ -61,9 +61,9 @@ public static class QueryCli
         q = name switch
         {
             "--api-url" => q with { ApiUrl = Url(value) },
-            "--user" => q with { User = NonEmpty(value) },
-            "--password" => q with { Password = NonEmpty(value) },
-            "--api-key" => q with { ApiKey = NonEmpty(value) },
+            "--api-user" => q with { User = NonEmpty(value) },
+            "--api-password" => q with { Password = NonEmpty(value) },
+            "--api-token" => q with { ApiKey = NonEmpty(value) },
             "--concurrency" => q with { Concurrency = Int(value, 1, 1000) },
             "--page-size" => q with { PageSize = Int(value, 1, 1000) },
             "--order" => q with { Order = value.ToLowerInvariant() switch { "desc" => PageOrder.Desc, "asc" => PageOrder.Asc, _ => throw new FormatException($"'{value}' is not one of desc, asc.") } },
@@ -84,15 +84,15 @@ public static class QueryCli
         }
         if (q.ApiKey is not null && (q.User is not null || q.Password is not null))
         {
-            return "give either --api-key or --user and --password, not both.";
+            return "give either --api-token or --api-user and --api-password, not both.";
         }
         if (q.ApiKey is null && q.User is null)
         {
-            return "query needs --user (and --password or $" + PasswordVariable + ") or --api-key.";
+            return "query needs --api-user (and --api-password or $" + PasswordVariable + ") or --api-token.";
         }
         if (q.User is not null && PasswordOf(q, environment) is null)
         {
-            return "--user needs --password (or $" + PasswordVariable + ").";
+            return "--api-user needs --api-password (or $" + PasswordVariable + ").";
         }
         if (o.Devices == 0)
         {
@@ -105,14 +105,14 @@ public static class QueryCli
         return null;
     }
 
-    /// <summary><c>--password</c>, else <c>$M2M_LOAD_PASSWORD</c>, else <c>null</c>.</summary>
+    /// <summary><c>--api-password</c>, else <c>$M2M_API_PASSWORD</c>, else <c>null</c>.</summary>
     public static string? PasswordOf(QueryOptions q, Func<string, string?>? environment = null) =>
         q.Password ?? ((environment ?? Environment.GetEnvironmentVariable)(PasswordVariable) is { Length: > 0 } p ? p : null);
 
     public const string Help = """
         m2m-load query — API read latency against the fleet `load` created
 
-        Signs in to the HTTP API (POST /api/auth/token with --user/--password, or an API key), finds the
+        Signs in to the HTTP API (POST /api/auth/token with --api-user/--api-password, or an API key), finds the
         devices <ident-prefix><index> (as load names them) by ident, reads for each its types, its
         oldest and newest pages (to know where a full page fits), then for --duration lets --concurrency
         workers alternate two queries on random devices:
@@ -123,11 +123,11 @@ public static class QueryCli
         A query's latency runs from sending the request to the last byte of the answer. Reports the count,
         queries/s, p50/p95/p99/max per kind, short pages, and errors by HTTP status.
 
-        Usage: m2m-load query --api-url <url> (--user <name> --password <pw> | --api-key <key>) [options]
+        Usage: m2m-load query --api-url <url> (--api-user <name> --api-password <pw> | --api-token <key>) [options]
           --api-url <url>             base address of the API, e.g. http://127.0.0.1:5000
-          --user <name>               user to sign in as (an admin sees every domain)
-          --password <pw>             its password; default: $M2M_LOAD_PASSWORD
-          --api-key <key>             an API key (m2mk_…) instead; it sees its domain's devices
+          --api-user <name>           user to sign in as (an admin sees every domain)
+          --api-password <pw>         its password; default: $M2M_API_PASSWORD
+          --api-token <token>         an API key (m2mk_…) or access token instead; a key sees its domain's devices
           -n, --devices <N>           devices load created, <prefix><offset>…<prefix><offset+N-1> (default 100)
           --ident-prefix <text>       as for load (default imei:35)
           --ident-offset <n>          as for load (default 0)
