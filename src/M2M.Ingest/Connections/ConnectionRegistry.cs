@@ -37,6 +37,9 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
 
     private readonly Lock _byDeviceWrites = new();
 
+    // Set once the node stops: every connection, present or added later, is asked to close.
+    private string? _closeAllReason;
+
     public ConnectionRegistry()
     {
         _connections = new(StringComparer.Ordinal);
@@ -123,10 +126,28 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
     {
         if (_connections.TryAdd(connection.ConnectionId, connection))
         {
+            // After the add (a full fence): either CloseAll's sweep finds this connection or this read finds its reason.
+            if (Volatile.Read(ref _closeAllReason) is { } reason)
+            {
+                connection.RequestClose(reason);
+            }
             return true;
         }
         Release();
         return false;
+    }
+
+    /// <summary>
+    /// Asks every connection to close, and every connection added from now on (the node is stopping:
+    /// one sweep instead of a shutdown registration per connection).
+    /// </summary>
+    internal void CloseAll(string reason)
+    {
+        Interlocked.CompareExchange(ref _closeAllReason, reason, null);
+        foreach (var connection in _connections.Values)
+        {
+            connection.RequestClose(reason);
+        }
     }
 
     /// <summary>Records that <paramref name="connection"/> is now identified as <paramref name="deviceId"/>.</summary>

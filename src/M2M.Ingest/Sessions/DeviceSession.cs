@@ -2,12 +2,10 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
-using System.Threading.Channels;
 using M2M.Ingest.Connections;
 using M2M.Messaging;
 using M2M.Storage.Entities;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
 
 namespace M2M.Ingest.Sessions;
@@ -119,10 +117,9 @@ internal abstract partial class DeviceSession : IRegisteredConnection
             return;
         }
 
+        // A stopping server closes its sessions through the registry (ConnectionRegistry.CloseAll): no
+        // shutdown registration per connection.
         IngestMetrics.Connections.Add(1, ProtocolTag);
-        // The server is stopping: say goodbye and end, instead of being cut at the end of the shutdown timeout.
-        using var shutdown = _connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
-            .Register(static s => ((DeviceSession)s!).RequestClose("server shutting down"), this);
         IAsyncDisposable? connectionSubscription = null;
         try
         {
