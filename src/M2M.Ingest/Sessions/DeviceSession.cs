@@ -130,12 +130,36 @@ internal abstract partial class DeviceSession : IRegisteredConnection
                 await PublishEventAsync(Calls.DeviceConnected, null);
             }
 
-            // The loop runs outside the session's log scope and begins it for each piece of work, so
-            // that an idle connection holds no scope (nor an execution context of its own carrying it).
+            // The read loop runs outside the session's log scope and begins it for each piece of work,
+            // so that an idle connection holds no scope (nor an execution context of its own carrying
+            // it). It is written here rather than in a method of its own so that a connection holds one
+            // state machine, and a small one: each batch is handled in HandleInputAsync (pooled).
             _services.Ticker.EnsureStarted();
             try
             {
-                await RunReadLoopAsync();
+                var input = _connection.Transport.Input;
+                while (!IsClosing)
+                {
+                    ReadResult result;
+                    try
+                    {
+                        // No token: closing cancels the pending read (CancelSession), so an idle read holds no registration.
+                        result = await input.ReadAsync();
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+                    catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException)
+                    {
+                        Logger.LogDebug(e, "Connection lost");
+                        break;
+                    }
+                    if (!await HandleInputAsync(input, result))
+                    {
+                        break;
+                    }
+                }
             }
             finally
             {
@@ -299,75 +323,54 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         return true;
     }
 
-    private async Task RunReadLoopAsync()
+    /// <summary>Handles one read's bytes under the gate; <c>false</c> when the loop ends.</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> HandleInputAsync(PipeReader input, ReadResult result)
     {
-        var input = _connection.Transport.Input;
-        while (!IsClosing)
+        var buffer = result.Buffer;
+        var consumed = buffer.Start;
+        if (result.IsCanceled && IsClosing)
         {
-            ReadResult result;
-            try
-            {
-                // No token: closing cancels the pending read (CancelSession), so an idle read holds no registration.
-                result = await input.ReadAsync();
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException)
-            {
-                Logger.LogDebug(e, "Connection lost");
-                break;
-            }
-
-            var buffer = result.Buffer;
-            var consumed = buffer.Start;
-            if (result.IsCanceled && IsClosing)
-            {
-                input.AdvanceTo(buffer.Start, buffer.End);
-                break;
-            }
-            if (!buffer.IsEmpty)
-            {
-                Volatile.Write(ref _lastInputTick, Environment.TickCount64);
-            }
-
-            try
-            {
-                await _gate.WaitAsync(Closing);
-            }
-            catch (OperationCanceledException)
-            {
-                input.AdvanceTo(buffer.Start, buffer.End);
-                break;
-            }
-
-            try
-            {
-                using var logScope = Logger.BeginScope(_scope);
-                using var activity = IngestTelemetry.StartInput(ConnectionId, _deviceId, Protocol == DeviceProtocol.M2mp ? "m2mp" : "alip");
-                consumed = await ProcessAsync(buffer);
-            }
-            catch (OperationCanceledException) when (IsClosing)
-            {
-                // Closing while a store call or the barrier was waiting.
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                await CloseOnErrorAsync(e, work: null);
-            }
-            finally
-            {
-                Interlocked.Add(ref _bytesIn, buffer.Slice(buffer.Start, consumed).Length);
-                input.AdvanceTo(consumed, buffer.End);
-                _gate.Release();
-            }
-
-            if (result.IsCompleted || result.IsCanceled)
-            {
-                break;
-            }
+            input.AdvanceTo(buffer.Start, buffer.End);
+            return false;
         }
+        if (!buffer.IsEmpty)
+        {
+            Volatile.Write(ref _lastInputTick, Environment.TickCount64);
+        }
+
+        try
+        {
+            await _gate.WaitAsync(Closing);
+        }
+        catch (OperationCanceledException)
+        {
+            input.AdvanceTo(buffer.Start, buffer.End);
+            return false;
+        }
+
+        try
+        {
+            using var logScope = Logger.BeginScope(_scope);
+            using var activity = IngestTelemetry.StartInput(ConnectionId, _deviceId, Protocol == DeviceProtocol.M2mp ? "m2mp" : "alip");
+            consumed = await ProcessAsync(buffer);
+        }
+        catch (OperationCanceledException) when (IsClosing)
+        {
+            // Closing while a store call or the barrier was waiting.
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            await CloseOnErrorAsync(e, work: null);
+        }
+        finally
+        {
+            Interlocked.Add(ref _bytesIn, buffer.Slice(buffer.Start, consumed).Length);
+            input.AdvanceTo(consumed, buffer.End);
+            _gate.Release();
+        }
+
+        return !(result.IsCompleted || result.IsCanceled);
     }
 
     /// <summary>
