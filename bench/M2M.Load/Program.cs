@@ -45,6 +45,7 @@ try
         LoadCommand.Simulate => await DeviceRun.RunAsync(o, o.ReplayFile is null ? DeviceMode.Periodic : DeviceMode.Replay, server, pid, o.IdentOffset, progress, cancel.Token),
         LoadCommand.Load => await DeviceRun.RunAsync(o, DeviceMode.Flat, server, pid, o.IdentOffset, progress, cancel.Token),
         LoadCommand.Flood => await FloodRun.RunAsync(o, server, pid, progress, cancel.Token),
+        LoadCommand.Commands => await CommandRun.RunAsync(o, server, pid, progress, cancel.Token),
         _ => await ConnectionsRun.RunAsync(o, server, pid, progress, cancel.Token),
     };
     Console.WriteLine(o.Json ? Report.Json(result) : Report.Text(result));
@@ -53,6 +54,7 @@ try
     {
         LoadCommand.Connections => (result["identified"]?.GetValue<long>() ?? 0) > 0,
         LoadCommand.Flood => (result["open"]?.GetValue<int>() ?? 0) > 0,
+        LoadCommand.Commands => CommandRun.Succeeded(result),
         _ => DeviceRun.Succeeded(result, expectData: o.Command == LoadCommand.Load),
     };
     if (!ok)

@@ -29,7 +29,7 @@ namespace M2M.Storage.Rocks;
 /// device silent for longer than the retention period still shows where it was last.
 /// </para>
 /// </remarks>
-public sealed class RocksTimeSeriesStore : ITimeSeriesStore
+public sealed class RocksTimeSeriesStore : ITimeSeriesStore, IPipelinedTimeSeriesStore
 {
     private const int DeleteChunk = 10_000;
     private const int StepsBeforeSeek = 16;
@@ -52,6 +52,7 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
     private readonly Dictionary<(string Id, string Type), Instant> _latestPositions;
     private const int LatestCacheCapacity = 100_000;
     private SaveBuffers? _spareBuffers;
+    private SaveBuffers? _secondSpareBuffers;
 
     /// <summary>Write lock and latest-position cache of each open <see cref="RocksStore"/>, shared by its instances.</summary>
     private static readonly ConditionalWeakTable<RocksStore, WriteState> WriteStates = new();
@@ -272,22 +273,33 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
 
     private void Save(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<FeedGroup>? feed)
     {
+        using var commit = Prepare(records, feed);
+        commit.Commit();
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The preparation (validation, keys and values encoded into the arena, the puts of <c>ts</c>, <c>ts_type</c>
+    /// and the month index in key order) takes no lock; <see cref="IPreparedCommit.Commit"/> takes the write lock
+    /// for the <c>ts_latest</c> read-compare-write, the feed entries and the write itself.
+    /// </remarks>
+    public IPreparedCommit Prepare(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<FeedGroup>? feed)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         for (var i = 0; i < records.Count; i++)
         {
             TimeSeriesLimits.ValidateRecord(records[i]);
         }
         if (records.Count == 0)
         {
-            if (feed is { Count: > 0 })
-            {
-                RocksFeed.Append(_store, feed);
-            }
-            return;
+            return new PreparedSave(this, null, null, feed, started);
         }
 
-        // One set of buffers (write batch, arena of keys and values, per-series dictionary) is kept between
-        // calls; a concurrent caller that finds it taken uses its own.
-        var buffers = Interlocked.Exchange(ref _spareBuffers, null) ?? new SaveBuffers();
+        // Two sets of buffers (write batch, arena of keys and values, per-series dictionary) are kept between
+        // calls: one for the commit in flight, one for the batch the writer prepares meanwhile; a third
+        // concurrent caller uses its own.
+        var buffers = TakeBuffers();
         try
         {
             var batch = buffers.Batch;
@@ -378,63 +390,149 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore
                 batch.Put(monthKey[..length], ReadOnlySpan<byte>.Empty, _meta);
             }
 
-            lock (_writeLock)
-            {
-                var latest = buffers.Latest;
-                foreach (var (series, (index, position)) in newest)
-                {
-                    if (!_latestPositions.TryGetValue(series, out var stored))
-                    {
-                        var length = SeriesKeys.WriteLatestKey(buffers.SeriesKey, series.Id, series.Type);
-                        var current = _db.Get(buffers.SeriesKey.AsSpan(0, length), _latest, _readOptions);
-                        stored = current is null ? Instant.Min : LatestPosition(current);
-                        if (current is not null)
-                        {
-                            RememberLatest(series, stored);
-                        }
-                    }
-                    // Replaced only by a newer record, or at the same instant by a greater discriminator
-                    // (equal: the same record again).
-                    if (position.IsAfterOrAt(stored))
-                    {
-                        latest.Add((series, index, position));
-                    }
-                }
-                // Also in key order (id | 0x00 | type): ordinal UTF-16 order is not UTF-8 byte order in every case,
-                // but the order only has to be close for the memtable to gain, and these keys are all distinct.
-                latest.Sort(static (a, b) =>
-                {
-                    var byId = string.CompareOrdinal(a.Series.Id, b.Series.Id);
-                    return byId != 0 ? byId : string.CompareOrdinal(a.Series.Type, b.Series.Type);
-                });
-                var key = buffers.SeriesKey.AsSpan();
-                foreach (var (series, index, position) in latest)
-                {
-                    var length = SeriesKeys.WriteLatestKey(key, series.Id, series.Type);
-                    ref readonly var entry = ref entries[index];
-                    // ts_latest value = time | data, the data copied from the arena (not encoded again).
-                    var value = buffers.LatestValue(SeriesKeys.TimeBytes + entry.ValueLength);
-                    SeriesKeys.WriteTime(value, position.Ticks);
-                    arena.AsSpan(entry.Value, entry.ValueLength).CopyTo(value[SeriesKeys.TimeBytes..]);
-                    batch.Put(key[..length], value, _latest);
-                }
-                // The forwarding feed entries join the same batch: stored and queued for forwarding, or neither.
-                var feedLast = feed is { Count: > 0 } ? RocksFeed.AddToBatch(_store, _state, batch, feed) : null;
-                _db.Write(batch, _store.WriteOptions);
-                // Only after the commit: a failed write leaves the cache describing what is stored.
-                foreach (var (series, _, position) in latest)
-                {
-                    RememberLatest(series, position);
-                }
-                RocksFeed.Committed(_state, feedLast);
-            }
+            return new PreparedSave(this, buffers, entries, feed, started);
         }
-        finally
+        catch
         {
-            buffers.Reset();
-            if (Interlocked.CompareExchange(ref _spareBuffers, buffers, null) is not null)
+            ReturnBuffers(buffers);
+            throw;
+        }
+    }
+
+    /// <summary>The locked part of a save: <c>ts_latest</c>, the feed entries and the write; returns the write's ticks.</summary>
+    private long CommitPrepared(SaveBuffers buffers, ArenaEntry[] entries, IReadOnlyList<FeedGroup>? feed)
+    {
+        var batch = buffers.Batch;
+        var arena = buffers.Arena;
+        var newest = buffers.Newest;
+        long writeTicks;
+        lock (_writeLock)
+        {
+            var latest = buffers.Latest;
+            foreach (var (series, (index, position)) in newest)
             {
-                buffers.Dispose();
+                if (!_latestPositions.TryGetValue(series, out var stored))
+                {
+                    var length = SeriesKeys.WriteLatestKey(buffers.SeriesKey, series.Id, series.Type);
+                    var current = _db.Get(buffers.SeriesKey.AsSpan(0, length), _latest, _readOptions);
+                    stored = current is null ? Instant.Min : LatestPosition(current);
+                    if (current is not null)
+                    {
+                        RememberLatest(series, stored);
+                    }
+                }
+                // Replaced only by a newer record, or at the same instant by a greater discriminator
+                // (equal: the same record again).
+                if (position.IsAfterOrAt(stored))
+                {
+                    latest.Add((series, index, position));
+                }
+            }
+            // Also in key order (id | 0x00 | type): ordinal UTF-16 order is not UTF-8 byte order in every case,
+            // but the order only has to be close for the memtable to gain, and these keys are all distinct.
+            latest.Sort(static (a, b) =>
+            {
+                var byId = string.CompareOrdinal(a.Series.Id, b.Series.Id);
+                return byId != 0 ? byId : string.CompareOrdinal(a.Series.Type, b.Series.Type);
+            });
+            var key = buffers.SeriesKey.AsSpan();
+            foreach (var (series, index, position) in latest)
+            {
+                var length = SeriesKeys.WriteLatestKey(key, series.Id, series.Type);
+                ref readonly var entry = ref entries[index];
+                // ts_latest value = time | data, the data copied from the arena (not encoded again).
+                var value = buffers.LatestValue(SeriesKeys.TimeBytes + entry.ValueLength);
+                SeriesKeys.WriteTime(value, position.Ticks);
+                arena.AsSpan(entry.Value, entry.ValueLength).CopyTo(value[SeriesKeys.TimeBytes..]);
+                batch.Put(key[..length], value, _latest);
+            }
+            // The forwarding feed entries join the same batch: stored and queued for forwarding, or neither.
+            var feedLast = feed is { Count: > 0 } ? RocksFeed.AddToBatch(_store, _state, batch, feed) : null;
+            var writing = System.Diagnostics.Stopwatch.GetTimestamp();
+            _db.Write(batch, _store.WriteOptions);
+            writeTicks = System.Diagnostics.Stopwatch.GetTimestamp() - writing;
+            // Only after the commit: a failed write leaves the cache describing what is stored.
+            foreach (var (series, _, position) in latest)
+            {
+                RememberLatest(series, position);
+            }
+            RocksFeed.Committed(_state, feedLast);
+        }
+        return writeTicks;
+    }
+
+    /// <summary>A feed-only commit (no records): the feed entries appended on their own.</summary>
+    private void CommitFeedOnly(IReadOnlyList<FeedGroup>? feed)
+    {
+        if (feed is { Count: > 0 })
+        {
+            RocksFeed.Append(_store, feed);
+        }
+    }
+
+    /// <summary>Two sets of buffers are kept: one for the commit in flight, one for the batch prepared meanwhile.</summary>
+    private SaveBuffers TakeBuffers() =>
+        Interlocked.Exchange(ref _spareBuffers, null) ?? Interlocked.Exchange(ref _secondSpareBuffers, null) ?? new SaveBuffers();
+
+    private void ReturnBuffers(SaveBuffers buffers)
+    {
+        buffers.Reset();
+        if (Interlocked.CompareExchange(ref _spareBuffers, buffers, null) is not null
+            && Interlocked.CompareExchange(ref _secondSpareBuffers, buffers, null) is not null)
+        {
+            buffers.Dispose();
+        }
+    }
+
+    /// <inheritdoc />
+    public StoreBackgroundWork ReadBackgroundWork()
+    {
+        static long Read(RocksDb db, string property, ColumnFamilyHandle? family = null)
+        {
+            var text = family is null ? db.GetProperty(property) : db.GetProperty(property, family);
+            return long.TryParse(text, out var value) ? value : -1;
+        }
+        return new StoreBackgroundWork(
+            (int)Read(_db, "rocksdb.num-running-flushes"),
+            (int)Read(_db, "rocksdb.num-running-compactions"),
+            Read(_db, "rocksdb.actual-delayed-write-rate"),
+            Read(_db, "rocksdb.is-write-stopped") == 1,
+            (int)Read(_db, "rocksdb.num-files-at-level0", _series));
+    }
+
+    /// <summary>A prepared save: its buffers stay taken until it is disposed.</summary>
+    private sealed class PreparedSave(RocksTimeSeriesStore store, SaveBuffers? buffers, ArenaEntry[]? entries, IReadOnlyList<FeedGroup>? feed, long started) : IPreparedCommit
+    {
+        private readonly long _prepareTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
+        private long _writeTicks;
+        private bool _attempted;
+        private bool _disposed;
+        private SaveBuffers? _buffers = buffers;
+
+        public CommitTimings Timings => new(_prepareTicks, _writeTicks);
+
+        public void Commit()
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_attempted)
+            {
+                throw new InvalidOperationException("A prepared commit is committed at most once.");
+            }
+            _attempted = true;
+            if (_buffers is null)
+            {
+                store.CommitFeedOnly(feed);
+                return;
+            }
+            _writeTicks = store.CommitPrepared(_buffers, entries!, feed);
+        }
+
+        public void Dispose()
+        {
+            _disposed = true;
+            if (Interlocked.Exchange(ref _buffers, null) is { } taken)
+            {
+                store.ReturnBuffers(taken);
             }
         }
     }

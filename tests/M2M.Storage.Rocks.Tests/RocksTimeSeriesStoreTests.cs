@@ -57,6 +57,45 @@ public sealed class RocksTimeSeriesStoreTests : TimeSeriesStoreContract, IDispos
     }
 
     [Fact]
+    public async Task A_commit_prepared_while_the_previous_one_is_pending_keeps_the_newest_latest_and_stores_both()
+    {
+        // The batch writer prepares batch n + 1 before batch n is written: the ts_latest comparison must see batch n.
+        var store = (RocksTimeSeriesStore)await CreateStoreAsync();
+        var newer = R("dev-p", "sen:temp", T(2026, 2, 1), """{"v":2}""");
+        var older = R("dev-p", "sen:temp", T(2026, 1, 1), """{"v":1}""");
+        var other = R("dev-p", "can", T(2026, 1, 5), """{"v":3}""");
+
+        using (var first = store.Prepare([newer], null))
+        using (var second = store.Prepare([older, other], null))
+        {
+            Assert.Empty(await store.GetLatestAsync("dev-p", Ct));
+            first.Commit();
+            second.Commit();
+            Assert.Throws<InvalidOperationException>(second.Commit);
+        }
+
+        Assert.Equal(new[] { newer, other }.OrderBy(r => r.Type, StringComparer.Ordinal), (await store.GetLatestAsync("dev-p", Ct)).OrderBy(r => r.Type, StringComparer.Ordinal));
+        Assert.Equal(Ordered([older, newer, other], descending: false), await ReadAllPages(store, new TimeSeriesQuery("dev-p", Descending: false)));
+    }
+
+    [Fact]
+    public async Task A_prepared_commit_disposed_without_committing_stores_nothing()
+    {
+        var store = (RocksTimeSeriesStore)await CreateStoreAsync();
+        var dropped = R("dev-q", "sen:temp", T(2026, 1, 1), """{"v":1}""");
+        using (store.Prepare([dropped], null))
+        {
+        }
+        var kept = R("dev-q", "sen:temp", T(2026, 1, 2), """{"v":2}""");
+        await store.SaveManyAsync([kept], Ct);
+
+        Assert.Equal([kept], await ReadAllPages(store, new TimeSeriesQuery("dev-q")));
+        var prepared = store.Prepare([dropped], null);
+        prepared.Dispose();
+        Assert.Throws<ObjectDisposedException>(prepared.Commit);
+    }
+
+    [Fact]
     public async Task Dropping_a_month_frees_its_disk_space_at_once()
     {
         var store = await CreateStoreAsync();

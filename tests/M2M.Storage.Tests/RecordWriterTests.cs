@@ -184,10 +184,12 @@ public sealed class RecordWriterTests : IDisposable
         RetryMaxDelay = TimeSpan.FromMilliseconds(100),
     };
 
-    [Fact]
-    public async Task A_failed_commit_is_retried_until_the_store_takes_it_and_nothing_is_durable_before()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_failed_commit_is_retried_until_the_store_takes_it_and_nothing_is_durable_before(bool pipelined)
     {
-        var store = new FlakyStore(_store);
+        var store = new FlakyStore(_store, pipelined);
         await using var writer = new RecordWriter(store, Retrying(maxBatchSize: 1));
         writer.Start();
         var first = await writer.WriteAsync(Record(1, 1), Ct);
@@ -217,10 +219,12 @@ public sealed class RecordWriterTests : IDisposable
         await writer.WaitDurableAsync(await writer.WriteAsync(Record(1, 3), Ct), Ct);
     }
 
-    [Fact]
-    public async Task While_commits_fail_producers_wait_for_room_and_every_record_is_stored_afterwards()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task While_commits_fail_producers_wait_for_room_and_every_record_is_stored_afterwards(bool pipelined)
     {
-        var store = new FlakyStore(_store) { Failing = true };
+        var store = new FlakyStore(_store, pipelined) { Failing = true };
         await using var writer = new RecordWriter(store, Retrying(queueCapacity: 4, maxBatchSize: 2));
         writer.Start();
 
@@ -235,12 +239,13 @@ public sealed class RecordWriterTests : IDisposable
             }
             else
             {
-                // The queue (4) and the batch being retried (at most 2) are full: back-pressure.
+                // The queue (4) and the batch being retried (at most 2; pipelined, plus the next one) are full: back-pressure.
                 blocked = write;
             }
         }
         Assert.NotNull(blocked);
-        Assert.InRange(accepted.Count, 4, 6);
+        // Pipelined, the next batch (at most 2 more) is taken and prepared while the failing one is retried.
+        Assert.InRange(accepted.Count, 4, pipelined ? 8 : 6);
         Assert.Equal(0, writer.DurableTicket);
 
         store.Failing = false;
@@ -251,10 +256,12 @@ public sealed class RecordWriterTests : IDisposable
         Assert.Equal(accepted.Count, stored.Items.Count);
     }
 
-    [Fact]
-    public async Task A_stop_gives_up_on_failing_commits_once_its_token_is_cancelled_and_fails_the_waiters()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_stop_gives_up_on_failing_commits_once_its_token_is_cancelled_and_fails_the_waiters(bool pipelined)
     {
-        var store = new FlakyStore(_store) { Failing = true };
+        var store = new FlakyStore(_store, pipelined) { Failing = true };
         var writer = new RecordWriter(store, Retrying());
         writer.Start();
         var ticket = await writer.WriteAsync(Record(3, 1), Ct);
@@ -272,10 +279,12 @@ public sealed class RecordWriterTests : IDisposable
         await writer.DisposeAsync();
     }
 
-    [Fact]
-    public async Task A_closed_store_stops_the_writer_at_once()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_closed_store_stops_the_writer_at_once(bool pipelined)
     {
-        var store = new FlakyStore(_store) { Closed = true };
+        var store = new FlakyStore(_store, pipelined) { Closed = true };
         await using var writer = new RecordWriter(store, Retrying());
         writer.Start();
 
@@ -372,8 +381,43 @@ public sealed class RecordWriterTests : IDisposable
         Assert.Equal(batches.Count, durations);
     }
 
-    /// <summary>The real store, whose commits fail as on a full disk while <see cref="Failing"/> is set.</summary>
-    internal sealed class FlakyStore(ITimeSeriesStore inner) : ITimeSeriesStore
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_commit_trace_has_one_line_per_commit_accounting_for_every_record(bool pipeline)
+    {
+        var trace = Path.Combine(_directory.Path, "commits.csv");
+        var writer = new RecordWriter(_store, new RecordWriterOptions { QueueCapacity = 100, MaxBatchSize = 30, Pipeline = pipeline, CommitTraceFile = trace });
+        await using (writer)
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                await writer.WriteAsync(Record(5, i), Ct);
+            }
+            writer.Start();
+            await writer.WaitDurableAsync(100, Ct);
+        }
+
+        var lines = await File.ReadAllLinesAsync(trace, Ct);
+        var header = lines[0].Split(',');
+        Assert.Equal("unix_ms", header[0]);
+        var rows = lines[1..].Select(l => l.Split(',')).ToList();
+        Assert.All(rows, r => Assert.Equal(header.Length, r.Length));
+        var records = Array.IndexOf(header, "records");
+        Assert.Equal(100, rows.Sum(r => int.Parse(r[records], System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.All(rows, r => Assert.InRange(int.Parse(r[records], System.Globalization.CultureInfo.InvariantCulture), 1, 30));
+        // The pipelined commits of RocksDB report their write (WAL append) time; the store's L0 file count is known.
+        var write = Array.IndexOf(header, "write_us");
+        var level0 = Array.IndexOf(header, "l0_files");
+        Assert.All(rows, r => Assert.True(long.Parse(r[level0], System.Globalization.CultureInfo.InvariantCulture) >= 0));
+        Assert.Equal(pipeline, rows.Any(r => long.Parse(r[write], System.Globalization.CultureInfo.InvariantCulture) > 0));
+    }
+
+    /// <summary>
+    /// The real store, whose commits fail as on a full disk while <see cref="Failing"/> is set; when
+    /// <paramref name="pipelined"/>, the writer's pipelined commits (prepared by the real store) fail the same way.
+    /// </summary>
+    internal sealed class FlakyStore(RocksTimeSeriesStore inner, bool pipelined = false) : ITimeSeriesStore, IPipelinedTimeSeriesStore
     {
         private int _failedCalls;
 
@@ -382,6 +426,32 @@ public sealed class RecordWriterTests : IDisposable
         public volatile bool Closed;
 
         public int FailedCalls => Volatile.Read(ref _failedCalls);
+
+        public IPreparedCommit? Prepare(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<Forwarding.FeedGroup>? feed) =>
+            pipelined ? new FlakyCommit(this, inner.Prepare(records, feed)) : null;
+
+        public StoreBackgroundWork ReadBackgroundWork() => inner.ReadBackgroundWork();
+
+        private sealed class FlakyCommit(FlakyStore store, IPreparedCommit prepared) : IPreparedCommit
+        {
+            public CommitTimings Timings => prepared.Timings;
+
+            public void Commit()
+            {
+                if (store.Closed)
+                {
+                    throw new ObjectDisposedException("store");
+                }
+                if (store.Failing)
+                {
+                    Interlocked.Increment(ref store._failedCalls);
+                    throw new IOException("No space left on device", 28);
+                }
+                prepared.Commit();
+            }
+
+            public void Dispose() => prepared.Dispose();
+        }
 
         public ValueTask SaveManyAsync(IReadOnlyList<TimeSeriesRecord> records, CancellationToken cancellationToken = default)
         {

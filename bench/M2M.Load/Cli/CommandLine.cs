@@ -30,7 +30,7 @@ public static class CommandLine
         }
         if (!TryCommand(args[0], out var command))
         {
-            return ParseResult.Fail($"Unknown command '{args[0]}'. Commands: simulate, load, connections, flood, rocks-baseline (m2m-load --help).");
+            return ParseResult.Fail($"Unknown command '{args[0]}'. Commands: simulate, load, connections, flood, rocks-baseline, commands (m2m-load --help).");
         }
 
         var o = Defaults(command);
@@ -110,6 +110,7 @@ public static class CommandLine
             case "connections": command = LoadCommand.Connections; return true;
             case "rocks-baseline": command = LoadCommand.RocksBaseline; return true;
             case "flood": command = LoadCommand.Flood; return true;
+            case "commands": command = LoadCommand.Commands; return true;
             default: command = default; return false;
         }
     }
@@ -121,6 +122,7 @@ public static class CommandLine
         LoadCommand.Load => new LoadOptions { Command = command, Devices = 100, BarrierEvery = 100, Duration = TimeSpan.FromSeconds(30) },
         LoadCommand.Connections => new LoadOptions { Command = command, Devices = 100, BarrierEvery = 100, Duration = TimeSpan.FromSeconds(20) },
         LoadCommand.Flood => new LoadOptions { Command = command, Devices = 0, BarrierEvery = 100, Settle = TimeSpan.FromSeconds(5) },
+        LoadCommand.Commands => new LoadOptions { Command = command, Devices = 100, BarrierEvery = 100, Duration = TimeSpan.FromSeconds(30), Rate = 100 },
         _ => new LoadOptions { Command = command, Devices = 100, BarrierEvery = 100 },
     };
 
@@ -167,7 +169,7 @@ public static class CommandLine
         "--interval" => o with { Interval = ParseDuration(value!) },
         "--identify" => o with { Identify = true },
         "--after" => o with { After = ParseDuration(value!) },
-        _ => throw new FormatException($"unknown option (see m2m-load {CommandName(o.Command)} --help)."),
+        _ => CommandOptions.Apply(o, name, value),
     };
 
     private static string? Validate(LoadOptions o)
@@ -204,7 +206,7 @@ public static class CommandLine
         {
             return "--rate belongs to load and connections --then-load; simulate uses --period.";
         }
-        return null;
+        return CommandOptions.Validate(o);
     }
 
     public static string CommandName(LoadCommand command) => command switch
@@ -213,6 +215,7 @@ public static class CommandLine
         LoadCommand.Load => "load",
         LoadCommand.Connections => "connections",
         LoadCommand.Flood => "flood",
+        LoadCommand.Commands => "commands",
         _ => "rocks-baseline",
     };
 
@@ -461,6 +464,7 @@ public static class CommandLine
                   --connect-concurrency <n>   connects in progress at once (default 200)
                 {Common}{Times}
                 """,
+            LoadCommand.Commands => CommandOptions.Help(Common, Times),
             LoadCommand.RocksBaseline => """
                 m2m-load rocks-baseline — raw RocksDB write of the same rows
 
@@ -486,6 +490,7 @@ public static class CommandLine
                   connections     many identified idle connections: server memory per connection
                   flood           connections announcing large frames: server memory before, during, after
                   rocks-baseline  raw RocksDB write of the same rows (the storage baseline)
+                  commands        command latency: HTTP API → device socket → acknowledgement
 
                 Exit codes: 0 done; 1 the run failed (no connection, nothing acknowledged); 2 bad arguments.
                 """,

@@ -19,6 +19,9 @@ public enum LoadCommand
 
     /// <summary>Connections announcing large frames and sending them slowly: server memory before, during and after.</summary>
     Flood,
+
+    /// <summary>Commands queued through the HTTP API: latency to the device's socket and to the acknowledgement.</summary>
+    Commands,
 }
 
 /// <summary>Which protocol the simulated devices speak.</summary>
@@ -32,7 +35,7 @@ public enum ProtocolMix
 }
 
 /// <summary>Every option of every command, with the defaults of that command applied.</summary>
-public sealed record LoadOptions
+public sealed partial record LoadOptions
 {
     public LoadCommand Command { get; init; }
 

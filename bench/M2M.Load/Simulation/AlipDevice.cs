@@ -80,6 +80,7 @@ public sealed class AlipDevice(string ident, int index, DevicePlan plan) : Simul
                 }
                 break;
             case AlipServerLineKind.Command:
+                Plan.CommandReceived?.Invoke(AlipClient.Text(line.Second), System.Diagnostics.Stopwatch.GetTimestamp());
                 lock (AcknowledgedCommands)
                 {
                     AcknowledgedCommands.Add(AlipClient.Text(line.First));

@@ -73,6 +73,13 @@ public sealed class DevicePlan
     /// <summary>Keep every acknowledged record on its device (tests compare them with the database).</summary>
     public bool KeepAckedRecords { get; init; }
 
+    /// <summary>
+    /// Called with each command's text (M2MP: its lines joined with <c>\n</c>) and the
+    /// <see cref="System.Diagnostics.Stopwatch"/> timestamp at which it was read from the socket,
+    /// before the device acknowledges it (<c>m2m-load commands</c> measures delivery with it).
+    /// </summary>
+    public Action<string, long>? CommandReceived { get; set; }
+
     /// <summary>Seed of the devices' secrets; <c>null</c>: devices identify with their ident only.</summary>
     public string? SecretSeed { get; init; }
 

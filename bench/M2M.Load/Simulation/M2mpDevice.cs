@@ -178,6 +178,7 @@ public sealed class M2mpDevice(string ident, int index, DevicePlan plan) : Simul
                 Plan.Counters.StatusSent();
                 break;
             case "_cmd" when first.Contains('e', StringComparison.Ordinal) && items.Count >= 2:
+                Plan.CommandReceived?.Invoke(string.Join('\n', items.Skip(2)), System.Diagnostics.Stopwatch.GetTimestamp());
                 lock (AcknowledgedCommands)
                 {
                     AcknowledgedCommands.Add(items[1]);

@@ -50,8 +50,14 @@ public sealed class DeviceServices(
     }
 
     /// <summary>Asks the node holding the device to act now (<c>send_settings</c>, <c>send_commands</c>, <c>disconnect</c>).</summary>
+    /// <remarks>
+    /// Not cancelled when the client goes away: every caller pushes after its change is stored (with
+    /// <see cref="CancellationToken.None"/> for that reason), and a push skipped then would leave a
+    /// connected device without its command or setting until its next identification, or connected
+    /// with credentials just revoked.
+    /// </remarks>
     public ValueTask PushAsync(Guid deviceId, string call) =>
-        Bus.PublishAsync(Topics.Device(deviceId), new BusMessage(call, BusSender, Topics.Device(deviceId)).With("device_id", deviceId.ToString("D")), Aborted);
+        Bus.PublishAsync(Topics.Device(deviceId), new BusMessage(call, BusSender, Topics.Device(deviceId)).With("device_id", deviceId.ToString("D")), CancellationToken.None);
 
     /// <summary>The series id of a device's records.</summary>
     public static string SeriesId(Guid deviceId) => $"dev-{deviceId:D}";

@@ -237,7 +237,7 @@ public sealed class LiveStreamOverflowException() : Exception("The client fell t
 /// committed (after a <c>SaveManyAsync</c> overload returns). Everything else is
 /// passed through.
 /// </summary>
-public sealed class LiveRecordsStore(ITimeSeriesStore inner, LiveRecordHub hub) : ITimeSeriesStore
+public sealed class LiveRecordsStore(ITimeSeriesStore inner, LiveRecordHub hub) : ITimeSeriesStore, IPipelinedTimeSeriesStore
 {
     /// <summary>The store this one passes everything to (the backend's).</summary>
     public ITimeSeriesStore Inner { get; } = inner;
@@ -258,6 +258,28 @@ public sealed class LiveRecordsStore(ITimeSeriesStore inner, LiveRecordHub hub) 
     {
         await Inner.SaveManyAsync(records, feed, cancellationToken);
         hub.Stored(records);
+    }
+
+    /// <summary>The inner store's prepared commit (when it prepares), reaching the hub once committed.</summary>
+    public IPreparedCommit? Prepare(IReadOnlyList<TimeSeriesRecord> records, IReadOnlyList<Storage.Forwarding.FeedGroup>? feed) =>
+        Inner is IPipelinedTimeSeriesStore pipelined && pipelined.Prepare(records, feed) is { } prepared
+            ? new LiveCommit(prepared, records, hub)
+            : null;
+
+    public StoreBackgroundWork ReadBackgroundWork() =>
+        Inner is IPipelinedTimeSeriesStore pipelined ? pipelined.ReadBackgroundWork() : StoreBackgroundWork.Unknown;
+
+    private sealed class LiveCommit(IPreparedCommit inner, IReadOnlyList<TimeSeriesRecord> records, LiveRecordHub hub) : IPreparedCommit
+    {
+        public CommitTimings Timings => inner.Timings;
+
+        public void Commit()
+        {
+            inner.Commit();
+            hub.Stored(records);
+        }
+
+        public void Dispose() => inner.Dispose();
     }
 
     public ValueTask<TimeSeriesPage> QueryAsync(TimeSeriesQuery query, CancellationToken cancellationToken = default) => Inner.QueryAsync(query, cancellationToken);

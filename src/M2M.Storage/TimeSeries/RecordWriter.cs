@@ -16,6 +16,11 @@ namespace M2M.Storage.TimeSeries;
 /// <remarks>
 /// <para>There is no artificial delay: when idle, the first record is committed at once; under load,
 /// records pile up while a commit is in flight and the next batch takes them all.</para>
+/// <para>Pipelined (<see cref="RecordWriterOptions.Pipeline"/>, on a store that is an
+/// <see cref="IPipelinedTimeSeriesStore"/>): the loop takes and prepares batch <c>n + 1</c> (keys, values,
+/// sorting) while batch <c>n</c> is written and synced on a dedicated commit thread; commits stay one at a
+/// time and in ticket order, and a batch's waiters are completed only after its own commit, so a durable
+/// ticket still covers every record accepted before it. At most two batches are out of the queue then.</para>
 /// <para>Tickets are handed out under the same lock that enqueues, so queue order, ticket order and
 /// commit order are one order, and a durable ticket covers every record accepted before it.</para>
 /// <para>Waiters: one <see cref="TaskCompletionSource"/> per <see cref="WaitDurableAsync"/> call that
@@ -46,6 +51,12 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     private readonly ILogger _logger;
     private readonly int _maxBatchSize;
     private readonly TimeSeriesRecord[] _ring;
+    // When each queued record was accepted (Stopwatch ticks), parallel to _ring: the queue wait of a batch.
+    private readonly long[] _acceptedAt;
+    private readonly bool _pipeline;
+    private readonly string? _traceFile;
+    // Opened by the commit loop when it starts (CommitTraceFile), closed when it ends.
+    private CommitTrace? _trace;
     private readonly Lock _acceptLock = new();
     private readonly Lock _waitLock = new();
     private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
@@ -53,6 +64,9 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
     private readonly Counter<long> _recordsWritten;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _commitDuration;
+    private readonly Histogram<double> _queueWait;
+    private readonly Histogram<double> _prepareDuration;
+    private readonly Histogram<double> _writeDuration;
     private readonly Counter<long> _commitFailures;
     private readonly TimeSpan _retryInitialDelay;
     private readonly TimeSpan _retryMaxDelay;
@@ -93,6 +107,9 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         _logger = logger ?? NullLogger<RecordWriter>.Instance;
         _maxBatchSize = options.MaxBatchSize;
         _ring = new TimeSeriesRecord[options.QueueCapacity];
+        _acceptedAt = new long[options.QueueCapacity];
+        _pipeline = options.Pipeline;
+        _traceFile = string.IsNullOrEmpty(options.CommitTraceFile) ? null : options.CommitTraceFile;
 
         Meter meter;
         if (meterFactory is null)
@@ -105,7 +122,10 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
         }
         _recordsWritten = meter.CreateCounter<long>("m2m.storage.records_written", "{record}", "Records committed by the batch writer.");
         _batchSize = meter.CreateHistogram<int>("m2m.storage.batch_size", "{record}", "Records per group commit.");
-        _commitDuration = meter.CreateHistogram<double>("m2m.storage.commit_duration", "s", "Duration of one group commit.");
+        _commitDuration = meter.CreateHistogram<double>("m2m.storage.commit_duration", "s", "Duration of one group commit, from taking its records off the queue until they are durable.");
+        _queueWait = meter.CreateHistogram<double>("m2m.storage.commit_queue_wait", "s", "Time the oldest record of a group commit waited in the queue before the commit took it.");
+        _prepareDuration = meter.CreateHistogram<double>("m2m.storage.commit_prepare_duration", "s", "Preparation of a pipelined group commit (encoding, sorting), overlapping the previous commit's write.");
+        _writeDuration = meter.CreateHistogram<double>("m2m.storage.commit_write_duration", "s", "The write of a pipelined group commit (WAL append and sync).");
         meter.CreateObservableGauge("m2m.storage.queue_length", () => Volatile.Read(ref _count), "{record}", "Records accepted and not yet committed.");
         _commitFailures = meter.CreateCounter<long>("m2m.storage.commit_failures", "{commit}", "Group commits that failed (each is retried).");
     }
@@ -196,7 +216,9 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
                 return false;
             }
             var tail = _head + _count;
-            _ring[tail >= _ring.Length ? tail - _ring.Length : tail] = record;
+            tail = tail >= _ring.Length ? tail - _ring.Length : tail;
+            _ring[tail] = record;
+            _acceptedAt[tail] = Stopwatch.GetTimestamp();
             Volatile.Write(ref _count, _count + 1);
             ticket = _lastTicket + 1;
             Volatile.Write(ref _lastTicket, ticket);
@@ -297,63 +319,204 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
 
     private async Task RunAsync()
     {
-        var batch = new List<TimeSeriesRecord>(_maxBatchSize);
-        while (true)
+        _trace = _traceFile is null ? null : new CommitTrace(_traceFile);
+        var pipelined = _pipeline ? _store as IPipelinedTimeSeriesStore : null;
+        using var committer = pipelined is null ? null : new CommitThread();
+        // Two batches: one being committed (on the commit thread) while the next one is taken and prepared here.
+        var batches = new[] { new List<TimeSeriesRecord>(_maxBatchSize), new List<TimeSeriesRecord>(_maxBatchSize) };
+        var which = 0;
+        Task<bool>? inFlight = null;
+        try
         {
-            long last = 0;
-            Task? records = null;
-            TaskCompletionSource? room;
-            lock (_acceptLock)
+            while (true)
             {
-                if (_count == 0)
+                var batch = batches[which];
+                long last = 0, oldest = 0;
+                Task? records = null;
+                TaskCompletionSource? room;
+                var finished = false;
+                lock (_acceptLock)
                 {
-                    if (_completed)
+                    if (_count == 0)
+                    {
+                        finished = _completed;
+                        if (!finished && inFlight is null)
+                        {
+                            _recordsSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                            records = _recordsSignal.Task;
+                        }
+                        room = null;
+                    }
+                    else
+                    {
+                        var take = Math.Min(_count, _maxBatchSize);
+                        oldest = _acceptedAt[_head];
+                        for (var i = 0; i < take; i++)
+                        {
+                            batch.Add(_ring[_head]);
+                            _ring[_head] = default;
+                            _head = _head + 1 == _ring.Length ? 0 : _head + 1;
+                        }
+                        Volatile.Write(ref _count, _count - take);
+                        last = _lastTicket - _count;
+                        room = _roomSignal;
+                        _roomSignal = null;
+                    }
+                }
+                if (batch.Count == 0)
+                {
+                    // Nothing queued: the commit in flight ends first (then the queue is looked at again), and
+                    // only an idle writer waits for records.
+                    if (inFlight is not null)
+                    {
+                        var committed = await inFlight.ConfigureAwait(false);
+                        inFlight = null;
+                        if (!committed)
+                        {
+                            return;
+                        }
+                        continue;
+                    }
+                    if (finished)
                     {
                         return;
                     }
-                    _recordsSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    records = _recordsSignal.Task;
-                    room = null;
+                    await records!.ConfigureAwait(false);
+                    continue;
                 }
-                else
-                {
-                    var take = Math.Min(_count, _maxBatchSize);
-                    for (var i = 0; i < take; i++)
-                    {
-                        batch.Add(_ring[_head]);
-                        _ring[_head] = default;
-                        _head = _head + 1 == _ring.Length ? 0 : _head + 1;
-                    }
-                    Volatile.Write(ref _count, _count - take);
-                    last = _lastTicket - _count;
-                    room = _roomSignal;
-                    _roomSignal = null;
-                }
-            }
-            if (records is not null)
-            {
-                await records.ConfigureAwait(false);
-                continue;
-            }
-            room?.TrySetResult();
+                room?.TrySetResult();
 
-            var started = Stopwatch.GetTimestamp();
-            if (!await CommitAsync(batch).ConfigureAwait(false))
-            {
-                return;
+                var taken = Stopwatch.GetTimestamp();
+                if (committer is null)
+                {
+                    if (!await CommitAsync(batch).ConfigureAwait(false))
+                    {
+                        return;
+                    }
+                    Committed(batch, last, oldest, taken, null, taken);
+                    continue;
+                }
+
+                // Pipelined: this batch is prepared while the previous one is written and synced.
+                var prepared = await PrepareAsync(pipelined!, batch).ConfigureAwait(false);
+                if (inFlight is not null && !await inFlight.ConfigureAwait(false))
+                {
+                    prepared?.Dispose();
+                    return;
+                }
+                inFlight = null;
+                if (prepared is null)
+                {
+                    // Not prepared (a wrapped store that cannot, or routing failed): committed here, one batch after
+                    // the other, with the retries of CommitAsync.
+                    if (!await CommitAsync(batch).ConfigureAwait(false))
+                    {
+                        return;
+                    }
+                    Committed(batch, last, oldest, taken, null, taken);
+                    continue;
+                }
+                var job = new CommitJob(batch, prepared, last, oldest, taken);
+                inFlight = committer.Run(() => CommitPrepared(job));
+                which ^= 1;
             }
-            _commitDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
-            _batchSize.Record(batch.Count);
-            _recordsWritten.Add(batch.Count);
-            batch.Clear();
-            CompleteUpTo(last);
+        }
+        finally
+        {
+            if (inFlight is not null)
+            {
+                // Whatever ended the loop, the commit in flight ends first (it completes its waiters).
+                await inFlight.ConfigureAwait(false);
+            }
+            _trace?.Dispose();
         }
     }
 
-    /// <summary>Commits <paramref name="batch"/>, retrying after failures; <c>false</c> when a stop gave up (the writer is faulted).</summary>
-    private async Task<bool> CommitAsync(List<TimeSeriesRecord> batch)
+    private readonly record struct CommitJob(List<TimeSeriesRecord> Batch, IPreparedCommit Prepared, long Last, long Oldest, long Taken);
+
+    /// <summary>The prepared commit of <paramref name="batch"/>, or <c>null</c> when it could not be prepared (the commit step then saves it with retries).</summary>
+    private async ValueTask<IPreparedCommit?> PrepareAsync(IPipelinedTimeSeriesStore store, List<TimeSeriesRecord> batch)
+    {
+        try
+        {
+            var feed = _feedRouter is null ? null : await _feedRouter.RouteAsync(batch, CancellationToken.None).ConfigureAwait(false);
+            return store.Prepare(batch, feed);
+        }
+        catch (Exception)
+        {
+            // Routing or preparing failed: CommitAsync does both again and owns the retrying and the logging.
+            return null;
+        }
+    }
+
+    /// <summary>On the commit thread: writes a prepared batch (retried with <see cref="CommitAsync"/> when it fails), then completes its waiters.</summary>
+    private bool CommitPrepared(CommitJob job)
+    {
+        var committing = Stopwatch.GetTimestamp();
+        IPreparedCommit? prepared = job.Prepared;
+        try
+        {
+            try
+            {
+                prepared.Commit();
+            }
+            catch (ObjectDisposedException e)
+            {
+                // The store is closed: nothing will ever succeed.
+                FailAll(e, job.Batch.Count);
+                return false;
+            }
+            catch (Exception e)
+            {
+                // Retried from scratch (routing and preparation again), after the usual delay.
+                prepared.Dispose();
+                prepared = null;
+                if (!CommitAsync(job.Batch, e).AsTask().GetAwaiter().GetResult())
+                {
+                    return false;
+                }
+            }
+            Committed(job.Batch, job.Last, job.Oldest, job.Taken, prepared, committing);
+            return true;
+        }
+        finally
+        {
+            prepared?.Dispose();
+        }
+    }
+
+    /// <summary>After a commit: metrics, the trace line, then the waiters up to <paramref name="last"/>.</summary>
+    private void Committed(List<TimeSeriesRecord> batch, long last, long oldest, long taken, IPreparedCommit? prepared, long committing)
+    {
+        var done = Stopwatch.GetTimestamp();
+        var queueWait = Stopwatch.GetElapsedTime(oldest, taken);
+        _queueWait.Record(queueWait.TotalSeconds);
+        _commitDuration.Record(Stopwatch.GetElapsedTime(taken, done).TotalSeconds);
+        var timings = prepared?.Timings ?? default;
+        if (prepared is not null)
+        {
+            _prepareDuration.Record(timings.PrepareTicks / (double)Stopwatch.Frequency);
+            _writeDuration.Record(timings.WriteTicks / (double)Stopwatch.Frequency);
+        }
+        _batchSize.Record(batch.Count);
+        _recordsWritten.Add(batch.Count);
+        _trace?.Write(batch.Count, queueWait, timings, Stopwatch.GetElapsedTime(taken, committing), Stopwatch.GetElapsedTime(taken, done),
+            (_store as IPipelinedTimeSeriesStore)?.ReadBackgroundWork() ?? StoreBackgroundWork.Unknown);
+        batch.Clear();
+        CompleteUpTo(last);
+    }
+
+    /// <summary>
+    /// Commits <paramref name="batch"/>, retrying after failures; <c>false</c> when a stop gave up (the writer is faulted).
+    /// <paramref name="failed"/>: the error of a first attempt already made (the pipelined commit that failed).
+    /// </summary>
+    private async ValueTask<bool> CommitAsync(List<TimeSeriesRecord> batch, Exception? failed = null)
     {
         var attempt = 0;
+        if (failed is not null && !await FailedAttemptAsync(failed, ++attempt, batch.Count).ConfigureAwait(false))
+        {
+            return false;
+        }
         while (true)
         {
             try
@@ -374,17 +537,8 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
             }
             catch (Exception e)
             {
-                attempt++;
-                _commitFailures.Add(1);
-                var delay = RetryDelay(attempt, _retryInitialDelay, _retryMaxDelay);
-                OnCommitFailed(e, batch.Count, attempt, delay);
-                try
+                if (!await FailedAttemptAsync(e, ++attempt, batch.Count).ConfigureAwait(false))
                 {
-                    await Task.Delay(delay, _abandon.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    FailAll(e, batch.Count);
                     return false;
                 }
             }
@@ -394,6 +548,24 @@ public sealed class RecordWriter : IRecordWriter, IHostedService, IAsyncDisposab
             OnCommitRecovered(attempt);
         }
         return true;
+    }
+
+    /// <summary>Counts and logs a failed attempt, then waits before the next; <c>false</c> when a stop gave up meanwhile (the writer is then faulted).</summary>
+    private async ValueTask<bool> FailedAttemptAsync(Exception error, int attempt, int batchCount)
+    {
+        _commitFailures.Add(1);
+        var delay = RetryDelay(attempt, _retryInitialDelay, _retryMaxDelay);
+        OnCommitFailed(error, batchCount, attempt, delay);
+        try
+        {
+            await Task.Delay(delay, _abandon.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            FailAll(error, batchCount);
+            return false;
+        }
     }
 
     private void OnCommitFailed(Exception error, int batchCount, int attempt, TimeSpan delay)
@@ -486,6 +658,19 @@ public sealed class RecordWriterOptions
 
     /// <summary>Longest delay between two attempts of a failing commit.</summary>
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Prepares the next group commit while the current one is written and synced, when the store can
+    /// (<see cref="IPipelinedTimeSeriesStore"/>: RocksDB); <c>false</c> commits one batch after the other.
+    /// </summary>
+    public bool Pipeline { get; set; } = true;
+
+    /// <summary>
+    /// Diagnostics, off by default: a file that receives one CSV line per group commit (its size, queue wait,
+    /// preparation, write and sync, GC pauses, thread-pool queue, the store's flushes and compactions; columns
+    /// in <see cref="CommitTrace"/>, use in <c>BENCHMARKS.md</c>, "Barrier tail"). Meant for a benchmark run, not for production.
+    /// </summary>
+    public string? CommitTraceFile { get; set; }
 }
 
 /// <summary>The batch writer stopped while a commit was failing; records past its durable ticket were not stored.</summary>
