@@ -61,6 +61,7 @@ public static class IngestExtensions
         builder.Services.TryAddSingleton<IngestTls>();
         builder.Services.TryAddSingleton<DeviceAuthenticator>();
         builder.Services.TryAddSingleton<SessionServices>();
+        builder.Services.TryAddSingleton<PushDispatcher>();
         builder.Services.TryAddSingleton<ChannelConverters>();
         builder.Services.AddChannelConverter<NmeaConverter>();
         builder.Services.AddHostedService<IngestServer>();

@@ -109,9 +109,6 @@ public sealed class IngestOptions
     /// <summary>How long a write to a device may wait for the device to read.</summary>
     public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Queued pushes (bus work) per connection; a push over it closes the connection (the device gets everything again at its next identification).</summary>
-    public int OutboundQueueCapacity { get; set; } = 64;
-
     /// <summary>Records per second per connection; 0 = unlimited. Over it the connection is slowed down (not dropped).</summary>
     public int MaxRecordsPerSecond { get; set; }
 

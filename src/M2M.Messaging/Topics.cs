@@ -12,11 +12,25 @@ public static class Topics
     /// </summary>
     public const string Events = "events";
 
+    /// <summary>What every <see cref="Device"/> subject starts with (followed by the device id, 32 hex digits).</summary>
+    public const string DevicePrefix = "receivers.device.";
+
+    /// <summary>What every <see cref="Connection"/> subject starts with (followed by the connection id).</summary>
+    public const string ConnectionPrefix = "receivers.connection.";
+
     /// <summary>Pushes addressed to whichever node holds device <paramref name="deviceId"/>.</summary>
-    public static string Device(Guid deviceId) => $"receivers.device.{deviceId:N}";
+    public static string Device(Guid deviceId) => $"{DevicePrefix}{deviceId:N}";
 
     /// <summary>Pushes addressed to one connection (unique across nodes: it carries the node name).</summary>
-    public static string Connection(string connectionId) => $"receivers.connection.{connectionId}";
+    public static string Connection(string connectionId) => $"{ConnectionPrefix}{connectionId}";
+
+    /// <summary>The device of a <see cref="Device"/> subject; <c>false</c> for any other subject.</summary>
+    public static bool TryParseDevice(string subject, out Guid deviceId)
+    {
+        deviceId = default;
+        return subject.StartsWith(DevicePrefix, StringComparison.Ordinal)
+            && Guid.TryParseExact(subject.AsSpan(DevicePrefix.Length), "N", out deviceId);
+    }
 
     /// <summary>A converter topic named by a channel-translation rule.</summary>
     public static string Converter(string name) => $"converter.{name}";

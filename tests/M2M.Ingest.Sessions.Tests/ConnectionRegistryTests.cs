@@ -16,6 +16,8 @@ public class ConnectionRegistryTests
         public List<string> CloseRequests { get; } = [];
 
         public void RequestClose(string reason) => CloseRequests.Add(reason);
+
+        public void Push(M2M.Messaging.BusMessage message) => throw new NotSupportedException();
     }
 
     [Fact]

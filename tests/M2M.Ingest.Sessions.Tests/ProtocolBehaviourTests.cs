@@ -162,4 +162,27 @@ public sealed class ProtocolBehaviourTests(SharedServer shared) : IClassFixture<
             await app.StopAsync(Ct);
         }
     }
+
+    [Fact]
+    public async Task A_stopping_server_says_goodbye_to_its_devices_and_stores_their_disconnection()
+    {
+        await using var server = await DeviceServer.StartAsync();
+        var ident = Idents.New();
+        var alip = await server.ConnectAlipAsync();
+        await alip.IdentifyAsync(ident);
+        await alip.ExpectAsync("S GA");
+        var m2mp = await server.ConnectM2mpAsync();
+        await m2mp.IdentifyNewAsync(Idents.New());
+        var id = (await server.DeviceAsync(ident)).Id;
+
+        var restart = server.RestartAsync();
+        Assert.Equal(["QUIT server shutting down"], await alip.ReadUntilClosedAsync());
+        Assert.Empty(await m2mp.ReadUntilClosedAsync());
+        await restart;
+        await alip.DisposeAsync();
+        await m2mp.DisposeAsync();
+
+        var records = await server.RecordsAsync(id, "_server");
+        Assert.Contains(records, r => r.Data.Contains("\"device_disconnected\"", StringComparison.Ordinal));
+    }
 }

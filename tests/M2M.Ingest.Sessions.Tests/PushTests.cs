@@ -95,6 +95,61 @@ public sealed class PushTests(SharedServer shared)
     }
 
     [Fact]
+    public async Task Connected_devices_hold_no_bus_subscription_of_their_own_and_still_get_their_pushes()
+    {
+        var bus = Assert.IsType<M2M.Messaging.InProcess.InProcessMessageBus>(Server.Bus);
+        var subjectsBefore = bus.SubjectCount;
+        var devices = new List<(AlipDevice Device, Guid Id)>();
+        try
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                var ident = Idents.New();
+                var device = await Server.ConnectAlipAsync();
+                devices.Add((device, Guid.Empty));
+                await device.IdentifyAsync(ident);
+                await device.ExpectAsync("S GA");
+                devices[i] = (device, (await Server.DeviceAsync(ident)).Id);
+            }
+
+            // The node's dispatcher routes every push: no subject per connection or device on the bus.
+            Assert.Equal(subjectsBefore, bus.SubjectCount);
+            foreach (var (device, id) in devices)
+            {
+                await Server.Devices.SetSettingAsync(id, "gps_period", "45", Ct);
+                await PushAsync(id, Calls.SendSettings);
+                await device.ExpectAsync("S S gps_period 45");
+            }
+        }
+        finally
+        {
+            foreach (var (device, _) in devices)
+            {
+                await device.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_device_that_reconnects_gets_its_pushes_on_the_new_connection()
+    {
+        var ident = Idents.New();
+        var first = await Server.ConnectM2mpAsync();
+        await first.IdentifyNewAsync(ident);
+        var id = (await Server.DeviceAsync(ident)).Id;
+        var firstConnection = Assert.Single(Server.Connections.GetByDevice(id)).ConnectionId;
+        await first.DisposeAsync();
+        await DeviceServer.EventuallyAsync(() => Task.FromResult(Server.Connections.Get(firstConnection) is null), "the first connection gone");
+
+        await using var second = await Server.ConnectM2mpAsync();
+        await second.IdentifyNewAsync(ident);
+        await Server.Devices.SetSettingAsync(id, "gps_period", "60", Ct);
+        await PushAsync(id, Calls.SendSettings);
+
+        Assert.Equal("_set [\"sg\", \"gps_period=60\"]", (await second.ReadAsync())!.ToString());
+    }
+
+    [Fact]
     public async Task An_offline_device_gets_its_settings_and_commands_at_its_next_identification()
     {
         var ident = Idents.New();

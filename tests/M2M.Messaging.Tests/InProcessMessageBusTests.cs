@@ -81,4 +81,59 @@ public class InProcessMessageBusTests
 
         Assert.Equal(100, received);
     }
+
+    [Fact]
+    public async Task A_prefix_subscriber_receives_every_subject_under_its_prefix_with_the_subject()
+    {
+        var device = Guid.NewGuid();
+        var received = new List<(string Subject, string Call)>();
+        using var prefix = _bus.SubscribePrefix(Topics.DevicePrefix, (subject, m) => { received.Add((subject, m.Call)); return ValueTask.CompletedTask; });
+
+        await _bus.PublishAsync(Topics.Device(device), new BusMessage(Calls.SendSettings, "test"), TestContext.Current.CancellationToken);
+        await _bus.PublishAsync(Topics.Connection("node:1"), new BusMessage(Calls.Disconnect, "test"), TestContext.Current.CancellationToken);
+        await _bus.PublishAsync(Topics.Events, new BusMessage(Calls.DeviceConnected, "test"), TestContext.Current.CancellationToken);
+
+        Assert.Equal([(Topics.Device(device), Calls.SendSettings)], received);
+        Assert.Equal(0, _bus.SubjectCount);
+    }
+
+    [Fact]
+    public async Task A_subject_reaches_its_own_subscribers_and_the_prefix_subscriber()
+    {
+        var calls = new List<string>();
+        using var exact = _bus.Subscribe(Topics.Connection("node:1"), _ => { calls.Add("exact"); return ValueTask.CompletedTask; });
+        using var prefix = _bus.SubscribePrefix(Topics.ConnectionPrefix, (_, _) => { calls.Add("prefix"); return ValueTask.CompletedTask; });
+
+        await _bus.PublishAsync(Topics.Connection("node:1"), new BusMessage(Calls.Disconnect, "test"), TestContext.Current.CancellationToken);
+
+        Assert.Equal(["exact", "prefix"], calls);
+    }
+
+    [Fact]
+    public async Task A_disposed_prefix_subscription_stops_receiving_and_a_failing_one_does_not_stop_the_publisher()
+    {
+        var received = 0;
+        var prefix = _bus.SubscribePrefix("a.", (_, _) => { received++; return ValueTask.CompletedTask; });
+        using var bad = _bus.SubscribePrefix("a.", (_, _) => throw new InvalidOperationException("boom"));
+        await _bus.PublishAsync("a.b", new BusMessage("c", "test"), TestContext.Current.CancellationToken);
+
+        prefix.Dispose();
+        prefix.Dispose();
+        await _bus.PublishAsync("a.b", new BusMessage("c", "test"), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, received);
+        Assert.Equal(1, _bus.PrefixCount);
+    }
+
+    [Fact]
+    public void A_device_subject_parses_back_to_its_device_and_other_subjects_do_not()
+    {
+        var device = Guid.NewGuid();
+
+        Assert.True(Topics.TryParseDevice(Topics.Device(device), out var parsed));
+        Assert.Equal(device, parsed);
+        Assert.False(Topics.TryParseDevice(Topics.Connection("node:1"), out _));
+        Assert.False(Topics.TryParseDevice(Topics.DevicePrefix + "not-a-guid", out _));
+        Assert.False(Topics.TryParseDevice(Topics.Events, out _));
+    }
 }

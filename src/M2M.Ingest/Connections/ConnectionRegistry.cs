@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using M2M.Messaging;
 
 namespace M2M.Ingest.Connections;
 
@@ -13,12 +14,19 @@ internal interface IRegisteredConnection
 
     /// <summary>Asks the connection to close (returns at once; the session closes on its own loop).</summary>
     void RequestClose(string reason);
+
+    /// <summary>
+    /// A push addressed to this connection or its device (<c>send_settings</c>, <c>send_commands</c>,
+    /// <c>disconnect</c>). Called on the publisher's thread: queues work, never waits.
+    /// </summary>
+    void Push(BusMessage message);
 }
 
 /// <summary>The in-memory <see cref="IConnectionRegistry"/> of this node.</summary>
 internal sealed class ConnectionRegistry : IConnectionRegistry
 {
-    private readonly ConcurrentDictionary<string, IRegisteredConnection> _connections = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IRegisteredConnection> _connections;
+    private readonly ConcurrentDictionary<string, IRegisteredConnection>.AlternateLookup<ReadOnlySpan<char>> _connectionsBySpan;
     // Kept beside the dictionary: its Count takes every lock, and a check-then-add on it lets
     // simultaneous accepts overshoot the limit. A slot is reserved before the add.
     private int _count;
@@ -28,6 +36,15 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
     private readonly ConcurrentDictionary<Guid, IRegisteredConnection[]> _byDevice = new();
 
     private readonly Lock _byDeviceWrites = new();
+
+    // Set once the node stops: every connection, present or added later, is asked to close.
+    private string? _closeAllReason;
+
+    public ConnectionRegistry()
+    {
+        _connections = new(StringComparer.Ordinal);
+        _connectionsBySpan = _connections.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
 
     /// <summary>
     /// Called (on the session's thread, must not block) when a device gains or loses a connection on
@@ -47,6 +64,14 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
 
     public IReadOnlyList<ConnectionInfo> GetByDevice(Guid deviceId) =>
         _byDevice.TryGetValue(deviceId, out var set) ? [.. set.Select(c => c.Snapshot())] : [];
+
+    /// <summary>The live connection <paramref name="connectionId"/> (no string needed: a push's subject is sliced).</summary>
+    internal bool TryGetLive(ReadOnlySpan<char> connectionId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IRegisteredConnection? connection) =>
+        _connectionsBySpan.TryGetValue(connectionId, out connection);
+
+    /// <summary>The live connections identified as <paramref name="deviceId"/> (a moment's view; empty when none).</summary>
+    internal ReadOnlySpan<IRegisteredConnection> LiveOf(Guid deviceId) =>
+        _byDevice.TryGetValue(deviceId, out var set) ? set : [];
 
     public bool IsConnected(Guid deviceId) => _byDevice.TryGetValue(deviceId, out var set) && set.Length > 0;
 
@@ -101,10 +126,28 @@ internal sealed class ConnectionRegistry : IConnectionRegistry
     {
         if (_connections.TryAdd(connection.ConnectionId, connection))
         {
+            // After the add (a full fence): either CloseAll's sweep finds this connection or this read finds its reason.
+            if (Volatile.Read(ref _closeAllReason) is { } reason)
+            {
+                connection.RequestClose(reason);
+            }
             return true;
         }
         Release();
         return false;
+    }
+
+    /// <summary>
+    /// Asks every connection to close, and every connection added from now on (the node is stopping:
+    /// one sweep instead of a shutdown registration per connection).
+    /// </summary>
+    internal void CloseAll(string reason)
+    {
+        Interlocked.CompareExchange(ref _closeAllReason, reason, null);
+        foreach (var connection in _connections.Values)
+        {
+            connection.RequestClose(reason);
+        }
     }
 
     /// <summary>Records that <paramref name="connection"/> is now identified as <paramref name="deviceId"/>.</summary>

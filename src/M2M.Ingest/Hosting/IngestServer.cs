@@ -29,6 +29,7 @@ internal sealed class IngestServer(
     IngestEndpoints endpoints,
     ConnectionLimit limit,
     IngestTls tls,
+    ConnectionRegistry registry,
     ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<IngestServer>();
@@ -134,7 +135,9 @@ internal sealed class IngestServer(
     {
         if (_server is not null)
         {
-            // Closes the listeners, then the connections; sessions end their loops and store their last records.
+            // Sessions say goodbye (ALIP QUIT) and end their loops, storing their last records; then
+            // Kestrel closes the listeners and waits for the connections (aborting what is left at the deadline).
+            registry.CloseAll("server shutting down");
             await _server.StopAsync(cancellationToken);
         }
     }

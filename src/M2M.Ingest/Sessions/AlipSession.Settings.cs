@@ -7,8 +7,9 @@ namespace M2M.Ingest.Sessions;
 internal sealed partial class AlipSession
 {
     // Per-connection command numbers: the device echoes the small number in "C A <n>".
-    private readonly Dictionary<long, string> _commandIds = [];
-    private readonly Dictionary<string, long> _commandNumbers = new(StringComparer.Ordinal);
+    // Created with the first command sent (most connections never get one).
+    private Dictionary<long, string>? _commandIds;
+    private Dictionary<string, long>? _commandNumbers;
     private long _nextCommandNumber;
 
     /// <summary>
@@ -132,7 +133,7 @@ internal sealed partial class AlipSession
                 Refuse(ValueError.InvalidNumber);
                 return;
             }
-            if (!_commandIds.TryGetValue(n, out var commandId))
+            if (_commandIds is null || !_commandIds.TryGetValue(n, out var commandId))
             {
                 CountError("unknown_command_number");
                 Error("Unknown command");
@@ -140,7 +141,7 @@ internal sealed partial class AlipSession
             }
             await AckCommandAsync(commandId, rest.IsEmpty ? null : Encoding.UTF8.GetString(rest.Span));
             _commandIds.Remove(n);
-            _commandNumbers.Remove(commandId);
+            _commandNumbers?.Remove(commandId);
         }
         else if (verb.Span.SequenceEqual("L"u8) && rest.IsEmpty)
         {
@@ -162,11 +163,12 @@ internal sealed partial class AlipSession
     /// <summary><c>C &lt;n&gt; &lt;text&gt;</c>.</summary>
     protected override void WriteCommand(DeviceCommand command)
     {
+        _commandNumbers ??= new(StringComparer.Ordinal);
         if (!_commandNumbers.TryGetValue(command.Id, out var n))
         {
             n = ++_nextCommandNumber;
             _commandNumbers[command.Id] = n;
-            _commandIds[n] = command.Id;
+            (_commandIds ??= [])[n] = command.Id;
         }
         Alip.AlipWriter.WriteCommand(Output, n, command.Text);
     }

@@ -7,42 +7,23 @@ internal abstract partial class DeviceSession
 {
     /// <summary>
     /// Pushes addressed to this device or connection (<c>send_settings</c>, <c>send_commands</c>,
-    /// <c>disconnect</c>). Runs on the publisher's thread: it only queues work. Pushes are
-    /// idempotent ("send what is pending"), so one queued push of each kind is enough.
+    /// <c>disconnect</c>), handed over by the node's <see cref="Connections.PushDispatcher"/>. Runs
+    /// on the publisher's thread: it only queues work. Pushes are idempotent ("send what is
+    /// pending"), so one queued push of each kind is enough.
     /// </summary>
-    private ValueTask OnBusMessageAsync(BusMessage message)
+    public void Push(BusMessage message)
     {
         switch (message.Call)
         {
             case Calls.SendSettings:
-                Queue(ref _settingsPushQueued, SessionWork.SendSettings);
+                Post(SessionWork.SendSettings);
                 break;
             case Calls.SendCommands:
-                Queue(ref _commandsPushQueued, SessionWork.SendCommands);
+                Post(SessionWork.SendCommands);
                 break;
             case Calls.Disconnect:
                 RequestClose(message.GetString("reason") ?? "disconnect");
                 break;
-        }
-        return ValueTask.CompletedTask;
-    }
-
-    private void Queue(ref int queued, SessionWork work)
-    {
-        if (Interlocked.Exchange(ref queued, 1) != 0)
-        {
-            return;
-        }
-        if (!_work.Writer.TryWrite(work))
-        {
-            Volatile.Write(ref queued, 0);
-            if (!IsClosing)
-            {
-                // The session is far behind; the device gets everything again when it reconnects.
-                IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "outbound_queue_full"));
-                Logger.LogWarning("Outbound work queue full; closing");
-                RequestClose("overloaded");
-            }
         }
     }
 

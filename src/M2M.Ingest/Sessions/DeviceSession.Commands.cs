@@ -6,8 +6,8 @@ namespace M2M.Ingest.Sessions;
 
 internal abstract partial class DeviceSession
 {
-    private readonly HashSet<string> _sentCommands = new(StringComparer.Ordinal);
-    private int _commandsPushQueued;
+    // Created with the first command sent: most connections never get one.
+    private HashSet<string>? _sentCommands;
 
     /// <summary>Writes one pending command (M2MP: <c>_cmd ["e", id, lines…]</c>; ALIP: <c>C &lt;n&gt; &lt;text&gt;</c>).</summary>
     protected abstract void WriteCommand(DeviceCommand command);
@@ -26,7 +26,7 @@ internal abstract partial class DeviceSession
         List<DeviceCommand>? sent = null;
         foreach (var command in pending)
         {
-            if (!again && _sentCommands.Contains(command.Id))
+            if (!again && _sentCommands is not null && _sentCommands.Contains(command.Id))
             {
                 continue;
             }
@@ -49,7 +49,7 @@ internal abstract partial class DeviceSession
         }
         foreach (var command in sent)
         {
-            _sentCommands.Add(command.Id);
+            (_sentCommands ??= new(StringComparer.Ordinal)).Add(command.Id);
             if (command.State == CommandState.Pending)
             {
                 await Services.Devices.MarkCommandSentAsync(DeviceId, command.Id, Closing);
@@ -72,7 +72,7 @@ internal abstract partial class DeviceSession
     protected async ValueTask<bool> AckCommandAsync(string commandId, string? response)
     {
         var acked = await Services.Devices.AckCommandAsync(DeviceId, commandId, response, Closing);
-        _sentCommands.Remove(commandId);
+        _sentCommands?.Remove(commandId);
         if (acked)
         {
             await PublishEventAsync(NewEvent(Calls.CommandAcknowledged).With("command_id", commandId).With("response", response));

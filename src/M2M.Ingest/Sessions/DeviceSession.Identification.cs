@@ -82,7 +82,7 @@ internal abstract partial class DeviceSession
         RecordId = $"dev-{device.Id:D}";
         _deviceId = device.Id;
         Services.Registry.SetDevice(this, device.Id);
-        _deviceSubscription = await Services.Bus.SubscribeAsync(Topics.Device(device.Id), OnBusMessageAsync, Closing);
+        _deviceSubscription = await Services.Pushes.SubscribeDeviceAsync(this, device.Id, Closing);
         IngestMetrics.Identifications.Add(1, ProtocolTag, new KeyValuePair<string, object?>("result", "accepted"));
         Logger.LogInformation("Identified as {Ident} ({DeviceId})", device.Ident, device.Id);
 

@@ -13,7 +13,8 @@ internal abstract partial class DeviceSession
     // Bounds the types a session tracks for new_data_type events; past it no more such events are sent.
     private const int MaxKnownTypes = 1024;
 
-    private readonly Dictionary<string, string?> _translations = new(StringComparer.Ordinal);
+    // Created with the first translated channel looked up.
+    private Dictionary<string, string?>? _translations;
     // Types the device has stored (loaded at identification) or sent on this connection; null: not tracked.
     private HashSet<string>? _knownTypes;
     private long _rateWindowStart;
@@ -118,6 +119,7 @@ internal abstract partial class DeviceSession
     /// </summary>
     protected async ValueTask<string?> GetTranslationAsync(string channel)
     {
+        _translations ??= new(StringComparer.Ordinal);
         if (_translations.TryGetValue(channel, out var topic))
         {
             return topic;

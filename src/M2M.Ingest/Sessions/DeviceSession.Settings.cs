@@ -7,8 +7,8 @@ namespace M2M.Ingest.Sessions;
 internal abstract partial class DeviceSession
 {
     // name → (value, when it was last sent on this connection): a name=value is not re-sent within the resend interval.
-    private readonly Dictionary<string, (string Value, long Tick)> _sentSettings = new(StringComparer.Ordinal);
-    private int _settingsPushQueued;
+    // Created with the first setting sent: most connections never get one.
+    private Dictionary<string, (string Value, long Tick)>? _sentSettings;
 
     /// <summary>Writes the settings to deliver (M2MP: one <c>_set ["sg", "n=v", …]</c>; ALIP: <c>S S n v</c> lines).</summary>
     protected abstract void WriteSettingsToSet(IReadOnlyList<KeyValuePair<string, string>> settings);
@@ -29,11 +29,11 @@ internal abstract partial class DeviceSession
         List<KeyValuePair<string, string>>? settings = null;
         foreach (var (name, value) in toSend.OrderBy(s => s.Key, StringComparer.Ordinal))
         {
-            if (_sentSettings.TryGetValue(name, out var sent) && sent.Value == value && now - sent.Tick < resend)
+            if (_sentSettings is not null && _sentSettings.TryGetValue(name, out var sent) && sent.Value == value && now - sent.Tick < resend)
             {
                 continue;
             }
-            _sentSettings[name] = (value, now);
+            (_sentSettings ??= new(StringComparer.Ordinal))[name] = (value, now);
             (settings ??= []).Add(new(name, value));
         }
         if (settings is not null)
@@ -56,7 +56,7 @@ internal abstract partial class DeviceSession
         var result = await Services.Devices.AckSettingAsync(DeviceId, name, value, Services.Time.GetUtcNow(), Closing);
         if (result == SettingAckResult.Acknowledged)
         {
-            _sentSettings.Remove(name);
+            _sentSettings?.Remove(name);
         }
         if (result is SettingAckResult.Acknowledged or SettingAckResult.Reported)
         {
@@ -72,7 +72,7 @@ internal abstract partial class DeviceSession
     protected async ValueTask DeleteSettingAsync(string name)
     {
         await Services.Devices.DeleteSettingAsync(DeviceId, name, Closing);
-        _sentSettings.Remove(name);
+        _sentSettings?.Remove(name);
     }
 
     /// <summary>Splits <c>name=value</c>; <c>false</c> without <c>=</c> or with an empty name.</summary>

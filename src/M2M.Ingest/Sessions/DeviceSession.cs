@@ -2,12 +2,10 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
-using System.Threading.Channels;
 using M2M.Ingest.Connections;
 using M2M.Messaging;
 using M2M.Storage.Entities;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
 
 namespace M2M.Ingest.Sessions;
@@ -18,10 +16,11 @@ namespace M2M.Ingest.Sessions;
 /// own bytes.
 /// </summary>
 /// <remarks>
-/// Three loops run per connection: the read loop (input, in order), the work loop (pushes from the
-/// bus, timer ticks, close requests) and a timer feeding ticks into the work queue. A gate lets only
-/// one of the first two touch the session's state and the output at a time, so the session code is
-/// single-threaded. Bus handlers never wait: they only post into the bounded work queue.
+/// One loop runs per connection: the read loop (input, in order). Other work (pushes from the bus,
+/// the node timer's ticks, close requests) is posted as flags and drained on the thread pool only
+/// while there is some (<c>DeviceSession.Work.cs</c>). A gate lets only one of the two touch the
+/// session's state and the output at a time, so the session code is single-threaded. Pushes and
+/// ticks never wait: they only set a flag.
 /// </remarks>
 internal abstract partial class DeviceSession : IRegisteredConnection
 {
@@ -32,7 +31,6 @@ internal abstract partial class DeviceSession : IRegisteredConnection
     private readonly SessionServices _services;
     private readonly CancellationTokenSource _closeCts = new();
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Channel<SessionWork> _work;
     private readonly IRecordPublisher _publisher;
     private readonly SessionScope _scope;
     private readonly long _connectedTick;
@@ -64,11 +62,6 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         _lastInputTick = _connectedTick;
         _lastOutputTick = _connectedTick;
         _publisher = services.Records.CreatePublisher();
-        _work = Channel.CreateBounded<SessionWork>(new BoundedChannelOptions(Math.Max(4, services.Options.OutboundQueueCapacity))
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
         _scope = new SessionScope(this);
         Logger = services.LoggerFactory.CreateLogger(GetType());
     }
@@ -124,33 +117,54 @@ internal abstract partial class DeviceSession : IRegisteredConnection
             return;
         }
 
+        // A stopping server closes its sessions through the registry (ConnectionRegistry.CloseAll): no
+        // shutdown registration per connection.
         IngestMetrics.Connections.Add(1, ProtocolTag);
-        // The server is stopping: say goodbye and end, instead of being cut at the end of the shutdown timeout.
-        using var shutdown = _connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
-            .Register(static s => ((DeviceSession)s!).RequestClose("server shutting down"), this);
         IAsyncDisposable? connectionSubscription = null;
         try
         {
             using (Logger.BeginScope(_scope))
             {
                 Logger.LogDebug("Connection from {Remote}", RemoteAddress);
-                connectionSubscription = await _services.Bus.SubscribeAsync(Topics.Connection(ConnectionId), OnBusMessageAsync, Closing);
+                connectionSubscription = await _services.Pushes.SubscribeConnectionAsync(this, Closing);
                 await PublishEventAsync(Calls.DeviceConnected, null);
             }
 
-            // The loops run outside the session's log scope and begin it for each piece of work, so
-            // that an idle connection holds no scope (nor an execution context of its own carrying it).
-            var workLoop = RunWorkLoopAsync();
+            // The read loop runs outside the session's log scope and begins it for each piece of work,
+            // so that an idle connection holds no scope (nor an execution context of its own carrying
+            // it). It is written here rather than in a method of its own so that a connection holds one
+            // state machine, and a small one: each batch is handled in HandleInputAsync (pooled).
             _services.Ticker.EnsureStarted();
             try
             {
-                await RunReadLoopAsync();
+                var input = _connection.Transport.Input;
+                while (!IsClosing)
+                {
+                    ReadResult result;
+                    try
+                    {
+                        // No token: closing cancels the pending read (CancelSession), so an idle read holds no registration.
+                        result = await input.ReadAsync();
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+                    catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException)
+                    {
+                        Logger.LogDebug(e, "Connection lost");
+                        break;
+                    }
+                    if (!await HandleInputAsync(input, result))
+                    {
+                        break;
+                    }
+                }
             }
             finally
             {
-                _closeCts.Cancel();
-                _work.Writer.TryComplete();
-                await workLoop;
+                CancelSession();
+                await StopWorkAsync();
             }
         }
         catch (Exception e)
@@ -182,15 +196,12 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         Interlocked.CompareExchange(ref _closeReason, reason, null);
         try
         {
-            if (_work.Writer.TryWrite(SessionWork.Close))
-            {
-                // The work loop says goodbye; if it cannot (e.g. blocked on a device that does not read), cut.
-                _closeCts.CancelAfter(TimeSpan.FromSeconds(2));
-            }
-            else
-            {
-                _closeCts.Cancel();
-            }
+            // The read loop waits without a cancellation registration of its own (an idle connection
+            // would hold one): a deadline that cancels the session must end its read too.
+            _closeCts.Token.UnsafeRegister(static s => ((DeviceSession)s!).CancelRead(), this);
+            Post(SessionWork.Close);
+            // The work drain says goodbye; if it cannot (e.g. blocked on a device that does not read), cut.
+            _closeCts.CancelAfter(TimeSpan.FromSeconds(2));
         }
         catch (ObjectDisposedException)
         {
@@ -216,7 +227,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
                 // The connection is going anyway.
             }
         }
-        _closeCts.Cancel();
+        CancelSession();
     }
 
     /// <summary>Parses what the device sent; returns how far it consumed (the rest waits for more bytes).</summary>
@@ -295,7 +306,7 @@ internal abstract partial class DeviceSession : IRegisteredConnection
                 Logger.LogWarning("The device does not read ({Pending} bytes pending for {Timeout}); closing", unflushed, Options.WriteTimeout);
                 Interlocked.CompareExchange(ref _closeReason, "write timeout", null);
                 _connection.Abort(new ConnectionAbortedException("The device does not read."));
-                _closeCts.Cancel();
+                CancelSession();
                 return false;
             }
             catch (OperationCanceledException)
@@ -306,75 +317,60 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         }
         if (result.IsCompleted || result.IsCanceled)
         {
-            _closeCts.Cancel();
+            CancelSession();
             return false;
         }
         return true;
     }
 
-    private async Task RunReadLoopAsync()
+    /// <summary>Handles one read's bytes under the gate; <c>false</c> when the loop ends.</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> HandleInputAsync(PipeReader input, ReadResult result)
     {
-        var input = _connection.Transport.Input;
-        while (!IsClosing)
+        var buffer = result.Buffer;
+        var consumed = buffer.Start;
+        if (result.IsCanceled && IsClosing)
         {
-            ReadResult result;
-            try
-            {
-                result = await input.ReadAsync(Closing);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException)
-            {
-                Logger.LogDebug(e, "Connection lost");
-                break;
-            }
-
-            var buffer = result.Buffer;
-            var consumed = buffer.Start;
-            if (!buffer.IsEmpty)
-            {
-                Volatile.Write(ref _lastInputTick, Environment.TickCount64);
-            }
-
-            try
-            {
-                await _gate.WaitAsync(Closing);
-            }
-            catch (OperationCanceledException)
-            {
-                input.AdvanceTo(buffer.Start, buffer.End);
-                break;
-            }
-
-            try
-            {
-                using var logScope = Logger.BeginScope(_scope);
-                using var activity = IngestTelemetry.StartInput(ConnectionId, _deviceId, Protocol == DeviceProtocol.M2mp ? "m2mp" : "alip");
-                consumed = await ProcessAsync(buffer);
-            }
-            catch (OperationCanceledException) when (IsClosing)
-            {
-                // Closing while a store call or the barrier was waiting.
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                await CloseOnErrorAsync(e, work: null);
-            }
-            finally
-            {
-                Interlocked.Add(ref _bytesIn, buffer.Slice(buffer.Start, consumed).Length);
-                input.AdvanceTo(consumed, buffer.End);
-                _gate.Release();
-            }
-
-            if (result.IsCompleted || result.IsCanceled)
-            {
-                break;
-            }
+            input.AdvanceTo(buffer.Start, buffer.End);
+            return false;
         }
+        if (!buffer.IsEmpty)
+        {
+            Volatile.Write(ref _lastInputTick, Environment.TickCount64);
+        }
+
+        try
+        {
+            await _gate.WaitAsync(Closing);
+        }
+        catch (OperationCanceledException)
+        {
+            input.AdvanceTo(buffer.Start, buffer.End);
+            return false;
+        }
+
+        try
+        {
+            using var logScope = Logger.BeginScope(_scope);
+            using var activity = IngestTelemetry.StartInput(ConnectionId, _deviceId, Protocol == DeviceProtocol.M2mp ? "m2mp" : "alip");
+            consumed = await ProcessAsync(buffer);
+        }
+        catch (OperationCanceledException) when (IsClosing)
+        {
+            // Closing while a store call or the barrier was waiting.
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            await CloseOnErrorAsync(e, work: null);
+        }
+        finally
+        {
+            Interlocked.Add(ref _bytesIn, buffer.Slice(buffer.Start, consumed).Length);
+            input.AdvanceTo(consumed, buffer.End);
+            _gate.Release();
+        }
+
+        return !(result.IsCompleted || result.IsCanceled);
     }
 
     /// <summary>
@@ -402,83 +398,6 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "internal"));
         await CloseAsync("internal error");
     }
-
-    private async Task RunWorkLoopAsync()
-    {
-        try
-        {
-            while (await _work.Reader.WaitToReadAsync())
-            {
-                while (_work.Reader.TryRead(out var work))
-                {
-                    if (work == SessionWork.Close && IsClosing)
-                    {
-                        continue;
-                    }
-                    await _gate.WaitAsync(Closing);
-                    // A tick that finds nothing to do (the common case) begins no log scope: OnTickAsync begins it when it acts.
-                    using var logScope = work == SessionWork.Tick ? null : Logger.BeginScope(_scope);
-                    try
-                    {
-                        await HandleWorkAsync(work);
-                    }
-                    catch (OperationCanceledException) when (IsClosing)
-                    {
-                        return;
-                    }
-                    catch (Exception e) when (e is not OutOfMemoryException)
-                    {
-                        await CloseOnErrorAsync(e, work);
-                    }
-                    finally
-                    {
-                        _gate.Release();
-                    }
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Closing.
-        }
-    }
-
-    private async ValueTask HandleWorkAsync(SessionWork work)
-    {
-        if (IsClosing)
-        {
-            return;
-        }
-        switch (work)
-        {
-            case SessionWork.Tick:
-                await OnTickAsync();
-                break;
-            case SessionWork.SendSettings:
-                Interlocked.Exchange(ref _settingsPushQueued, 0);
-                if (IsIdentified)
-                {
-                    await PushSettingsAsync();
-                    await FlushOutputAsync();
-                }
-                break;
-            case SessionWork.SendCommands:
-                Interlocked.Exchange(ref _commandsPushQueued, 0);
-                if (IsIdentified)
-                {
-                    await PushCommandsAsync();
-                    await FlushOutputAsync();
-                }
-                break;
-            case SessionWork.Close:
-                Logger.LogInformation("Closing on request: {Reason}", _closeReason);
-                await CloseAsync(_closeReason ?? "disconnect");
-                break;
-        }
-    }
-
-    /// <summary>Queues a timer tick (called by the node's <see cref="SessionTicker"/>, any thread; never waits).</summary>
-    internal void PostTick() => _work.Writer.TryWrite(SessionWork.Tick);
 
     private long _pingCounter;
 
@@ -558,15 +477,6 @@ internal abstract partial class DeviceSession : IRegisteredConnection
             await _connection.Transport.Input.CompleteAsync();
             await _connection.Transport.Output.CompleteAsync();
         }
-    }
-
-    /// <summary>Work for the session's work loop.</summary>
-    private enum SessionWork
-    {
-        Tick,
-        SendSettings,
-        SendCommands,
-        Close,
     }
 
     /// <summary>The logging scope of a session: its connection id and, once known, its device.</summary>

@@ -19,6 +19,7 @@ internal sealed class SessionServices(
     ConnectionRegistry registry,
     ConnectionLimit limit,
     IMessageBus bus,
+    PushDispatcher pushes,
     IRecordBus records,
     IDeviceStore devices,
     IFirmwareStore firmware,
@@ -37,6 +38,9 @@ internal sealed class SessionServices(
     public ConnectionLimit Limit { get; } = limit;
 
     public IMessageBus Bus { get; } = bus;
+
+    /// <summary>Routes the pushes addressed to this node's devices and connections to their sessions.</summary>
+    public PushDispatcher Pushes { get; } = pushes;
 
     public IRecordBus Records { get; } = records;
 
