@@ -326,6 +326,17 @@ public abstract class DeviceStoreContract : EntityContract
     }
 
     [Fact]
+    public async Task A_device_created_with_its_protocol_has_it_from_its_creation_and_an_unknown_one_creates_nothing()
+    {
+        var device = await Devices.CreateAsync("imei:35400000001", null, null, null, DeviceProtocols.Alip, Ct);
+
+        Assert.Equal(DeviceProtocols.Alip, device.Protocol);
+        Assert.Equal(device, await Devices.GetByIdentAsync("imei:35400000001", Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Devices.CreateAsync("imei:35400000002", null, null, null, "http", Ct).AsTask());
+        Assert.Null(await Devices.GetByIdentAsync("imei:35400000002", Ct));
+    }
+
+    [Fact]
     public async Task A_command_whose_time_to_live_passes_before_delivery_expires_and_is_never_sent()
     {
         var device = await NewDeviceAsync();

@@ -200,7 +200,9 @@ internal sealed class DeviceAuthenticator
         try
         {
             var seed = secretHash is null && thumbprints.Count == 0 ? null : new DeviceCredentialSeed(secretHash, thumbprints);
-            var device = await _devices.CreateAsync(attempt.Ident, null, target.DomainId, seed, cancellationToken);
+            // Its protocol in the same write: the session then has nothing more to write for a new device.
+            var protocol = attempt.Protocol == Connections.DeviceProtocol.M2mp ? DeviceProtocols.M2mp : DeviceProtocols.Alip;
+            var device = await _devices.CreateAsync(attempt.Ident, null, target.DomainId, seed, protocol, cancellationToken);
             AuthMetrics.AutoRegistered.Add(1, IngestMetrics.Protocol(attempt.Protocol));
             _logger.LogInformation("Device {Ident} auto-registered in domain {Domain} ({Credentials})", attempt.Ident, target.DomainName,
                 seed is null ? "no credentials" : seed.SecretHash is not null ? "with its secret" : "with its certificate");

@@ -135,10 +135,14 @@ public sealed partial class DeviceStore : IDeviceStore
     public ValueTask<Device> CreateAsync(string ident, string? displayName = null, Guid? domainId = null, CancellationToken cancellationToken = default)
         => CreateAsync(ident, displayName, domainId, null, cancellationToken);
 
-    public async ValueTask<Device> CreateAsync(string ident, string? displayName, Guid? domainId, DeviceCredentialSeed? credentials, CancellationToken cancellationToken = default)
+    public ValueTask<Device> CreateAsync(string ident, string? displayName, Guid? domainId, DeviceCredentialSeed? credentials, CancellationToken cancellationToken = default)
+        => CreateAsync(ident, displayName, domainId, credentials, null, cancellationToken);
+
+    public async ValueTask<Device> CreateAsync(string ident, string? displayName, Guid? domainId, DeviceCredentialSeed? credentials, string? protocol, CancellationToken cancellationToken = default)
     {
         DeviceIds.ValidateIdent(ident);
         displayName = CheckDisplayName(displayName);
+        CheckProtocol(protocol);
         var domain = domainId is { } d
             ? await _domains.GetAsync(d, cancellationToken).ConfigureAwait(false) ?? throw new EntityNotFoundException("domain", d.ToString("D"))
             : await _domains.EnsureDefaultAsync(cancellationToken).ConfigureAwait(false);
@@ -148,11 +152,11 @@ public sealed partial class DeviceStore : IDeviceStore
             {
                 throw new DuplicateNameException(Kind, ident);
             }
-            return await CreateLockedAsync(ident, displayName, domain.Id, cancellationToken, credentials).ConfigureAwait(false);
+            return await CreateLockedAsync(ident, displayName, domain.Id, cancellationToken, credentials, protocol).ConfigureAwait(false);
         }
     }
 
-    private async ValueTask<Device> CreateLockedAsync(string ident, string? displayName, Guid domainId, CancellationToken cancellationToken, DeviceCredentialSeed? credentials = null)
+    private async ValueTask<Device> CreateLockedAsync(string ident, string? displayName, Guid domainId, CancellationToken cancellationToken, DeviceCredentialSeed? credentials = null, string? protocol = null)
     {
         var id = DeviceIds.FromIdent(ident);
         while (await _registry.GetStatusAsync(EntityPaths.Device(id), cancellationToken).ConfigureAwait(false) != RegistryNodeStatus.Undefined
@@ -189,6 +193,10 @@ public sealed partial class DeviceStore : IDeviceStore
             {
                 batch.SetValue(node, "display_name", displayName);
             }
+            if (protocol is not null)
+            {
+                batch.SetValue(node, "protocol", protocol);
+            }
             if (credentials is not null)
             {
                 // With the device, in the same write: a device created with credentials never exists without them.
@@ -196,7 +204,7 @@ public sealed partial class DeviceStore : IDeviceStore
             }
             if (await _registry.TryWriteAsync(batch, cancellationToken).ConfigureAwait(false))
             {
-                return new Device(id, ident, displayName, domainId, null, now);
+                return new Device(id, ident, displayName, domainId, null, now, protocol);
             }
             if (attempt > 10)
             {
@@ -238,12 +246,17 @@ public sealed partial class DeviceStore : IDeviceStore
 
     public async ValueTask SetProtocolAsync(Guid id, string protocol, CancellationToken cancellationToken = default)
     {
-        if (protocol is not (DeviceProtocols.M2mp or DeviceProtocols.Alip))
+        CheckProtocol(protocol ?? throw new ArgumentNullException(nameof(protocol)));
+        await EnsureExistsAsync(id, cancellationToken).ConfigureAwait(false);
+        await _registry.SetValueAsync(EntityPaths.Device(id), "protocol", protocol, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void CheckProtocol(string? protocol)
+    {
+        if (protocol is not (null or DeviceProtocols.M2mp or DeviceProtocols.Alip))
         {
             throw new ArgumentException($"Unknown protocol '{protocol}'.", nameof(protocol));
         }
-        await EnsureExistsAsync(id, cancellationToken).ConfigureAwait(false);
-        await _registry.SetValueAsync(EntityPaths.Device(id), "protocol", protocol, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask SetOrDeleteAsync(RegistryPath path, string name, string? value, CancellationToken cancellationToken)

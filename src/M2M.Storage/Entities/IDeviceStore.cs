@@ -38,6 +38,17 @@ public interface IDeviceStore
     /// <exception cref="EntityNotFoundException">Unknown domain.</exception>
     ValueTask<Device> CreateAsync(string ident, string? displayName, Guid? domainId, DeviceCredentialSeed? credentials, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Creates a device with its <paramref name="credentials"/> and the <paramref name="protocol"/> it
+    /// identified with (<see cref="DeviceProtocols"/>, or <c>null</c>) in one atomic write: what a device
+    /// registered at its first identification needs, in one synced write instead of two.
+    /// </summary>
+    /// <exception cref="InvalidIdentException">Invalid ident.</exception>
+    /// <exception cref="DuplicateNameException">The ident is taken.</exception>
+    /// <exception cref="EntityNotFoundException">Unknown domain.</exception>
+    /// <exception cref="ArgumentException">Unknown protocol.</exception>
+    ValueTask<Device> CreateAsync(string ident, string? displayName, Guid? domainId, DeviceCredentialSeed? credentials, string? protocol, CancellationToken cancellationToken = default);
+
     /// <summary>Sets (or clears, with <c>null</c>) the display name.</summary>
     ValueTask<Device> SetDisplayNameAsync(Guid id, string? displayName, CancellationToken cancellationToken = default);
 
