@@ -125,7 +125,7 @@ query() { # query <name>
     "$COUNTERS_TOOL" collect -p "$SERVER_PID" --counters "System.Runtime[$RUNTIME_COUNTERS]" --refresh-interval 1 --format csv -o "$WORK/$1-counters.csv" >/dev/null 2>&1 &
     counters_pid=$!
     # dotnet-counters takes seconds to attach on a busy machine: the query starts once it samples
-    for _ in $(seq 1 150); do [[ $(wc -l <"$WORK/$1-counters.csv" 2>/dev/null || echo 0) -gt 1 ]] && break; sleep 0.2; done
+    for _ in $(seq 1 150); do [[ -f "$WORK/$1-counters.csv" && $(wc -l <"$WORK/$1-counters.csv") -gt 1 ]] && break; sleep 0.2; done
   fi
   M2M_API_PASSWORD=$PASSWORD "$LOAD" query --api-url "http://127.0.0.1:$HTTP_PORT" --api-user admin --devices "$DEVICES" \
     --duration "$QUERY_DURATION" --warmup 5s --concurrency "$CONCURRENCY" --rate "$QUERY_RATE" --quiet --json >"$WORK/$1.json" 2>"$WORK/$1.log"
