@@ -176,8 +176,9 @@ public sealed class RecordWriterTests : IDisposable
         Assert.Equal(2, (await _store.QueryAsync(new TimeSeriesQuery("dev-1"), Ct)).Items.Count);
     }
 
-    private static RecordWriterOptions Retrying(int queueCapacity = 50_000, int maxBatchSize = 5_000) => new()
+    private static RecordWriterOptions Retrying(bool pipelined, int queueCapacity = 50_000, int maxBatchSize = 5_000) => new()
     {
+        Pipeline = pipelined,
         QueueCapacity = queueCapacity,
         MaxBatchSize = maxBatchSize,
         RetryInitialDelay = TimeSpan.FromMilliseconds(10),
@@ -190,7 +191,7 @@ public sealed class RecordWriterTests : IDisposable
     public async Task A_failed_commit_is_retried_until_the_store_takes_it_and_nothing_is_durable_before(bool pipelined)
     {
         var store = new FlakyStore(_store, pipelined);
-        await using var writer = new RecordWriter(store, Retrying(maxBatchSize: 1));
+        await using var writer = new RecordWriter(store, Retrying(pipelined, maxBatchSize: 1));
         writer.Start();
         var first = await writer.WriteAsync(Record(1, 1), Ct);
         await writer.WaitDurableAsync(first, Ct);
@@ -225,7 +226,7 @@ public sealed class RecordWriterTests : IDisposable
     public async Task While_commits_fail_producers_wait_for_room_and_every_record_is_stored_afterwards(bool pipelined)
     {
         var store = new FlakyStore(_store, pipelined) { Failing = true };
-        await using var writer = new RecordWriter(store, Retrying(queueCapacity: 4, maxBatchSize: 2));
+        await using var writer = new RecordWriter(store, Retrying(pipelined, queueCapacity: 4, maxBatchSize: 2));
         writer.Start();
 
         var accepted = new List<long>();
@@ -262,7 +263,7 @@ public sealed class RecordWriterTests : IDisposable
     public async Task A_stop_gives_up_on_failing_commits_once_its_token_is_cancelled_and_fails_the_waiters(bool pipelined)
     {
         var store = new FlakyStore(_store, pipelined) { Failing = true };
-        var writer = new RecordWriter(store, Retrying());
+        var writer = new RecordWriter(store, Retrying(pipelined));
         writer.Start();
         var ticket = await writer.WriteAsync(Record(3, 1), Ct);
         var waiting = writer.WaitDurableAsync(ticket, Ct).AsTask();
@@ -285,7 +286,7 @@ public sealed class RecordWriterTests : IDisposable
     public async Task A_closed_store_stops_the_writer_at_once(bool pipelined)
     {
         var store = new FlakyStore(_store, pipelined) { Closed = true };
-        await using var writer = new RecordWriter(store, Retrying());
+        await using var writer = new RecordWriter(store, Retrying(pipelined));
         writer.Start();
 
         var ticket = await writer.WriteAsync(Record(4, 1), Ct);

@@ -661,9 +661,11 @@ public sealed class RecordWriterOptions
 
     /// <summary>
     /// Prepares the next group commit while the current one is written and synced, when the store can
-    /// (<see cref="IPipelinedTimeSeriesStore"/>: RocksDB); <c>false</c> commits one batch after the other.
+    /// (<see cref="IPipelinedTimeSeriesStore"/>: RocksDB); <c>false</c> (the default) commits one batch after
+    /// the other. Off by default: on the quiet machine the pipeline made fewer, larger commits and doubled the
+    /// barrier p99 at half the maximum rate for no clear throughput gain (<c>BENCHMARKS.md</c>, "Barrier tail").
     /// </summary>
-    public bool Pipeline { get; set; } = true;
+    public bool Pipeline { get; set; }
 
     /// <summary>
     /// Diagnostics, off by default: a file that receives one CSV line per group commit (its size, queue wait,
