@@ -96,7 +96,8 @@ public static class RegistryApi
         }
     }
 
-    private static bool TryPath(string? path, out RegistryPath node, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out ValidationProblem? problem)
+    /// <summary>The registry path of a route's <c>{*path}</c> (empty: the root), or the validation problem that refuses it.</summary>
+    internal static bool TryPath(string? path, out RegistryPath node, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out ValidationProblem? problem)
     {
         problem = null;
         if (string.IsNullOrEmpty(path))

@@ -25,7 +25,7 @@ public static class RegistryTransferApi
 
     internal static async Task<Results<ContentHttpResult, NotFound, ValidationProblem>> ExportAsync(IRegistry registry, CancellationToken cancellationToken, string? path = null)
     {
-        if (!TryPath(path, out var node, out var invalid))
+        if (!RegistryApi.TryPath(path, out var node, out var invalid))
         {
             return invalid;
         }
@@ -41,7 +41,7 @@ public static class RegistryTransferApi
 
     internal static async Task<Results<NoContent, ValidationProblem>> ImportAsync(HttpRequest request, IRegistry registry, CancellationToken cancellationToken, string? path = null)
     {
-        if (!TryPath(path, out var node, out var invalid))
+        if (!RegistryApi.TryPath(path, out var node, out var invalid))
         {
             return invalid;
         }
@@ -56,21 +56,5 @@ public static class RegistryTransferApi
             return Validation.Problem("$", e.Message);
         }
         return TypedResults.NoContent();
-    }
-
-    private static bool TryPath(string? path, out RegistryPath node, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out ValidationProblem? problem)
-    {
-        problem = null;
-        if (string.IsNullOrEmpty(path))
-        {
-            node = RegistryPath.Root;
-            return true;
-        }
-        if (RegistryPath.TryParse("/" + path, out node))
-        {
-            return true;
-        }
-        problem = Validation.Problem("path", "Not a valid registry path (empty, '.' or '..' segment, control character or too long).");
-        return false;
     }
 }
