@@ -28,6 +28,10 @@ public class InsertBenchmarks
     private WriteOptions? _synced;
     private ColumnFamilyHandle? _defaultFamily;
 
+    /// <summary>The batch writer's commit pipelining (<see cref="RecordWriterOptions.Pipeline"/>; off by default).</summary>
+    [Params(false, true)]
+    public bool Pipeline { get; set; }
+
     [Params(1, 4)]
     public int Producers { get; set; }
 
@@ -36,7 +40,7 @@ public class InsertBenchmarks
     {
         _directory = Path.Combine(Path.GetTempPath(), $"m2m-bench-insert-{Guid.NewGuid():N}");
         _store = RocksStore.Open(Path.Combine(_directory, "store"));
-        _writer = new RecordWriter(new RocksTimeSeriesStore(_store));
+        _writer = new RecordWriter(new RocksTimeSeriesStore(_store), new RecordWriterOptions { Pipeline = Pipeline });
         _writer.Start();
         _raw = RocksDb.Open(new DbOptions().SetCreateIfMissing(true), Path.Combine(_directory, "raw"), new ColumnFamilies());
         _synced = new WriteOptions().SetSync(true);
