@@ -38,7 +38,7 @@ public static class IngestExtensions
             .Validate(
                 o => o.IdentificationTimeout > TimeSpan.Zero && o.PingAfterIdle > TimeSpan.Zero && o.PingMinSendGap >= TimeSpan.Zero
                     && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero
-                    && o.ConverterTimeout > TimeSpan.Zero && o.PresenceRefresh > TimeSpan.Zero,
+                    && o.ConverterTimeout > TimeSpan.Zero && o.PresenceRefresh > TimeSpan.Zero && o.PresenceLastSeenInterval > TimeSpan.Zero,
                 "M2M:Ingest timeouts must be positive.")
             .Validate(o => o.M2mpIdleDisconnect >= TimeSpan.Zero, "M2M:Ingest:M2mpIdleDisconnect must not be negative (0 = off).")
             .Validate(o => o.PlainPorts || o.Tls.Enabled, "M2M:Ingest: PlainPorts is false and Tls:Enabled is false: no device could connect.")

@@ -69,6 +69,22 @@ public class ClusterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task The_api_node_shows_the_last_seen_time_of_a_connected_device_moving_with_its_activity()
+    {
+        var ident = NewIdent();
+        await using var device = await AlipTestDevice.ConnectAsync(Cluster.IngestA.AlipPort!.Value, ident, TestContext.Current.CancellationToken);
+        DateTimeOffset? first = null;
+        await Cluster.EventuallyAsync(async () => (first = (DateTimeOffset?)(await Cluster.DeviceAsync(ident))?["lastSeen"]) is not null, "shown connected with a last-seen time");
+
+        // Activity after the claim (the cluster shares a last-seen time that moved by 1 s or more).
+        await Task.Delay(TimeSpan.FromSeconds(1.5), TestContext.Current.CancellationToken);
+        Assert.True(await device.BarrierAsync(1, Wait), "the device is active");
+
+        await Cluster.EventuallyAsync(async () => (DateTimeOffset?)(await Cluster.DeviceAsync(ident))?["lastSeen"] > first!.Value.AddSeconds(1), "the last-seen time moved");
+        Assert.True((bool)(await Cluster.DeviceAsync(ident))!["connected"]!);
+    }
+
+    [Fact]
     public async Task A_device_moving_from_node_A_to_node_B_leaves_one_live_session()
     {
         var ident = NewIdent();
