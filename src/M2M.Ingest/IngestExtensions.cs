@@ -55,6 +55,8 @@ public static class IngestExtensions
         builder.Services.TryAddSingleton<ConnectionLimit>();
         builder.Services.TryAddSingleton<ConnectionRegistry>();
         builder.Services.TryAddSingleton<IConnectionRegistry>(sp => sp.GetRequiredService<ConnectionRegistry>());
+        // Single process: the devices connected are this node's (a distributed API node has the NATS bus's watched copy).
+        builder.Services.TryAddSingleton<IConnectedDevices>(sp => sp.GetRequiredService<ConnectionRegistry>());
         builder.Services.TryAddSingleton<IngestEndpoints>();
         builder.Services.TryAddSingleton<IDevicePresence, LocalDevicePresence>();
         builder.Services.AddHostedService<PresenceTracker>();

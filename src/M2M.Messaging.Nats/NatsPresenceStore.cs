@@ -137,7 +137,7 @@ public sealed class NatsPresenceStore(NatsInfrastructure nats) : IPresenceStore
     private static byte[] Encode(Entry entry) => JsonSerializer.SerializeToUtf8Bytes(entry, PresenceJson.Default.Entry);
 
     /// <summary>The entry, or <c>null</c> when it is not one of this version (an entry without a run is never live).</summary>
-    private static Entry? Decode(byte[] value)
+    internal static Entry? Decode(byte[] value)
     {
         try
         {

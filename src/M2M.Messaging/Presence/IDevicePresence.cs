@@ -50,3 +50,17 @@ public interface IPresenceStore : IDevicePresence
 /// <param name="ConnectedAt">When the connection was accepted.</param>
 /// <param name="LastSeen">When the device last sent anything: live on the node holding it; as of the claim elsewhere.</param>
 public sealed record DevicePresence(Guid DeviceId, string Node, string ConnectionId, DateTimeOffset ConnectedAt, DateTimeOffset LastSeen);
+
+/// <summary>
+/// Which devices are connected, answered from memory for many devices at once (the fleet's online
+/// column and its sort): this node's connection registry in the single process, a watched copy of
+/// the shared presence on an API node of the distributed topology.
+/// </summary>
+public interface IConnectedDevices
+{
+    /// <summary>Completes once <see cref="IsConnected"/> answers for every device (a shared copy's first load); at once for a local registry.</summary>
+    ValueTask WaitReadyAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+    /// <summary>Whether device <paramref name="deviceId"/> has a live connection.</summary>
+    bool IsConnected(Guid deviceId);
+}
