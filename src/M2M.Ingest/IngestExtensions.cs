@@ -38,7 +38,7 @@ public static class IngestExtensions
             .Validate(
                 o => o.IdentificationTimeout > TimeSpan.Zero && o.PingAfterIdle > TimeSpan.Zero && o.PingMinSendGap >= TimeSpan.Zero
                     && o.IdleDisconnect > TimeSpan.Zero && o.WriteTimeout > TimeSpan.Zero && o.BarrierTimeout > TimeSpan.Zero
-                    && o.ConverterTimeout > TimeSpan.Zero && o.PresenceRefresh > TimeSpan.Zero,
+                    && o.ConverterTimeout > TimeSpan.Zero && o.PresenceRefresh > TimeSpan.Zero && o.PresenceLastSeenInterval > TimeSpan.Zero,
                 "M2M:Ingest timeouts must be positive.")
             .Validate(o => o.M2mpIdleDisconnect >= TimeSpan.Zero, "M2M:Ingest:M2mpIdleDisconnect must not be negative (0 = off).")
             .Validate(o => o.PlainPorts || o.Tls.Enabled, "M2M:Ingest: PlainPorts is false and Tls:Enabled is false: no device could connect.")
@@ -55,6 +55,8 @@ public static class IngestExtensions
         builder.Services.TryAddSingleton<ConnectionLimit>();
         builder.Services.TryAddSingleton<ConnectionRegistry>();
         builder.Services.TryAddSingleton<IConnectionRegistry>(sp => sp.GetRequiredService<ConnectionRegistry>());
+        // Single process: the devices connected are this node's (a distributed API node has the NATS bus's watched copy).
+        builder.Services.TryAddSingleton<IConnectedDevices>(sp => sp.GetRequiredService<ConnectionRegistry>());
         builder.Services.TryAddSingleton<IngestEndpoints>();
         builder.Services.TryAddSingleton<IDevicePresence, LocalDevicePresence>();
         builder.Services.AddHostedService<PresenceTracker>();

@@ -21,10 +21,17 @@ public sealed class IngestOptions
     public string? NodeName { get; set; }
 
     /// <summary>
-    /// Distributed only: how often this node refreshes the shared presence (last-seen times) of the
-    /// devices it holds; the presence store forgets an entry not refreshed for a few periods (a dead node).
+    /// Distributed only: how often this node renews its presence lease, which keeps the claims of the
+    /// devices it holds live; the presence store lets a lease not renewed for a few periods expire (a dead node).
     /// </summary>
     public TimeSpan PresenceRefresh { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Distributed only: how far behind the device's real last activity the shared last-seen time of a
+    /// connected device may fall before this node updates it (checked every <see cref="PresenceRefresh"/>).
+    /// An idle device is not written at all between its pings.
+    /// </summary>
+    public TimeSpan PresenceLastSeenInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Whether the plain-TCP listeners (<see cref="M2mpPort"/>, <see cref="AlipPort"/>) are started; turn off when devices use TLS.</summary>
     public bool PlainPorts { get; set; } = true;

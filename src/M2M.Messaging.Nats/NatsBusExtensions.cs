@@ -38,6 +38,10 @@ public static class NatsBusExtensions
         services.AddSingleton<IPresenceStore>(sp => sp.GetRequiredService<NatsPresenceStore>());
         services.RemoveAll<IDevicePresence>();
         services.AddSingleton<IDevicePresence>(sp => sp.GetRequiredService<NatsPresenceStore>());
+        // Watched only where asked (the fleet of an API node).
+        services.TryAddSingleton<NatsConnectedDevices>();
+        services.RemoveAll<IConnectedDevices>();
+        services.AddSingleton<IConnectedDevices>(sp => sp.GetRequiredService<NatsConnectedDevices>());
         return builder;
     }
 

@@ -29,8 +29,11 @@ public sealed class NatsBusOptions
     /// <summary>The durable pull consumer that storage writers share.</summary>
     public string WriterConsumer { get; set; } = "storage-writers";
 
-    /// <summary>The JetStream key-value bucket of device presence.</summary>
+    /// <summary>The JetStream key-value bucket of device presence (one entry per connected device).</summary>
     public string PresenceBucket { get; set; } = "m2m-presence";
+
+    /// <summary>The JetStream key-value bucket of the ingest nodes' presence leases (one entry per node).</summary>
+    public string PresenceLeaseBucket { get; set; } = "m2m-presence-nodes";
 
     /// <summary>Replicas of the streams and the bucket (1 on a single server; 3 on a cluster).</summary>
     public int Replicas { get; set; } = 1;
@@ -39,8 +42,8 @@ public sealed class NatsBusOptions
     public TimeSpan ConverterRetention { get; set; } = TimeSpan.FromDays(1);
 
     /// <summary>
-    /// Presence entries not refreshed for this long are dropped (their node is gone); several
-    /// times the ingest nodes' <c>M2M:Ingest:PresenceRefresh</c>.
+    /// A node's presence lease not renewed for this long expires, and with it every device claim of
+    /// the node (it is gone); several times the ingest nodes' <c>M2M:Ingest:PresenceRefresh</c>.
     /// </summary>
     public TimeSpan PresenceExpiry { get; set; } = TimeSpan.FromSeconds(60);
 

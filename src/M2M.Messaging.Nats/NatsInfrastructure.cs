@@ -10,7 +10,7 @@ namespace M2M.Messaging.Nats;
 /// <summary>
 /// The JetStream objects of the platform, created or updated on first use (any node may be first):
 /// the <c>storage</c> stream (file storage, work-queue retention: a message is gone once a writer
-/// acknowledged it), the converter stream, the writers' durable pull consumer and the presence bucket.
+/// acknowledged it), the converter stream, the writers' durable pull consumer and the presence buckets.
 /// </summary>
 public sealed class NatsInfrastructure(NatsConnection connection, NatsNames names, IOptions<NatsBusOptions> options, ILogger<NatsInfrastructure> logger)
 {
@@ -18,6 +18,7 @@ public sealed class NatsInfrastructure(NatsConnection connection, NatsNames name
     private bool _streams;
     private INatsJSConsumer? _consumer;
     private INatsKVStore? _presence;
+    private INatsKVStore? _leases;
 
     public NatsConnection Connection { get; } = connection;
 
@@ -94,24 +95,44 @@ public sealed class NatsInfrastructure(NatsConnection connection, NatsNames name
         return consumer;
     }
 
-    /// <summary>The presence bucket (memory storage: the ingest nodes rewrite it within a refresh period).</summary>
+    /// <summary>
+    /// The device presence bucket (memory storage: after a restart of the server, every node finds
+    /// its lease gone and claims its devices again). Entries do not expire: a claim is live while its
+    /// node's lease is (<see cref="GetPresenceLeasesAsync"/>).
+    /// </summary>
     public async ValueTask<INatsKVStore> GetPresenceAsync(CancellationToken cancellationToken)
     {
         if (Volatile.Read(ref _presence) is { } existing)
         {
             return existing;
         }
-        var o = options.Value;
-        var kv = new NatsKVContext(JetStream);
-        var store = await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(Names.PresenceBucket)
-        {
-            Description = "M2M device presence: the live connection of each connected device.",
-            History = 1,
-            MaxAge = o.PresenceExpiry,
-            Storage = NatsKVStorageType.Memory,
-            NumberOfReplicas = o.Replicas,
-        }, cancellationToken);
+        var store = await CreateBucketAsync(Names.PresenceBucket, "M2M device presence: the live connection of each connected device.", TimeSpan.Zero, cancellationToken);
         Volatile.Write(ref _presence, store);
         return store;
+    }
+
+    /// <summary>The ingest nodes' presence leases: one entry per node, expiring after <see cref="NatsBusOptions.PresenceExpiry"/> unless renewed.</summary>
+    public async ValueTask<INatsKVStore> GetPresenceLeasesAsync(CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _leases) is { } existing)
+        {
+            return existing;
+        }
+        var store = await CreateBucketAsync(Names.PresenceLeaseBucket, "M2M presence leases: the run of each live ingest node.", options.Value.PresenceExpiry, cancellationToken);
+        Volatile.Write(ref _leases, store);
+        return store;
+    }
+
+    private async ValueTask<INatsKVStore> CreateBucketAsync(string name, string description, TimeSpan maxAge, CancellationToken cancellationToken)
+    {
+        var kv = new NatsKVContext(JetStream);
+        return await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(name)
+        {
+            Description = description,
+            History = 1,
+            MaxAge = maxAge,
+            Storage = NatsKVStorageType.Memory,
+            NumberOfReplicas = options.Value.Replicas,
+        }, cancellationToken);
     }
 }

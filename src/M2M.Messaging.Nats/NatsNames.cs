@@ -24,6 +24,7 @@ public sealed class NatsNames
         ConverterSubjects = Subject("converter.>");
         WriterConsumer = Name(o.WriterConsumer);
         PresenceBucket = Name(o.PresenceBucket);
+        PresenceLeaseBucket = Name(o.PresenceLeaseBucket);
     }
 
     /// <summary>The subject of the <c>storage</c> stream.</summary>
@@ -39,6 +40,8 @@ public sealed class NatsNames
     public string WriterConsumer { get; }
 
     public string PresenceBucket { get; }
+
+    public string PresenceLeaseBucket { get; }
 
     /// <summary>A bus subject on the server.</summary>
     public string Subject(string subject) => _subjectPrefix is null ? subject : _subjectPrefix + subject;

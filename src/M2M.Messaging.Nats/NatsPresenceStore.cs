@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
 using M2M.Messaging.Presence;
 using NATS.Client.Core;
@@ -6,51 +9,97 @@ using NATS.Client.KeyValueStore;
 namespace M2M.Messaging.Nats;
 
 /// <summary>
-/// Presence in a JetStream key-value bucket: one key per connected device (its id), whose value names
-/// the node and connection holding it, and its last-seen time. Entries expire after
-/// <see cref="NatsBusOptions.PresenceExpiry"/> unless refreshed, so the devices of a node that died
-/// stop showing as connected by themselves. Refreshes and releases are conditional on the entry's
-/// revision, so a node never overwrites or deletes a newer claim by another node.
+/// Presence in two JetStream key-value buckets. The device bucket holds one key per connected device
+/// (its id), whose value names the node, the node's run, the connection holding it and its last-seen
+/// time; it is written when a device is claimed or released, and when its last-seen time has moved by
+/// more than the node's <c>M2M:Ingest:PresenceLastSeenInterval</c>, not periodically. The lease bucket holds one key per ingest
+/// node, whose value is the node's current run; it expires after <see cref="NatsBusOptions.PresenceExpiry"/>
+/// unless the node renews it. A device entry is live only while its node's lease names the same run, so
+/// the devices of a node that died stop showing as connected when its lease expires, and the claims of
+/// an earlier run of a restarted node never show. Releases are conditional on the entry's revision, so a
+/// node never deletes a newer claim by another node.
 /// </summary>
 public sealed class NatsPresenceStore(NatsInfrastructure nats) : IPresenceStore
 {
     private static readonly NatsRawSerializer<byte[]> Raw = NatsRawSerializer<byte[]>.Default;
 
-    public async ValueTask<DevicePresence?> GetAsync(Guid deviceId, CancellationToken cancellationToken = default) =>
-        (await ReadAsync(deviceId, cancellationToken)).Presence;
+    /// <summary>How long a lease read stays cached here: a claim of a node that just died may show for this much longer.</summary>
+    private static readonly TimeSpan LeaseCacheTime = TimeSpan.FromSeconds(1);
+
+    /// <summary>This process's run: the value of the leases it takes.</summary>
+    private readonly string _run = Guid.NewGuid().ToString("N");
+
+    /// <summary>The nodes whose lease this process has taken (a claim takes it on first use).</summary>
+    private readonly ConcurrentDictionary<string, byte> _leased = new(StringComparer.Ordinal);
+
+    /// <summary>Lease reads: the run each node's lease names (<c>null</c>: none), and when it was read.</summary>
+    private readonly ConcurrentDictionary<string, (string? Run, long ReadAt)> _leases = new(StringComparer.Ordinal);
+
+    public async ValueTask<DevicePresence?> GetAsync(Guid deviceId, CancellationToken cancellationToken = default)
+    {
+        var (entry, revision) = await ReadAsync(deviceId, cancellationToken);
+        if (entry is null)
+        {
+            return null;
+        }
+        if (await IsLiveAsync(entry, cancellationToken))
+        {
+            return entry.ToPresence(deviceId);
+        }
+        // Its node's run has ended: the entry is garbage. Deleted unless claimed again since the read.
+        var store = await nats.GetPresenceAsync(cancellationToken);
+        await store.TryDeleteAsync(Key(deviceId), new NatsKVDeleteOpts { Revision = revision }, cancellationToken);
+        return null;
+    }
 
     public async ValueTask<DevicePresence?> ClaimAsync(DevicePresence presence, CancellationToken cancellationToken = default)
     {
+        if (!_leased.ContainsKey(presence.Node))
+        {
+            await RenewAsync(presence.Node, cancellationToken);
+        }
         var (previous, _) = await ReadAsync(presence.DeviceId, cancellationToken);
         var store = await nats.GetPresenceAsync(cancellationToken);
-        await store.PutAsync(Key(presence.DeviceId), Encode(presence), Raw, cancellationToken);
-        return previous is not null && previous.ConnectionId != presence.ConnectionId ? previous : null;
+        await store.PutAsync(Key(presence.DeviceId), Encode(Entry.Of(presence, _run)), Raw, cancellationToken);
+        return previous is not null && previous.ConnectionId != presence.ConnectionId && await IsLiveAsync(previous, cancellationToken)
+            ? previous.ToPresence(presence.DeviceId)
+            : null;
+    }
+
+    public async ValueTask<bool> RenewAsync(string node, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(node);
+        var leases = await nats.GetPresenceLeasesAsync(cancellationToken);
+        var current = await leases.TryGetEntryAsync(node, serializer: Raw, cancellationToken: cancellationToken);
+        var held = current.Success && current.Value.Value is { } value && Encoding.UTF8.GetString(value) == _run;
+        var run = Encoding.UTF8.GetBytes(_run);
+        // Fails when the lease expired or was taken between the read and the update: lapsed.
+        if (!held || !(await leases.TryUpdateAsync(node, run, current.Value.Revision, Raw, cancellationToken)).Success)
+        {
+            held = false;
+            await leases.PutAsync(node, run, Raw, cancellationToken);
+        }
+        _leased[node] = 0;
+        _leases[node] = (_run, Stopwatch.GetTimestamp());
+        return held;
     }
 
     public async ValueTask RefreshAsync(DevicePresence presence, CancellationToken cancellationToken = default)
     {
         var (current, revision) = await ReadAsync(presence.DeviceId, cancellationToken);
+        if (current is null || current.ConnectionId != presence.ConnectionId || current.Node != presence.Node || current.Run != _run)
+        {
+            return;
+        }
         var store = await nats.GetPresenceAsync(cancellationToken);
-        if (current is null)
-        {
-            // The entry expired before this refresh came (a slow pass over many devices on a busy
-            // machine): the device would show as disconnected while connected here, for good. The
-            // node that holds it claims it again, unless another node claimed it since the read.
-            await store.TryCreateAsync(Key(presence.DeviceId), Encode(presence), Raw, cancellationToken);
-            return;
-        }
-        if (current.ConnectionId != presence.ConnectionId)
-        {
-            return;
-        }
         // Fails (and is ignored) when another node claimed the device since the read.
-        await store.TryUpdateAsync(Key(presence.DeviceId), Encode(presence), revision, Raw, cancellationToken);
+        await store.TryUpdateAsync(Key(presence.DeviceId), Encode(Entry.Of(presence, _run)), revision, Raw, cancellationToken);
     }
 
     public async ValueTask ReleaseAsync(Guid deviceId, string node, CancellationToken cancellationToken = default)
     {
         var (current, revision) = await ReadAsync(deviceId, cancellationToken);
-        if (current is null || current.Node != node)
+        if (current is null || current.Node != node || current.Run != _run)
         {
             return;
         }
@@ -58,7 +107,21 @@ public sealed class NatsPresenceStore(NatsInfrastructure nats) : IPresenceStore
         await store.TryDeleteAsync(Key(deviceId), new NatsKVDeleteOpts { Revision = revision }, cancellationToken);
     }
 
-    private async ValueTask<(DevicePresence? Presence, ulong Revision)> ReadAsync(Guid deviceId, CancellationToken cancellationToken)
+    /// <summary>Whether the entry's node still runs the run that made it (its lease names it).</summary>
+    private async ValueTask<bool> IsLiveAsync(Entry entry, CancellationToken cancellationToken)
+    {
+        if (_leases.TryGetValue(entry.Node, out var cached) && Stopwatch.GetElapsedTime(cached.ReadAt) < LeaseCacheTime)
+        {
+            return cached.Run == entry.Run;
+        }
+        var leases = await nats.GetPresenceLeasesAsync(cancellationToken);
+        var lease = await leases.TryGetEntryAsync(entry.Node, serializer: Raw, cancellationToken: cancellationToken);
+        var run = lease.Success && lease.Value.Value is { Length: > 0 } value ? Encoding.UTF8.GetString(value) : null;
+        _leases[entry.Node] = (run, Stopwatch.GetTimestamp());
+        return run == entry.Run;
+    }
+
+    private async ValueTask<(Entry? Entry, ulong Revision)> ReadAsync(Guid deviceId, CancellationToken cancellationToken)
     {
         var store = await nats.GetPresenceAsync(cancellationToken);
         var result = await store.TryGetEntryAsync(Key(deviceId), serializer: Raw, cancellationToken: cancellationToken);
@@ -66,22 +129,20 @@ public sealed class NatsPresenceStore(NatsInfrastructure nats) : IPresenceStore
         {
             return (null, 0);
         }
-        return (Decode(deviceId, value), result.Value.Revision);
+        return (Decode(value), result.Value.Revision);
     }
 
     private static string Key(Guid deviceId) => deviceId.ToString("N");
 
-    private static byte[] Encode(DevicePresence p) => JsonSerializer.SerializeToUtf8Bytes(
-        new Entry(p.Node, p.ConnectionId, p.ConnectedAt, p.LastSeen), PresenceJson.Default.Entry);
+    private static byte[] Encode(Entry entry) => JsonSerializer.SerializeToUtf8Bytes(entry, PresenceJson.Default.Entry);
 
-    private static DevicePresence? Decode(Guid deviceId, byte[] value)
+    /// <summary>The entry, or <c>null</c> when it is not one of this version (an entry without a run is never live).</summary>
+    internal static Entry? Decode(byte[] value)
     {
         try
         {
             var e = JsonSerializer.Deserialize(value, PresenceJson.Default.Entry);
-            return e is null || string.IsNullOrEmpty(e.Node) || string.IsNullOrEmpty(e.ConnectionId)
-                ? null
-                : new DevicePresence(deviceId, e.Node, e.ConnectionId, e.ConnectedAt, e.LastSeen);
+            return e is null || string.IsNullOrEmpty(e.Node) || string.IsNullOrEmpty(e.ConnectionId) || string.IsNullOrEmpty(e.Run) ? null : e;
         }
         catch (JsonException)
         {
@@ -89,7 +150,12 @@ public sealed class NatsPresenceStore(NatsInfrastructure nats) : IPresenceStore
         }
     }
 
-    internal sealed record Entry(string Node, string ConnectionId, DateTimeOffset ConnectedAt, DateTimeOffset LastSeen);
+    internal sealed record Entry(string Node, string Run, string ConnectionId, DateTimeOffset ConnectedAt, DateTimeOffset LastSeen)
+    {
+        public static Entry Of(DevicePresence p, string run) => new(p.Node, run, p.ConnectionId, p.ConnectedAt, p.LastSeen);
+
+        public DevicePresence ToPresence(Guid deviceId) => new(deviceId, Node, ConnectionId, ConnectedAt, LastSeen);
+    }
 }
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(NatsPresenceStore.Entry))]

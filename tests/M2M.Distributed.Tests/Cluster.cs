@@ -95,6 +95,7 @@ public sealed class Cluster : IAsyncDisposable
             ["M2M__Nats__WriterAckWait"] = "00:00:05",
             ["M2M__Nats__PresenceExpiry"] = "00:00:06",
             ["M2M__Ingest__PresenceRefresh"] = "00:00:02",
+            ["M2M__Ingest__PresenceLastSeenInterval"] = "00:00:01",
         };
         foreach (var (key, value) in _settings.Concat(own))
         {

@@ -69,6 +69,44 @@ public class ClusterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task The_api_node_shows_the_last_seen_time_of_a_connected_device_moving_with_its_activity()
+    {
+        var ident = NewIdent();
+        await using var device = await AlipTestDevice.ConnectAsync(Cluster.IngestA.AlipPort!.Value, ident, TestContext.Current.CancellationToken);
+        DateTimeOffset? first = null;
+        await Cluster.EventuallyAsync(async () => (first = (DateTimeOffset?)(await Cluster.DeviceAsync(ident))?["lastSeen"]) is not null, "shown connected with a last-seen time");
+
+        // Activity after the claim (the cluster shares a last-seen time that moved by 1 s or more).
+        await Task.Delay(TimeSpan.FromSeconds(1.5), TestContext.Current.CancellationToken);
+        Assert.True(await device.BarrierAsync(1, Wait), "the device is active");
+
+        await Cluster.EventuallyAsync(async () => (DateTimeOffset?)(await Cluster.DeviceAsync(ident))?["lastSeen"] > first!.Value.AddSeconds(1), "the last-seen time moved");
+        Assert.True((bool)(await Cluster.DeviceAsync(ident))!["connected"]!);
+    }
+
+    [Fact]
+    public async Task The_fleet_of_the_api_node_sorts_online_first_a_device_connected_to_an_ingest_node()
+    {
+        // Two devices of one search: the connected one sorts before the other, though its ident sorts after it.
+        var prefix = $"imei:{Random.Shared.NextInt64(1_000_000_000, 9_999_999_999)}";
+        var (connectedIdent, offlineIdent) = (prefix + "0", prefix + "1");
+        using (var created = await Cluster.Http.PostAsJsonAsync("/api/devices", new { ident = offlineIdent }, TestContext.Current.CancellationToken))
+        {
+            Assert.True(created.IsSuccessStatusCode, $"created: {created.StatusCode}");
+        }
+        await using var device = await AlipTestDevice.ConnectAsync(Cluster.IngestB.AlipPort!.Value, connectedIdent, TestContext.Current.CancellationToken);
+        Assert.True(await device.BarrierAsync(1, Wait), "the device is identified");
+
+        // The online sort reads the presence from memory, not this node's (empty) connection registry.
+        await Cluster.EventuallyAsync(async () =>
+        {
+            var page = await Cluster.Http.GetFromJsonAsync<JsonObject>($"/api/fleet?q={Uri.EscapeDataString(prefix)}&sort=online&order=desc", TestContext.Current.CancellationToken);
+            var items = page?["items"]?.AsArray();
+            return items is { Count: 2 } && (string?)items[0]!["ident"] == connectedIdent && (bool)items[0]!["connected"]! && !(bool)items[1]!["connected"]!;
+        }, "the connected device listed first");
+    }
+
+    [Fact]
     public async Task A_device_moving_from_node_A_to_node_B_leaves_one_live_session()
     {
         var ident = NewIdent();

@@ -106,6 +106,10 @@ public class FaultTests
         using var stop = new CancellationTokenSource();
         var run = fleet.RunAsync(stop.Token, TimeSpan.FromSeconds(60));
         await Cluster.EventuallyAsync(() => Task.FromResult(fleet.AcknowledgedCount >= 2_000), "load running on A");
+        // A device that stays on A and does not come back when A dies.
+        var stayer = $"imei:{Random.Shared.NextInt64(10_000_000_000, 99_999_999_999)}";
+        await using var lost = await AlipTestDevice.ConnectAsync(cluster.IngestA.AlipPort!.Value, stayer, TestContext.Current.CancellationToken);
+        await Cluster.EventuallyAsync(async () => (bool?)(await cluster.DeviceAsync(stayer))?["connected"] == true, "the stayer shown connected on A");
 
         Volatile.Write(ref nodeADead, true);
         await cluster.IngestA.KillAsync();
@@ -117,5 +121,7 @@ public class FaultTests
         await fleet.AssertStoredAsync(cluster, StoreTimeout);
         var device = await cluster.DeviceAsync(fleet.Ident(0));
         Assert.NotNull(device);
+        // A's presence lease expired with it: the stayer, claimed on A only, is not shown connected any more.
+        await Cluster.EventuallyAsync(async () => (bool?)(await cluster.DeviceAsync(stayer))?["connected"] == false, "the stayer shown disconnected once A's lease expired");
     }
 }

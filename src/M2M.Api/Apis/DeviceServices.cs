@@ -15,6 +15,7 @@ public sealed class DeviceServices(
     IDomainStore domains,
     IDevicePresence presence,
     IConnectionRegistry connections,
+    IConnectedDevices online,
     IMessageBus bus,
     ITimeSeriesStore series,
     FleetIndex fleet,
@@ -28,8 +29,10 @@ public sealed class DeviceServices(
     public IDomainStore Domains { get; } = domains;
     /// <summary>Where devices are connected, across every ingest node.</summary>
     public IDevicePresence Presence { get; } = presence;
-    /// <summary>This node's own device connections (the fleet index's online column; empty on an API node apart).</summary>
+    /// <summary>This node's own device connections (empty on an API node apart).</summary>
     public IConnectionRegistry Connections { get; } = connections;
+    /// <summary>Which devices are connected anywhere, answered from memory (the fleet's online column).</summary>
+    public IConnectedDevices Online { get; } = online;
     public IMessageBus Bus { get; } = bus;
     public ITimeSeriesStore Series { get; } = series;
     public FleetIndex Fleet { get; } = fleet;
@@ -47,6 +50,23 @@ public sealed class DeviceServices(
     {
         var device = await Devices.GetAsync(id, Aborted);
         return device is not null && Caller.CanSee(device.DomainId) ? device : null;
+    }
+
+    /// <summary>
+    /// Waits (at most 5 s) until <see cref="Online"/> answers for every device: on an API node apart,
+    /// its copy of the shared presence loads on first use. A copy still loading then answers with what it has.
+    /// </summary>
+    public async ValueTask WaitOnlineAsync()
+    {
+        using var ready = CancellationTokenSource.CreateLinkedTokenSource(Aborted);
+        ready.CancelAfter(TimeSpan.FromSeconds(5));
+        try
+        {
+            await Online.WaitReadyAsync(ready.Token);
+        }
+        catch (OperationCanceledException) when (!Aborted.IsCancellationRequested)
+        {
+        }
     }
 
     /// <summary>Asks the node holding the device to act now (<c>send_settings</c>, <c>send_commands</c>, <c>disconnect</c>).</summary>

@@ -57,6 +57,7 @@ public static class FleetApi
             domainId = found.Id;
         }
         await s.Fleet.Loaded.WaitAsync(s.Aborted);
+        await s.WaitOnlineAsync();
         var (entries, total) = s.Fleet.Positions(domainId, q, size);
         var items = new List<FleetMarker>(entries.Count);
         foreach (var e in entries)
@@ -72,7 +73,7 @@ public static class FleetApi
                 }
             }
             var p = Volatile.Read(ref e.Position)!;
-            items.Add(new FleetMarker(e.Id, e.Ident, e.DisplayName, s.Connections.IsConnected(e.Id), p.Time, p.Lat, p.Lon));
+            items.Add(new FleetMarker(e.Id, e.Ident, e.DisplayName, s.Online.IsConnected(e.Id), p.Time, p.Lat, p.Lon));
         }
         return TypedResults.Ok(new FleetPositions(items, total));
     }
@@ -119,7 +120,8 @@ public static class FleetApi
         }
 
         await s.Fleet.Loaded.WaitAsync(s.Aborted);
-        var page = s.Fleet.Query(new FleetQuery(domainId, q, by, order == "desc", size, after), s.Connections);
+        await s.WaitOnlineAsync();
+        var page = s.Fleet.Query(new FleetQuery(domainId, q, by, order == "desc", size, after), s.Online);
 
         var views = new DeviceViews(s);
         var items = new List<FleetDevice>(page.Items.Count);

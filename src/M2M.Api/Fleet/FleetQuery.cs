@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using M2M.Ingest.Connections;
+using M2M.Messaging.Presence;
 
 namespace M2M.Api.Fleet;
 
@@ -67,7 +67,7 @@ public sealed partial class FleetIndex
     /// online orders, whose keys move all the time, keep the page's entries in a bounded heap during
     /// one pass. Either way: one scan of the index, no allocation per device.
     /// </summary>
-    internal FleetIndexPage Query(FleetQuery query, IConnectionRegistry connections)
+    internal FleetIndexPage Query(FleetQuery query, IConnectedDevices connections)
     {
         var views = GetViews();
         var search = string.IsNullOrEmpty(query.Search) ? null : query.Search.ToLowerInvariant();
@@ -161,7 +161,7 @@ public sealed partial class FleetIndex
     /// By online, then ident: the ident-sorted array walked once per group (connected, then the
     /// others, or the reverse), in ident order or reversed — no sorting, O(n) presence lookups.
     /// </summary>
-    private static FleetIndexPage ScanOnline(FleetEntry[] byIdent, FleetQuery query, Func<FleetEntry, bool> matches, IConnectionRegistry connections)
+    private static FleetIndexPage ScanOnline(FleetEntry[] byIdent, FleetQuery query, Func<FleetEntry, bool> matches, IConnectedDevices connections)
     {
         bool[] groups = query.Descending ? [true, false] : [false, true];
         var items = new List<FleetEntry>(query.Limit);

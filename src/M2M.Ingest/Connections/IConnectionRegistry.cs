@@ -1,3 +1,5 @@
+using M2M.Messaging.Presence;
+
 namespace M2M.Ingest.Connections;
 
 /// <summary>
@@ -10,7 +12,7 @@ namespace M2M.Ingest.Connections;
 /// <c>disconnect</c> / <c>send_settings</c> / <c>send_commands</c> on
 /// <c>Topics.Device(deviceId)</c> instead.
 /// </remarks>
-public interface IConnectionRegistry
+public interface IConnectionRegistry : IConnectedDevices
 {
     /// <summary>Open connections on this node.</summary>
     int Count { get; }
@@ -25,7 +27,7 @@ public interface IConnectionRegistry
     IReadOnlyList<ConnectionInfo> GetByDevice(Guid deviceId);
 
     /// <summary>Whether device <paramref name="deviceId"/> has an identified connection on this node.</summary>
-    bool IsConnected(Guid deviceId);
+    new bool IsConnected(Guid deviceId);
 
     /// <summary>Closes connection <paramref name="connectionId"/>; <c>false</c> when it is not open on this node.</summary>
     bool Disconnect(string connectionId, string reason);

@@ -12,12 +12,14 @@ namespace M2M.Ingest.Connections;
 /// <summary>
 /// Shares this node's device connections with the other nodes through the <see cref="IPresenceStore"/>
 /// (when the host has one, i.e. distributed): claims a device when it identifies here, closes the
-/// connection it replaced (on this node or another: one live session per device), refreshes the
-/// last-seen times every <see cref="IngestOptions.PresenceRefresh"/> and releases a device when its
-/// last connection here ends. Changes are coalesced per device (a set of dirty ids, bounded by the
-/// devices held), and each pass reads the registry's current state, so a burst of reconnections
-/// costs one store update per device; up to <see cref="StoreConcurrency"/> devices are updated at
-/// once, and a refresh records again an entry that expired meanwhile.
+/// connection it replaced (on this node or another: one live session per device), releases a device
+/// when its last connection here ends, and renews the node's lease every
+/// <see cref="IngestOptions.PresenceRefresh"/> (the claims live as long as the lease: an idle device
+/// costs the store nothing). When the lease had lapsed (a pass came too late, or the store lost it),
+/// every device held here is claimed again. Changes are coalesced per device (a set of dirty ids,
+/// bounded by the devices held), and each pass reads the registry's current state, so a burst of
+/// reconnections costs one store update per device; up to <see cref="StoreConcurrency"/> devices are
+/// updated at once.
 /// </summary>
 internal sealed class PresenceTracker(
     ConnectionRegistry registry,
@@ -28,6 +30,9 @@ internal sealed class PresenceTracker(
     ILogger<PresenceTracker> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<Guid, byte> _dirty = new();
+
+    /// <summary>The last-seen time each device held here has in the shared presence.</summary>
+    private readonly ConcurrentDictionary<Guid, DateTimeOffset> _shared = new();
     private readonly SemaphoreSlim _signal = new(0, 1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -38,7 +43,7 @@ internal sealed class PresenceTracker(
         }
         registry.DeviceChanged = MarkDirty;
         var refresh = options.Value.PresenceRefresh;
-        var nextRefresh = DateTime.UtcNow + refresh;
+        var nextRefresh = DateTime.UtcNow;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -48,12 +53,13 @@ internal sealed class PresenceTracker(
                 {
                     await _signal.WaitAsync(wait, stoppingToken);
                 }
-                await SyncDirtyAsync(store, stoppingToken);
                 if (DateTime.UtcNow >= nextRefresh)
                 {
-                    await RefreshAllAsync(store, stoppingToken);
+                    await RenewAsync(store, stoppingToken);
+                    await ShareLastSeenAsync(store, stoppingToken);
                     nextRefresh = DateTime.UtcNow + refresh;
                 }
+                await SyncDirtyAsync(store, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -101,9 +107,9 @@ internal sealed class PresenceTracker(
         });
 
     /// <summary>
-    /// Store updates in flight at once. Each is a round trip or two to the store, so a node holding
-    /// many devices (17,000 per node in the 100,000-device run) could not refresh them one after the
-    /// other within <see cref="IngestOptions.PresenceRefresh"/>, nor before the entries expire.
+    /// Store updates in flight at once. Each is a round trip or two to the store, so a node claiming
+    /// many devices at once (a reconnect storm: 17,000 per node in the 100,000-device run, or all of
+    /// them again after a lapsed lease) could not do it one after the other in reasonable time.
     /// </summary>
     internal const int StoreConcurrency = 32;
 
@@ -115,11 +121,13 @@ internal sealed class PresenceTracker(
         var live = registry.GetByDevice(deviceId);
         if (live.Count == 0)
         {
+            _shared.TryRemove(deviceId, out _);
             await store.ReleaseAsync(deviceId, node.Name, cancellationToken);
             return;
         }
         var newest = live.MaxBy(c => c.IdentifiedAt ?? c.ConnectedAt)!;
         var replaced = await store.ClaimAsync(Presence(deviceId, newest), cancellationToken);
+        _shared[deviceId] = newest.LastActivity;
         foreach (var older in live)
         {
             if (older.ConnectionId != newest.ConnectionId)
@@ -133,20 +141,39 @@ internal sealed class PresenceTracker(
         }
     }
 
-    private Task RefreshAllAsync(IPresenceStore store, CancellationToken cancellationToken) =>
-        Parallel.ForEachAsync(registry.GetAll(), Concurrency(cancellationToken), async (connection, ct) =>
+    private async Task RenewAsync(IPresenceStore store, CancellationToken cancellationToken)
+    {
+        if (await store.RenewAsync(node.Name, cancellationToken))
+        {
+            return;
+        }
+        // The lease had lapsed (or this is the first pass): the claims made under it are not live.
+        foreach (var connection in registry.GetAll())
         {
             if (connection.DeviceId is { } deviceId)
             {
-                await store.RefreshAsync(Presence(deviceId, connection), ct);
-                if (registry.GetByDevice(deviceId).Count == 0)
-                {
-                    // The connection ended since the pass began, perhaps after its release: the
-                    // refresh may have recorded it again. The device's next sync releases it.
-                    MarkDirty(deviceId);
-                }
+                _dirty[deviceId] = 0;
+            }
+        }
+    }
+
+    /// <summary>Updates the shared last-seen time of the devices whose activity moved past <see cref="IngestOptions.PresenceLastSeenInterval"/>.</summary>
+    private Task ShareLastSeenAsync(IPresenceStore store, CancellationToken cancellationToken)
+    {
+        var interval = options.Value.PresenceLastSeenInterval;
+        var due = registry.GetAll().Where(c => c.DeviceId is { } id && _shared.TryGetValue(id, out var shared) && c.LastActivity - shared >= interval);
+        return Parallel.ForEachAsync(due, Concurrency(cancellationToken), async (connection, ct) =>
+        {
+            var deviceId = connection.DeviceId!.Value;
+            await store.RefreshAsync(Presence(deviceId, connection), ct);
+            _shared[deviceId] = connection.LastActivity;
+            if (registry.GetByDevice(deviceId).Count == 0)
+            {
+                // The connection ended meanwhile: the device's next sync releases it (and forgets it here).
+                MarkDirty(deviceId);
             }
         });
+    }
 
     /// <summary>Closes a replaced connection wherever it is: its node subscribes to its connection subject.</summary>
     private ValueTask CloseAsync(string connectionId, Guid deviceId, CancellationToken cancellationToken)
