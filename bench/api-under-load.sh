@@ -29,7 +29,8 @@
 # Needs: dotnet, python3, psql (for PostgreSQL). All traffic stays on 127.0.0.1. Raw JSON in $WORK (kept).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# M2M_ROOT: the tree whose builds are used (a copy of this script may run from elsewhere)
+ROOT=${M2M_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BACKENDS=${BACKENDS:-"rocks postgres"}
 DEVICES=${DEVICES:-100}
 RECORDS=${RECORDS:-10000000}
@@ -203,7 +204,9 @@ for backend in $BACKENDS; do
   start_server "$backend"
   log "$backend: server $SERVER_PID (HTTP $HTTP_PORT, M2MP $M2MP_PORT); filling $target records into $DEVICES devices"
   # the first record of the fill, before now: room for the fill, the maximum run and the rounds
-  HISTORY=$(( (target / DEVICES * 2 + 12000000 / DEVICES * (ROUNDS + 1)) * SPACING + 86400 ))
+  # (each round's ingest adds up to ~12M records per variant)
+  nvariants=$(echo ${VARIANTS:-"-"} | wc -w)
+  HISTORY=$(( (target / DEVICES * 2 + 12000000 / DEVICES * (ROUNDS * nvariants + 1)) * SPACING + 86400 ))
   STORED=0; chunk=1; duration=20s
   fill_start=$(date +%s)
   while (( STORED < target )); do
