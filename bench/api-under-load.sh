@@ -47,7 +47,7 @@ VARIANTS=${VARIANTS:-}
 COUNTERS_TOOL=$(command -v dotnet-counters || echo "$HOME/.dotnet/tools/dotnet-counters")
 [[ -x $COUNTERS_TOOL ]] && COUNTERS=${COUNTERS:-1} || COUNTERS=0
 # gauges, not the System.Runtime meter's instruments (dotnet-counters shows its up-down counters as rates per second)
-RUNTIME_COUNTERS=threadpool-queue-length,threadpool-thread-count,cpu-usage,time-in-gc,monitor-lock-contention-count,working-set,gc-heap-size
+RUNTIME_COUNTERS=threadpool-queue-length,threadpool-thread-count,cpu-usage,time-in-gc,monitor-lock-contention-count,working-set,gc-heap-size,alloc-rate,gen-0-gc-count,gen-2-gc-count
 M2M_BENCH_POSTGRES=${M2M_BENCH_POSTGRES:-"Host=127.0.0.1;Port=5432;Username=postgres;Password=m2m-ci;Database=postgres"}
 WORK=$(mktemp -d /tmp/m2m-api-load.XXXXXX)
 SERVER_DLL=$ROOT/src/M2M.Server/bin/Release/net10.0/M2M.Server.dll
@@ -189,6 +189,10 @@ if os.path.exists(cfile):
         "lock_contentions_per_s": pick("Monitor Lock Contention Count", statistics.mean),
         "working_set_mb_max": pick("Working Set", max),
         "gc_heap_mb_max": pick("GC Heap Size", max),
+        # per second (dotnet-counters shows these as increments per refresh interval of 1 s)
+        "alloc_mb_per_s": pick("Allocation Rate", lambda v: statistics.mean(v) / 1e6),
+        "gen0_gcs_per_s": pick("Gen 0 GC Count", statistics.mean),
+        "gen2_gcs_per_s": pick("Gen 2 GC Count", statistics.mean),
     }
 if lfile:
     l = json.load(open(lfile))
@@ -312,10 +316,10 @@ if server:
     print()
     print("Server runtime during each query run (dotnet-counters, 1 s samples):")
     print()
-    print("| backend | phase | round | CPU (cores) | thread-pool queue max / mean | thread-pool threads max | time in GC max % | lock contentions/s | working set max MB | GC heap max MB |")
-    print("|---|---|---|---:|---|---:|---|---:|---:|---:|")
+    print("| backend | phase | round | CPU (cores) | thread-pool queue max / mean | thread-pool threads max | time in GC max % | lock contentions/s | working set max MB | GC heap max MB | allocated MB/s | gen0 / gen2 GCs/s |")
+    print("|---|---|---|---:|---|---:|---|---:|---:|---:|---:|---|")
     for r in server:
         c = r["server"]
-        print(f"| {name(r)} | {r['phase']} | {r['round']} | {c['cpu_cores']} | {c['threadpool_queue_max']} / {c['threadpool_queue_mean']} | {c['threadpool_threads_max']} | {c['time_in_gc_pct_max']} | {c['lock_contentions_per_s']} | {c.get('working_set_mb_max')} | {c.get('gc_heap_mb_max')} |")
+        print(f"| {name(r)} | {r['phase']} | {r['round']} | {c['cpu_cores']} | {c['threadpool_queue_max']} / {c['threadpool_queue_mean']} | {c['threadpool_threads_max']} | {c['time_in_gc_pct_max']} | {c['lock_contentions_per_s']} | {c.get('working_set_mb_max')} | {c.get('gc_heap_mb_max')} | {c.get('alloc_mb_per_s')} | {c.get('gen0_gcs_per_s')} / {c.get('gen2_gcs_per_s')} |")
 PY
 log "raw results in $WORK"
