@@ -17,11 +17,20 @@
 # Usage: bench/api-under-load.sh     (environment: BACKENDS="rocks postgres" DEVICES=100 RECORDS=10000000
 #        PG_RECORDS=$RECORDS SPACING=60 ROUNDS=2 QUERY_DURATION=20s QUERY_RATE=100 CONCURRENCY=2
 #        MAX_DURATION=10s SETTLE=15 M2M_BENCH_POSTGRES="Host=…;Username=…;Password=…;Database=postgres"
-#        SERVER_ARGS="extra server options")
+#        SERVER_ARGS="extra server options" VARIANTS="" NO_BUILD=0 (1: use the Release builds as they are))
+# Before/after in one run (VARIANTS="a b …"): the database is filled once (by the first variant's
+# server); then each round restarts the server once per variant on the same data (the order alternates
+# from round to round) and measures it idle and under the same half rate. A variant <v> is
+#   VARIANT_<v>_DLL=/path/to/M2M.Server.dll  (default: this tree's Release build; e.g. a build of another
+#                                              commit from `git archive` under /tmp)
+#   VARIANT_<v>_ENV="DOTNET_gcServer=0 …"     (environment of that server only: GC settings…)
+#   VARIANT_<v>_ARGS="--M2M:Key value …"      (server options, after SERVER_ARGS)
+# Rows and medians are then per variant.
 # Needs: dotnet, python3, psql (for PostgreSQL). All traffic stays on 127.0.0.1. Raw JSON in $WORK (kept).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# M2M_ROOT: the tree whose builds are used (a copy of this script may run from elsewhere)
+ROOT=${M2M_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BACKENDS=${BACKENDS:-"rocks postgres"}
 DEVICES=${DEVICES:-100}
 RECORDS=${RECORDS:-10000000}
@@ -34,10 +43,11 @@ CONCURRENCY=${CONCURRENCY:-2}
 MAX_DURATION=${MAX_DURATION:-10s}
 SETTLE=${SETTLE:-15}
 SERVER_ARGS=${SERVER_ARGS:-}
+VARIANTS=${VARIANTS:-}
 COUNTERS_TOOL=$(command -v dotnet-counters || echo "$HOME/.dotnet/tools/dotnet-counters")
 [[ -x $COUNTERS_TOOL ]] && COUNTERS=${COUNTERS:-1} || COUNTERS=0
 # gauges, not the System.Runtime meter's instruments (dotnet-counters shows its up-down counters as rates per second)
-RUNTIME_COUNTERS=threadpool-queue-length,threadpool-thread-count,cpu-usage,time-in-gc,monitor-lock-contention-count
+RUNTIME_COUNTERS=threadpool-queue-length,threadpool-thread-count,cpu-usage,time-in-gc,monitor-lock-contention-count,working-set,gc-heap-size,alloc-rate,gen-0-gc-count,gen-2-gc-count
 M2M_BENCH_POSTGRES=${M2M_BENCH_POSTGRES:-"Host=127.0.0.1;Port=5432;Username=postgres;Password=m2m-ci;Database=postgres"}
 WORK=$(mktemp -d /tmp/m2m-api-load.XXXXXX)
 SERVER_DLL=$ROOT/src/M2M.Server/bin/Release/net10.0/M2M.Server.dll
@@ -46,6 +56,8 @@ PASSWORD=api-load-$RANDOM$RANDOM
 DATABASE="m2m_bench_apiload_$$"
 SERVER_PID=""
 LOAD_PID=""
+CURRENT_VARIANT=""
+PG_CS=""
 
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -77,25 +89,39 @@ cleanup() {
 trap cleanup EXIT
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [[ ${NO_BUILD:-0} != 1 ]]; then
 log "building Release (work directory $WORK)"
 dotnet build -c Release "$ROOT/src/M2M.Server/M2M.Server.csproj" -v quiet -nologo >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
 dotnet build -c Release "$ROOT/bench/M2M.Load/M2M.Load.csproj" -v quiet -nologo >>"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
+fi
 
-start_server() { # start_server <backend>
+# the server of variant <v> ("" = no variants): its DLL, environment and extra options
+variant_dll() { local n="VARIANT_${1}_DLL"; [[ -n $1 && -n ${!n:-} ]] && echo "${!n}" || echo "$SERVER_DLL"; }
+variant_env() { local n="VARIANT_${1}_ENV"; [[ -n $1 ]] && echo "${!n:-}" || true; }
+variant_args() { local n="VARIANT_${1}_ARGS"; [[ -n $1 ]] && echo "${!n:-}" || true; }
+
+start_server() { # start_server <backend> [variant] [keep: reuse the database]
   HTTP_PORT=$(free_port); M2MP_PORT=$(free_port); ALIP_PORT=$(free_port)
+  local variant=${2:-} keep=${3:-}
   local args=()
-  if [[ $1 == postgres ]]; then
+  if [[ $1 == postgres && -n $keep ]]; then
+    args=(--M2M:Storage:Backend postgres --ConnectionStrings:m2mdb "$PG_CS")
+  elif [[ $1 == postgres ]]; then
     export PGHOST=$(conn host) PGPORT=$(conn port) PGUSER=$(conn user) PGPASSWORD=$(conn password)
     psql -q -d postgres -c "DROP DATABASE IF EXISTS $DATABASE WITH (FORCE)" >/dev/null
     psql -q -d postgres -c "CREATE DATABASE $DATABASE TEMPLATE template0"
     local cs
     cs="$(python3 -c "import sys; p=[x for x in sys.argv[1].split(';') if x and not x.lower().startswith('database=')]; print(';'.join(p + ['Database=$DATABASE']))" "$M2M_BENCH_POSTGRES")"
+    PG_CS=$cs
     args=(--M2M:Storage:Backend postgres --ConnectionStrings:m2mdb "$cs")
   fi
-  # shellcheck disable=SC2086
-  dotnet "$SERVER_DLL" --urls "http://127.0.0.1:$HTTP_PORT" --M2M:DataDirectory "$WORK/data-$1" \
+  echo "== $(date -u +%T) server start${variant:+, variant $variant}" >>"$WORK/server-$1.log"
+  local dll; dll=$(variant_dll "$variant")
+  [[ -f $dll ]] || { echo "no server at $dll" >&2; exit 1; }
+  # shellcheck disable=SC2086,SC2046
+  env $(variant_env "$variant") dotnet "$dll" --urls "http://127.0.0.1:$HTTP_PORT" --M2M:DataDirectory "$WORK/data-$1" \
     --M2M:Ingest:M2mpPort "$M2MP_PORT" --M2M:Ingest:AlipPort "$ALIP_PORT" --M2M:Admin:Password "$PASSWORD" \
-    --Logging:LogLevel:Default=Warning "${args[@]}" $SERVER_ARGS >>"$WORK/server-$1.log" 2>&1 &
+    --Logging:LogLevel:Default=Warning "${args[@]}" $SERVER_ARGS $(variant_args "$variant") >>"$WORK/server-$1.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
     curl -sf "http://127.0.0.1:$HTTP_PORT/alive" >/dev/null 2>&1 && (exec 3<>"/dev/tcp/127.0.0.1/$M2MP_PORT") 2>/dev/null && return 0
@@ -133,13 +159,13 @@ query() { # query <name>
 }
 
 row() { # row <backend> <phase> <round> <query json> [load json]
-  python3 - "$@" "$STORED" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY' | tee -a "$WORK/rows.jsonl" >/dev/null
+  python3 - "$@" "$STORED" "$(cut -d' ' -f1-3 /proc/loadavg)" "$CURRENT_VARIANT" <<'PY' | tee -a "$WORK/rows.jsonl" >/dev/null
 import json, sys
 backend, phase, rnd, qfile = sys.argv[1:5]
-lfile = sys.argv[5] if len(sys.argv) > 7 else None
-stored, load = sys.argv[-2], sys.argv[-1]
+lfile = sys.argv[5] if len(sys.argv) > 8 else None
+stored, load, variant = sys.argv[-3], sys.argv[-2], sys.argv[-1]
 q = json.load(open(qfile))
-out = {"backend": backend, "phase": phase, "round": int(rnd), "stored": int(stored), "load": load,
+out = {"backend": backend, "variant": variant, "phase": phase, "round": int(rnd), "stored": int(stored), "load": load,
        "page": q["page"], "latest": q["latest"], "errors": q["errors"]["total"]}
 import csv, os, statistics
 cfile = qfile[:-5] + "-counters.csv"
@@ -161,6 +187,12 @@ if os.path.exists(cfile):
         "cpu_cores": pick("CPU Usage", lambda v: statistics.mean(v) * cores / 100),
         "time_in_gc_pct_max": pick("% Time in GC", max),
         "lock_contentions_per_s": pick("Monitor Lock Contention Count", statistics.mean),
+        "working_set_mb_max": pick("Working Set", max),
+        "gc_heap_mb_max": pick("GC Heap Size", max),
+        # per second (dotnet-counters shows these as increments per refresh interval of 1 s)
+        "alloc_mb_per_s": pick("Allocation Rate", lambda v: statistics.mean(v) / 1e6),
+        "gen0_gcs_per_s": pick("Gen 0 GC Count", statistics.mean),
+        "gen2_gcs_per_s": pick("Gen 2 GC Count", statistics.mean),
     }
 if lfile:
     l = json.load(open(lfile))
@@ -176,7 +208,9 @@ for backend in $BACKENDS; do
   start_server "$backend"
   log "$backend: server $SERVER_PID (HTTP $HTTP_PORT, M2MP $M2MP_PORT); filling $target records into $DEVICES devices"
   # the first record of the fill, before now: room for the fill, the maximum run and the rounds
-  HISTORY=$(( (target / DEVICES * 2 + 12000000 / DEVICES * (ROUNDS + 1)) * SPACING + 86400 ))
+  # (each round's ingest adds up to ~12M records per variant)
+  nvariants=$(echo ${VARIANTS:-"-"} | wc -w)
+  HISTORY=$(( (target / DEVICES * 2 + 12000000 / DEVICES * (ROUNDS * nvariants + 1)) * SPACING + 86400 ))
   STORED=0; chunk=1; duration=20s
   fill_start=$(date +%s)
   while (( STORED < target )); do
@@ -206,20 +240,35 @@ for backend in $BACKENDS; do
   sleep "$SETTLE"
 
   for r in $(seq 1 "$ROUNDS"); do
-    query "$backend-idle-$r"
-    row "$backend" idle "$r" "$WORK/$backend-idle-$r.json"
-    log "$backend round $r idle: $(tail -1 "$WORK/rows.jsonl")"
-    # the load outlasts the query run: discovery, warm-up and the measurement, plus margins
-    load_s=$(( $(seconds "$QUERY_DURATION") + 25 + (COUNTERS == 1 ? 30 : 0) ))
-    load "$backend-half-$r" "$HISTORY" "${load_s}s" --rate "$HALF" &
-    LOAD_PID=$!
-    sleep 5
-    query "$backend-busy-$r"
-    wait "$LOAD_PID" || true; LOAD_PID=""
-    STORED=$((STORED + $(json "$WORK/$backend-half-$r.json" "d['records']['acked_total']"))); HISTORY=$(advance "$backend-half-$r")
-    row "$backend" half-rate-ingest "$r" "$WORK/$backend-busy-$r.json" "$WORK/$backend-half-$r.json"
-    log "$backend round $r under ingest: $(tail -1 "$WORK/rows.jsonl")"
-    sleep "$SETTLE"
+    order=${VARIANTS:-"-"}
+    # alternated: odd rounds in the given order, even rounds reversed
+    (( r % 2 == 0 )) && order=$(echo "$order" | tr ' ' '\n' | tac | tr '\n' ' ')
+    for v in $order; do
+      [[ $v == - ]] && v=""
+      CURRENT_VARIANT=$v
+      tag="$backend${v:+-$v}"
+      if [[ -n $VARIANTS ]]; then
+        # each variant's server on the same data: a restart (SETTLE seconds to start its caches and compactions)
+        stop_pid "$SERVER_PID"; SERVER_PID=""
+        start_server "$backend" "$v" keep
+        log "$backend round $r: variant $v, server $SERVER_PID"
+        sleep "$SETTLE"
+      fi
+      query "$tag-idle-$r"
+      row "$backend" idle "$r" "$WORK/$tag-idle-$r.json"
+      log "$backend round $r idle: $(tail -1 "$WORK/rows.jsonl")"
+      # the load outlasts the query run: discovery, warm-up and the measurement, plus margins
+      load_s=$(( $(seconds "$QUERY_DURATION") + 25 + (COUNTERS == 1 ? 30 : 0) ))
+      load "$tag-half-$r" "$HISTORY" "${load_s}s" --rate "$HALF" &
+      LOAD_PID=$!
+      sleep 5
+      query "$tag-busy-$r"
+      wait "$LOAD_PID" || true; LOAD_PID=""
+      STORED=$((STORED + $(json "$WORK/$tag-half-$r.json" "d['records']['acked_total']"))); HISTORY=$(advance "$tag-half-$r")
+      row "$backend" half-rate-ingest "$r" "$WORK/$tag-busy-$r.json" "$WORK/$tag-half-$r.json"
+      log "$backend round $r under ingest: $(tail -1 "$WORK/rows.jsonl")"
+      sleep "$SETTLE"
+    done
   done
   stop_pid "$SERVER_PID"; SERVER_PID=""
   # RocksDB's own log (flushes, compactions, stalls with their times), to line slow queries up with it
@@ -228,9 +277,11 @@ for backend in $BACKENDS; do
 done
 
 echo "m2m-load query --devices $DEVICES --duration $QUERY_DURATION --warmup 5s --concurrency $CONCURRENCY --rate $QUERY_RATE (page: --page-size 1000 --order desc)"
+[[ -n $VARIANTS ]] && for v in $VARIANTS; do echo "variant $v: dll $(variant_dll "$v"), env '$(variant_env "$v")', args '$(variant_args "$v")'"; done
 python3 - "$WORK/rows.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+name = lambda r: r["backend"] + (f" {r['variant']}" if r.get("variant") else "")
 print()
 print("| backend | phase | round | records stored | ingest records/s | barrier p50 / p99 ms | page p50 / p95 / p99 / max ms | latest p50 / p95 / p99 / max ms | errors | load average |")
 print("|---|---|---|---:|---:|---|---|---|---:|---|")
@@ -244,15 +295,16 @@ for r in rows:
     p, l = r["page"], r["latest"]
     ingest = f"{r['ingest_per_s']:,.0f}" if "ingest_per_s" in r else ""
     barrier = f"{r['barrier']['p50_ms']} / {r['barrier']['p99_ms']}" if "barrier" in r else ""
-    print(f"| {r['backend']} | {r['phase']} | {r['round']} | {r['stored']:,} | {ingest} | {barrier} | {p['p50_ms']} / {p['p95_ms']} / {p['p99_ms']} / {p['max_ms']} | {l['p50_ms']} / {l['p95_ms']} / {l['p99_ms']} / {l['max_ms']} | {r['errors']} | {r['load']} |")
+    print(f"| {name(r)} | {r['phase']} | {r['round']} | {r['stored']:,} | {ingest} | {barrier} | {p['p50_ms']} / {p['p95_ms']} / {p['p99_ms']} / {p['max_ms']} | {l['p50_ms']} / {l['p95_ms']} / {l['p99_ms']} / {l['max_ms']} | {r['errors']} | {r['load']} |")
 print()
 print("Medians over the rounds (goal: page p99 < 20 ms, latest p99 < 5 ms under half-rate ingest):")
 print()
 print("| backend | phase | page p50 | page p99 | latest p50 | latest p99 | ingest records/s | barrier p99 |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
-for b in dict.fromkeys(r["backend"] for r in rows):
+measured = [r for r in rows if r["phase"] in ("idle", "half-rate-ingest")]
+for b in dict.fromkeys(name(r) for r in measured):
     for ph in ("idle", "half-rate-ingest"):
-        sel = [r for r in rows if r["backend"] == b and r["phase"] == ph]
+        sel = [r for r in measured if name(r) == b and r["phase"] == ph]
         if not sel:
             continue
         m = lambda f: round(statistics.median(f(r) for r in sel), 2)
@@ -264,10 +316,10 @@ if server:
     print()
     print("Server runtime during each query run (dotnet-counters, 1 s samples):")
     print()
-    print("| backend | phase | round | CPU (cores) | thread-pool queue max / mean | thread-pool threads max | time in GC max % | lock contentions/s |")
-    print("|---|---|---|---:|---|---:|---|---:|")
+    print("| backend | phase | round | CPU (cores) | thread-pool queue max / mean | thread-pool threads max | time in GC max % | lock contentions/s | working set max MB | GC heap max MB | allocated MB/s | gen0 / gen2 GCs/s |")
+    print("|---|---|---|---:|---|---:|---|---:|---:|---:|---:|---|")
     for r in server:
         c = r["server"]
-        print(f"| {r['backend']} | {r['phase']} | {r['round']} | {c['cpu_cores']} | {c['threadpool_queue_max']} / {c['threadpool_queue_mean']} | {c['threadpool_threads_max']} | {c['time_in_gc_pct_max']} | {c['lock_contentions_per_s']} |")
+        print(f"| {name(r)} | {r['phase']} | {r['round']} | {c['cpu_cores']} | {c['threadpool_queue_max']} / {c['threadpool_queue_mean']} | {c['threadpool_threads_max']} | {c['time_in_gc_pct_max']} | {c['lock_contentions_per_s']} | {c.get('working_set_mb_max')} | {c.get('gc_heap_mb_max')} | {c.get('alloc_mb_per_s')} | {c.get('gen0_gcs_per_s')} / {c.get('gen2_gcs_per_s')} |")
 PY
 log "raw results in $WORK"

@@ -30,6 +30,8 @@ public static class IngestExtensions
             .Validate(o => o.ReservedFileDescriptors >= 0, "M2M:Ingest:ReservedFileDescriptors must not be negative.")
             .Validate(o => o.MaxFrameSize >= 16, "M2M:Ingest:MaxFrameSize must be at least 16 bytes.")
             .Validate(o => o.MaxLineLength is >= 16 and <= 1024 * 1024, "M2M:Ingest:MaxLineLength must be in 16..1048576.")
+            .Validate(o => o.SessionThreads is >= 0 and <= 256, "M2M:Ingest:SessionThreads must be in 0..256 (0 = the thread pool).")
+            .Validate(o => o.SessionThreadNice is >= 0 and <= 19, "M2M:Ingest:SessionThreadNice must be in 0..19.")
             .Validate(o => o.MemoryTrimThreshold >= 0, "M2M:Ingest:MemoryTrimThreshold must not be negative.")
             .Validate(o => o.MaxUnidentifiedMessageSize >= 260, "M2M:Ingest:MaxUnidentifiedMessageSize must be at least 260 bytes (an identification).")
             .Validate(o => o.MaxPendingOutboundBytes >= 1024, "M2M:Ingest:MaxPendingOutboundBytes must be at least 1024.")

@@ -108,6 +108,21 @@ public sealed class IngestOptions
     public long MemoryTrimThreshold { get; set; } = 32L << 20;
 
     /// <summary>
+    /// Threads of the node's own that run the device sessions (parsing, records, answers); 0 runs them
+    /// on the .NET thread pool, shared with HTTP requests and everything else of the process. With
+    /// threads of their own, an HTTP request does not queue behind session work in the pool's queue
+    /// (<see cref="Hosting.SessionScheduler"/>).
+    /// </summary>
+    public int SessionThreads { get; set; }
+
+    /// <summary>
+    /// Linux only, with <see cref="SessionThreads"/>: how many nice steps (0–19) the session threads take
+    /// below the rest of the process, so that HTTP requests and the storage writer win the processors
+    /// while they are all busy; 0 keeps the process's priority.
+    /// </summary>
+    public int SessionThreadNice { get; set; }
+
+    /// <summary>
     /// Bytes written to a device and not yet taken by it; a device that stays over it for
     /// <see cref="WriteTimeout"/> is disconnected.
     /// </summary>

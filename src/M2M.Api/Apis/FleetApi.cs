@@ -176,26 +176,75 @@ public sealed record FleetDevice(Guid Id, string Ident, string? DisplayName, str
 /// <summary>A position: when, where, and speed/altitude when the device gave them.</summary>
 public sealed record FleetLocation(DateTimeOffset Time, double Lat, double Lon, double? Spd, double? Alt)
 {
-    /// <summary>The position in a <c>sen:loc</c> record's data, or <c>null</c> (a satellite count, or not a location).</summary>
+    // sen:loc data is small: transcoded on the stack up to this many UTF-8 bytes, in a pooled array above.
+    private const int StackBytes = 512;
+
+    /// <summary>
+    /// The position in a <c>sen:loc</c> record's data, or <c>null</c> (a satellite count, not a location, or
+    /// not JSON): a JSON object whose <c>lat</c> and <c>lon</c> are numbers; <c>spd</c> and <c>alt</c> when they
+    /// are numbers. As with a parsed document, the last of repeated properties counts and the whole text must
+    /// be one valid JSON document. A number beyond the range of a double counts as not a number (a parsed
+    /// document reads it as infinity, which the API cannot write as JSON).
+    /// </summary>
+    /// <remarks>
+    /// The fleet index reads every committed <c>sen:loc</c> record with this, so it reads the text with a
+    /// <see cref="Utf8JsonReader"/> instead of building a <see cref="JsonDocument"/>: no allocation but the result.
+    /// </remarks>
     public static FleetLocation? TryParse(DateTimeOffset time, string data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var most = System.Text.Encoding.UTF8.GetMaxByteCount(data.Length);
+        byte[]? rented = null;
+        var buffer = most <= StackBytes ? stackalloc byte[StackBytes] : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(most));
+        try
+        {
+            var length = System.Text.Encoding.UTF8.GetBytes(data, buffer);
+            return TryRead(time, buffer[..length]);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    private static FleetLocation? TryRead(DateTimeOffset time, ReadOnlySpan<byte> utf8)
     {
         try
         {
-            using var json = JsonDocument.Parse(data);
-            var root = json.RootElement;
-            if (root.ValueKind == JsonValueKind.Object
-                && root.TryGetProperty("lat", out var lat) && lat.ValueKind == JsonValueKind.Number
-                && root.TryGetProperty("lon", out var lon) && lon.ValueKind == JsonValueKind.Number)
+            var reader = new Utf8JsonReader(utf8);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                return new FleetLocation(time, lat.GetDouble(), lon.GetDouble(), Number(root, "spd"), Number(root, "alt"));
+                return null;
             }
+            double? lat = null, lon = null, spd = null, alt = null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var field = reader.ValueTextEquals("lat"u8) ? 1 : reader.ValueTextEquals("lon"u8) ? 2 : reader.ValueTextEquals("spd"u8) ? 3 : reader.ValueTextEquals("alt"u8) ? 4 : 0;
+                reader.Read();
+                double? number = reader.TokenType == JsonTokenType.Number && reader.TryGetDouble(out var value) && double.IsFinite(value) ? value : null;
+                // Nested values are read through (and so checked) like the rest.
+                reader.Skip();
+                switch (field)
+                {
+                    case 1: lat = number; break;
+                    case 2: lon = number; break;
+                    case 3: spd = number; break;
+                    case 4: alt = number; break;
+                }
+            }
+            // The object's end, then nothing but whitespace: a trailing token or a truncated text throws.
+            if (reader.TokenType != JsonTokenType.EndObject || reader.Read())
+            {
+                return null;
+            }
+            return lat is { } la && lon is { } lo ? new FleetLocation(time, la, lo, spd, alt) : null;
         }
         catch (JsonException)
         {
+            return null;
         }
-        return null;
     }
-
-    private static double? Number(JsonElement root, string name) =>
-        root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetDouble() : null;
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Channels;
 using M2M.Storage.TimeSeries;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,7 +10,8 @@ namespace M2M.Api.Live;
 /// </summary>
 /// <remarks>
 /// <para>The committing thread pays nothing when nobody listens (one volatile read) and, when someone
-/// does, one array copy of the batch and one non-blocking queue write: matching records to
+/// does, one copy of the batch into a pooled array (given back once dispatched: the fleet index
+/// listens all the time, so this runs for every commit) and one non-blocking queue write: matching records to
 /// subscribers happens on this hub's own dispatch loop. Subscribers that name devices are found by a
 /// dictionary lookup per record; the others (a whole domain, an administrator) see every record and
 /// filter by domain in their stream.</para>
@@ -24,7 +26,7 @@ public sealed class LiveRecordHub : IDisposable
     /// <summary>Batches waiting for dispatch before every subscriber is dropped.</summary>
     public const int QueuedBatches = 256;
 
-    private readonly Channel<TimeSeriesRecord[]> _queue = Channel.CreateBounded<TimeSeriesRecord[]>(
+    private readonly Channel<Batch> _queue = Channel.CreateBounded<Batch>(
         new BoundedChannelOptions(QueuedBatches) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
@@ -50,13 +52,14 @@ public sealed class LiveRecordHub : IDisposable
             return;
         }
         // The caller may reuse its list once this returns.
-        var copy = new TimeSeriesRecord[records.Count];
-        for (var i = 0; i < copy.Length; i++)
+        var copy = ArrayPool<TimeSeriesRecord>.Shared.Rent(records.Count);
+        for (var i = 0; i < records.Count; i++)
         {
             copy[i] = records[i];
         }
-        if (!_queue.Writer.TryWrite(copy))
+        if (!_queue.Writer.TryWrite(new Batch(copy, records.Count)))
         {
+            ArrayPool<TimeSeriesRecord>.Shared.Return(copy, clearArray: true);
             DropAll();
         }
     }
@@ -155,7 +158,7 @@ public sealed class LiveRecordHub : IDisposable
                 {
                     var wide = _wide;
                     var bySeries = _bySeries;
-                    foreach (var record in batch)
+                    foreach (var record in batch.Records.AsSpan(0, batch.Count))
                     {
                         foreach (var s in wide)
                         {
@@ -169,6 +172,8 @@ public sealed class LiveRecordHub : IDisposable
                             }
                         }
                     }
+                    // Cleared: a pooled array must not keep records alive.
+                    ArrayPool<TimeSeriesRecord>.Shared.Return(batch.Records, clearArray: true);
                 }
             }
         }
@@ -184,6 +189,9 @@ public sealed class LiveRecordHub : IDisposable
         _loop.Wait(TimeSpan.FromSeconds(5));
         _stop.Dispose();
     }
+
+    /// <summary>A committed batch in a pooled array: its first <see cref="Count"/> items.</summary>
+    private readonly record struct Batch(TimeSeriesRecord[] Records, int Count);
 
     private sealed class Subscriber(LiveRecordHub hub, IReadOnlySet<string>? seriesIds, IReadOnlySet<string>? types, ChannelWriter<LiveItem> output) : IDisposable
     {

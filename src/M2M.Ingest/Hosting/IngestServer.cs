@@ -100,6 +100,9 @@ internal sealed class IngestServer(
         transportOptions.MaxReadBufferSize = Math.Max(o.MaxFrameSize, o.MaxLineLength) + (64 * 1024);
         // Bytes a device has not taken yet: over it, writes wait (and time out: the device is disconnected).
         transportOptions.MaxWriteBufferSize = o.MaxPendingOutboundBytes;
+        // With session threads, a read resumes a session only to post it to them (DeviceSession.RunAsync):
+        // inline on the socket's receive work rather than as a thread-pool work item of its own.
+        transportOptions.UnsafePreferInlineScheduling = o.SessionThreads > 0;
         var transport = new SocketTransportFactory(Options.Create(transportOptions), new ScopelessLoggerFactory(loggerFactory));
         _server = new KestrelServer(Options.Create(kestrel), transport, new ScopelessLoggerFactory(loggerFactory));
         await _server.StartAsync(new NoHttpApplication(), cancellationToken);

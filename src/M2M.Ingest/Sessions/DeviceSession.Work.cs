@@ -5,8 +5,8 @@ namespace M2M.Ingest.Sessions;
 /// <summary>
 /// The session's work besides its input: pushes from the bus, the node timer's ticks, close
 /// requests. Each is a flag in <see cref="_pendingWork"/> (work of one kind pending once is enough:
-/// pushes mean "send what is pending", a tick looks at the clock), and a drain on the thread pool
-/// runs the pending work under the gate, only while there is some. An idle connection therefore
+/// pushes mean "send what is pending", a tick looks at the clock), and a drain on the thread pool (or
+/// the session threads, <see cref="IngestOptions.SessionThreads"/>) runs the pending work under the gate, only while there is some. An idle connection therefore
 /// holds no work loop, queue or waiting task; a posted flag costs no allocation.
 /// </summary>
 internal abstract partial class DeviceSession : IThreadPoolWorkItem
@@ -26,7 +26,14 @@ internal abstract partial class DeviceSession : IThreadPoolWorkItem
         if (Interlocked.CompareExchange(ref _drainScheduled, 1, 0) == 0)
         {
             // Without the caller's execution context (the publisher's activity, the ticker's thread).
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            if (_services.Scheduler is { } sessionThreads)
+            {
+                sessionThreads.Post(static s => ((IThreadPoolWorkItem)s!).Execute(), this);
+            }
+            else
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
         }
     }
 

@@ -110,6 +110,11 @@ internal abstract partial class DeviceSession : IRegisteredConnection
     /// <summary>Runs the session of an admitted connection (its place is taken, see <see cref="SessionServices.TryAdmit"/>) until the connection ends. Never throws.</summary>
     public async Task RunAsync()
     {
+        if (_services.Scheduler is { } scheduler)
+        {
+            // The session's threads: every await below comes back to them (SessionScheduler).
+            await scheduler.SwitchTo();
+        }
         if (!_services.Registry.AddReserved(this))
         {
             Logger.LogError("Connection id {ConnectionId} is already registered; closing", ConnectionId);
@@ -145,6 +150,12 @@ internal abstract partial class DeviceSession : IRegisteredConnection
                     {
                         // No token: closing cancels the pending read (CancelSession), so an idle read holds no registration.
                         result = await input.ReadAsync();
+                        if (_services.Scheduler is { IsCurrent: false } sessionThreads)
+                        {
+                            // Kestrel's pipes resume a read on the transport's scheduler, not on the awaiting
+                            // code's context: back to the session threads before the bytes are handled.
+                            await sessionThreads.SwitchTo();
+                        }
                     }
                     catch (OperationCanceledException)
                     {

@@ -64,7 +64,16 @@ internal sealed class SessionServices(
     /// <summary>The one timer that ticks every session of the node.</summary>
     public SessionTicker Ticker { get; } = new(registry, options.Value);
 
-    public void Dispose() => Ticker.Dispose();
+    /// <summary>The session threads (<see cref="IngestOptions.SessionThreads"/>); <c>null</c>: sessions run on the thread pool.</summary>
+    public SessionScheduler? Scheduler { get; } = options.Value.SessionThreads > 0
+        ? new SessionScheduler(options.Value.SessionThreads, options.Value.SessionThreadNice, loggerFactory.CreateLogger<SessionScheduler>())
+        : null;
+
+    public void Dispose()
+    {
+        Ticker.Dispose();
+        Scheduler?.Dispose();
+    }
 
     private readonly ILogger _admissionLogger = loggerFactory.CreateLogger<ConnectionLimit>();
     private long _refusedSinceLog;
