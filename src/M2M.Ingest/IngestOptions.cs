@@ -106,6 +106,14 @@ public sealed class IngestOptions
     /// </summary>
     public long MaxPendingOutboundBytes { get; set; } = 256 * 1024;
 
+    /// <summary>
+    /// The device listeners' socket transport: <see cref="DeviceTransport.Lean"/> (default) holds a
+    /// connection as its socket with a reader and a writer on it (no buffer while idle, ~1 KiB less
+    /// per connection); <see cref="DeviceTransport.Kestrel"/> is Kestrel's socket transport (two pipes
+    /// and a send loop per connection; <see cref="MaxPendingOutboundBytes"/> bytes may wait in its output pipe).
+    /// </summary>
+    public DeviceTransport Transport { get; set; } = DeviceTransport.Lean;
+
     /// <summary>How long a write to a device may wait for the device to read.</summary>
     public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -126,4 +134,14 @@ public sealed class IngestOptions
 
     /// <summary>How long a barrier (<c>02 N</c> / <c>A x</c>) may wait for storage before the connection is closed unanswered.</summary>
     public TimeSpan BarrierTimeout { get; set; } = TimeSpan.FromMinutes(2);
+}
+
+/// <summary>The socket transport of the device listeners (<see cref="IngestOptions.Transport"/>).</summary>
+public enum DeviceTransport
+{
+    /// <summary>The ingest module's own: reader and writer straight on the socket, zero-byte reads.</summary>
+    Lean,
+
+    /// <summary>Kestrel's socket transport (input and output pipes, receive and send loops).</summary>
+    Kestrel,
 }
