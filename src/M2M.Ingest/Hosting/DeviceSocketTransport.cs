@@ -166,17 +166,17 @@ internal sealed class DeviceSocketConnection : ConnectionContext, IDuplexPipe
         {
             return;
         }
-        // Whatever the session left unsent goes now (it completes its writer itself; this is the fallback).
+        // The session completed its reader and writer (sending what it wrote); this only releases what is left.
+        Abort(new ConnectionAbortedException("Disposed."));
         try
         {
             await Output.CompleteAsync();
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
-            // The peer is gone.
+            // Unsent bytes of an aborted connection.
         }
         await Input.CompleteAsync();
-        Abort(new ConnectionAbortedException("Disposed."));
         _stream.Dispose();
         _socket.Dispose();
     }

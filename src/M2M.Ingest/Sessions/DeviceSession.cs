@@ -475,7 +475,19 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         finally
         {
             await _connection.Transport.Input.CompleteAsync();
-            await _connection.Transport.Output.CompleteAsync();
+            try
+            {
+                // A transport that writes straight to the socket sends what is left now: bounded like any write.
+                await _connection.Transport.Output.CompleteAsync().AsTask().WaitAsync(Options.WriteTimeout);
+            }
+            catch (TimeoutException)
+            {
+                _connection.Abort(new ConnectionAbortedException("The device does not read."));
+            }
+            catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException)
+            {
+                // The device is gone.
+            }
         }
     }
 
