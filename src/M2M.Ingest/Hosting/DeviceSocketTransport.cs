@@ -36,6 +36,8 @@ internal sealed class DeviceSocketTransportFactory(SocketTransportOptions option
 
     private sealed class Listener(Socket socket, bool noDelay, MemoryPool<byte> pool) : IConnectionListener
     {
+        private static readonly TimeSpan OutOfDescriptorsPause = TimeSpan.FromMilliseconds(20);
+
         public EndPoint EndPoint { get; } = socket.LocalEndPoint!;
 
         public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
@@ -47,16 +49,24 @@ internal sealed class DeviceSocketTransportFactory(SocketTransportOptions option
                 {
                     accepted = await socket.AcceptAsync(cancellationToken);
                 }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
-                {
-                    // The peer gave up before we took the connection: take the next one.
-                    continue;
-                }
                 catch (Exception e) when (e is ObjectDisposedException or OperationCanceledException
                     || (e is SocketException s && s.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted or SocketError.InvalidArgument))
                 {
                     // Unbound or disposed: no more connections.
                     return null;
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.TooManyOpenSockets)
+                {
+                    // Out of file descriptors (the process or the system): keep listening, the connections
+                    // wait in the backlog until some close. A short pause, or this loop would spin.
+                    await Task.Delay(OutOfDescriptorsPause, CancellationToken.None);
+                    continue;
+                }
+                catch (SocketException)
+                {
+                    // The peer reset the connection while it waited in the backlog (or a like error of
+                    // that one connection): take the next one. Giving up here would stop the listener for good.
+                    continue;
                 }
                 try
                 {
