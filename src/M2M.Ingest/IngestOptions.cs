@@ -107,12 +107,13 @@ public sealed class IngestOptions
     public long MaxPendingOutboundBytes { get; set; } = 256 * 1024;
 
     /// <summary>
-    /// The device listeners' socket transport: <see cref="DeviceTransport.Lean"/> (default) holds a
-    /// connection as its socket with a reader and a writer on it (no buffer while idle, ~1 KiB less
-    /// per connection); <see cref="DeviceTransport.Kestrel"/> is Kestrel's socket transport (two pipes
-    /// and a send loop per connection; <see cref="MaxPendingOutboundBytes"/> bytes may wait in its output pipe).
+    /// The device listeners' socket transport: <see cref="DeviceTransport.Kestrel"/> (default) is
+    /// Kestrel's socket transport (two pipes and a send loop per connection; <see cref="MaxPendingOutboundBytes"/>
+    /// bytes may wait in its output pipe); <see cref="DeviceTransport.Lean"/> holds a connection as its
+    /// socket with a reader and a writer on it (no buffer while idle, ~1 KiB less managed memory per
+    /// connection), opt-in: in 15,000-device reconnect storms its old sessions ended late (BENCHMARKS.md).
     /// </summary>
-    public DeviceTransport Transport { get; set; } = DeviceTransport.Lean;
+    public DeviceTransport Transport { get; set; } = DeviceTransport.Kestrel;
 
     /// <summary>How long a write to a device may wait for the device to read.</summary>
     public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -139,9 +140,9 @@ public sealed class IngestOptions
 /// <summary>The socket transport of the device listeners (<see cref="IngestOptions.Transport"/>).</summary>
 public enum DeviceTransport
 {
-    /// <summary>The ingest module's own: reader and writer straight on the socket, zero-byte reads.</summary>
-    Lean,
-
     /// <summary>Kestrel's socket transport (input and output pipes, receive and send loops).</summary>
     Kestrel,
+
+    /// <summary>The ingest module's own: reader and writer straight on the socket, zero-byte reads.</summary>
+    Lean,
 }

@@ -9,8 +9,9 @@ using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 namespace M2M.Ingest.Sessions.Tests;
 
 /// <summary>
-/// The device listeners' own socket transport (<see cref="DeviceSocketTransportFactory"/>) over real
-/// sockets: on its own (buffers, end of input, abort, backpressure) and in the server.
+/// The device listeners' own socket transport (<see cref="DeviceSocketTransportFactory"/>,
+/// <c>M2M:Ingest:Transport=Lean</c>) over real sockets: on its own (buffers, end of input, abort,
+/// backpressure, accept) and in the server (idle devices, many devices, TLS).
 /// </summary>
 public sealed class DeviceSocketTransportTests
 {
@@ -165,7 +166,7 @@ public sealed class DeviceSocketTransportTests
     [Fact]
     public async Task Devices_idle_for_a_while_are_still_served()
     {
-        await using var server = await DeviceServer.StartAsync();
+        await using var server = await DeviceServer.StartAsync("Transport=Lean");
         await using var alip = await server.ConnectAlipAsync();
         await alip.IdentifyAsync(Idents.New());
         await alip.ExpectAsync("S GA");
@@ -185,7 +186,7 @@ public sealed class DeviceSocketTransportTests
     [Fact]
     public async Task Many_identified_devices_are_held_and_answered()
     {
-        await using var server = await DeviceServer.StartAsync();
+        await using var server = await DeviceServer.StartAsync("Transport=Lean");
         var devices = new List<AlipDevice>();
         try
         {
@@ -211,10 +212,12 @@ public sealed class DeviceSocketTransportTests
         await DeviceServer.EventuallyAsync(() => Task.FromResult(server.Connections.Count == 0), "every connection gone once the devices closed");
     }
 
-    [Fact]
-    public async Task Kestrels_socket_transport_can_still_be_chosen()
+    [Theory]
+    [InlineData("Lean")]
+    [InlineData("Kestrel")]
+    public async Task Either_transport_serves_both_protocols(string transport)
     {
-        await using var server = await DeviceServer.StartAsync("Transport=Kestrel");
+        await using var server = await DeviceServer.StartAsync($"Transport={transport}");
         await using var alip = await server.ConnectAlipAsync();
         await alip.IdentifyAsync(Idents.New());
         await alip.ExpectAsync("S GA");
@@ -223,6 +226,24 @@ public sealed class DeviceSocketTransportTests
         await using var m2mp = await server.ConnectM2mpAsync();
         await m2mp.IdentifyNewAsync(Idents.New());
         await m2mp.PingAsync(3);
+    }
+
+    [Fact]
+    public async Task The_lean_transport_serves_TLS_devices()
+    {
+        using var files = new M2M.Testing.TempDirectory("m2m-lean-tls");
+        var serverCertificate = TestCertificates.Server();
+        var (certificate, key) = TestCertificates.WritePem(files, serverCertificate);
+        await using var server = await DeviceServer.StartAsync(
+            "Transport=Lean", "Tls:Enabled=true", "Tls:M2mpPort=0", "Tls:AlipPort=0", $"Tls:CertificatePath={certificate}", $"Tls:KeyPath={key}");
+        await using var alip = await server.ConnectAlipTlsAsync(serverCertificate);
+        await alip.IdentifyAsync(Idents.New());
+        await alip.ExpectAsync("S GA");
+        await alip.SendAsync("D T 1");
+        await alip.BarrierAsync();
+        await using var m2mp = await server.ConnectM2mpTlsAsync(serverCertificate);
+        await m2mp.IdentifyNewAsync(Idents.New());
+        await m2mp.PingAsync(5);
     }
 
     private static async Task<ReadResult> ReadAtLeastAsync(PipeReader input, int bytes)

@@ -9,8 +9,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 namespace M2M.Ingest.Hosting;
 
 /// <summary>
-/// The device listeners' socket transport (<see cref="IngestOptions.Transport"/> <c>lean</c>, the
-/// default): a connection is its socket with a reader and a writer straight on it, and nothing else.
+/// The device listeners' own socket transport (<see cref="IngestOptions.Transport"/> <c>Lean</c>,
+/// opt-in): a connection is its socket with a reader and a writer straight on it, and nothing else.
 /// Kestrel's socket transport gives each connection two pipes and two loops that copy between them
 /// and the socket (about 2.3 KiB of objects per idle connection); here the reader waits for data with a
 /// zero-byte read and takes a buffer from the pool only when bytes have arrived (an idle connection
