@@ -29,7 +29,7 @@ namespace M2M.Storage.Rocks;
 /// device silent for longer than the retention period still shows where it was last.
 /// </para>
 /// </remarks>
-public sealed class RocksTimeSeriesStore : ITimeSeriesStore, IPipelinedTimeSeriesStore
+public sealed partial class RocksTimeSeriesStore : ITimeSeriesStore, IPipelinedTimeSeriesStore
 {
     private const int DeleteChunk = 10_000;
     private const int StepsBeforeSeek = 16;
@@ -305,9 +305,6 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore, IPipelinedTimeSerie
             var batch = buffers.Batch;
             Span<byte> id = stackalloc byte[TimeSeriesLimits.MaxIdBytes];
             Span<byte> type = stackalloc byte[TimeSeriesLimits.MaxTypeBytes];
-            // Newest record of each (id, type) in this batch by (time, discriminator); the last one wins among
-            // equal positions (the same key), as in ts.
-            var newest = buffers.Newest;
             var months = buffers.Months;
             var entries = buffers.Entries(records.Count);
             uint month = 0;
@@ -353,10 +350,21 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore, IPipelinedTimeSerie
                 entry.TypeKey = at + seriesLength;
                 entry.TypeKeyLength = typeKeyLength;
 
-                ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(newest, (record.Id, record.Type), out var exists);
-                if (!exists || position.IsAfterOrAt(slot.Position))
+                // The newest record of each (id, type) in this batch by (time, discriminator); the last one wins among
+                // equal positions (the same key), as in ts.
+                var series = buffers.SeriesOf(record.Id, record.Type, i, position, out var added);
+                entry.Series = series;
+                ref var seen = ref buffers.Series[series];
+                if (added)
                 {
-                    slot = (i, position);
+                    // The id's and the type's bytes, for their ranks and the ts_latest key: those of the ts key (month | id | 0x00 | time | type | 0x00 | disc).
+                    seen.IdNumber = buffers.Ids.NumberOf(record.Id, at + SeriesKeys.MonthBytes, idLength);
+                    seen.TypeNumber = buffers.Types.NumberOf(record.Type, at + SeriesKeys.MonthBytes + idLength + 1 + SeriesKeys.TimeBytes, typeLength);
+                }
+                else if (position.IsAfterOrAt(seen.Position))
+                {
+                    seen.Newest = i;
+                    seen.Position = position;
                 }
             }
 
@@ -364,17 +372,38 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore, IPipelinedTimeSerie
             // skip list one entry after the other and remembers where the previous insert ended (its sequential
             // insert splice), so sorted keys are found next to each other instead of each searching the whole list
             // (BENCHMARKS.md, "Writer efficiency": the writer went from 0.33-0.60 to 0.60-1.02 of the raw loop in the
-            // same runs). Equal keys (the same record twice) keep their order: the sort is stable, the last put wins.
+            // same runs). The key order is found as integers (month, id rank, time, type rank, discriminator), not by
+            // comparing key bytes: the ids and types of the batch are ranked once by their bytes, records are grouped
+            // by (month, id) in linear time and only each group is sorted (SaveBuffers.Sort). Equal keys (the same
+            // record twice) keep their order (the index is the last criterion), so the last put wins.
             var arena = buffers.Arena;
-            var order = buffers.Order(records.Count);
-            order.Sort(new KeyOrder(arena, entries, typeKeys: false));
-            foreach (var i in order)
+            buffers.Ids.Rank(arena);
+            buffers.Types.Rank(arena);
+            var idRanks = buffers.Ids.Ranks;
+            var typeRanks = buffers.Types.Ranks;
+            var sortKeys = buffers.Keys(records.Count);
+            for (var i = 0; i < records.Count; i++)
+            {
+                ref readonly var entry = ref entries[i];
+                ref readonly var series = ref buffers.Series[entry.Series];
+                var key = arena.AsSpan(entry.SeriesKey, entry.SeriesKeyLength);
+                sortKeys[i] = new RecordOrder
+                {
+                    Month = BinaryPrimitives.ReadUInt32BigEndian(key),
+                    Id = idRanks[series.IdNumber],
+                    Type = typeRanks[series.TypeNumber],
+                    Index = i,
+                    Time = records[i].Time.UtcTicks,
+                    Discriminator = SeriesKeys.DiscriminatorOfKey(key),
+                };
+            }
+            buffers.Sort(records.Count, out var seriesOrder, out var typeOrder);
+            foreach (var i in seriesOrder)
             {
                 ref readonly var entry = ref entries[i];
                 batch.Put(arena.AsSpan(entry.SeriesKey, entry.SeriesKeyLength), arena.AsSpan(entry.Value, entry.ValueLength), _series);
             }
-            order.Sort(new KeyOrder(arena, entries, typeKeys: true));
-            foreach (var i in order)
+            foreach (var i in typeOrder)
             {
                 ref readonly var entry = ref entries[i];
                 // ts_type is a key-only index (format 2): typed queries read the data from ts.
@@ -404,47 +433,39 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore, IPipelinedTimeSerie
     {
         var batch = buffers.Batch;
         var arena = buffers.Arena;
-        var newest = buffers.Newest;
+        var series = buffers.Series;
+        // Sorted outside the lock: the ts_latest puts also go in key order (id | 0x00 | type, by the ranks of the bytes).
+        var order = buffers.LatestOrder();
         long writeTicks;
         lock (_writeLock)
         {
             var latest = buffers.Latest;
-            foreach (var (series, (index, position)) in newest)
+            foreach (var number in order)
             {
-                if (!_latestPositions.TryGetValue(series, out var stored))
+                ref readonly var candidate = ref series[number];
+                var key = (candidate.Id, candidate.Type);
+                if (!_latestPositions.TryGetValue(key, out var stored))
                 {
-                    var length = SeriesKeys.WriteLatestKey(buffers.SeriesKey, series.Id, series.Type);
-                    var current = _db.Get(buffers.SeriesKey.AsSpan(0, length), _latest, _readOptions);
+                    var current = _db.Get(buffers.LatestKey(number), _latest, _readOptions);
                     stored = current is null ? Instant.Min : LatestPosition(current);
                     if (current is not null)
                     {
-                        RememberLatest(series, stored);
+                        RememberLatest(key, stored);
                     }
                 }
                 // Replaced only by a newer record, or at the same instant by a greater discriminator
                 // (equal: the same record again).
-                if (position.IsAfterOrAt(stored))
+                if (!candidate.Position.IsAfterOrAt(stored))
                 {
-                    latest.Add((series, index, position));
+                    continue;
                 }
-            }
-            // Also in key order (id | 0x00 | type): ordinal UTF-16 order is not UTF-8 byte order in every case,
-            // but the order only has to be close for the memtable to gain, and these keys are all distinct.
-            latest.Sort(static (a, b) =>
-            {
-                var byId = string.CompareOrdinal(a.Series.Id, b.Series.Id);
-                return byId != 0 ? byId : string.CompareOrdinal(a.Series.Type, b.Series.Type);
-            });
-            var key = buffers.SeriesKey.AsSpan();
-            foreach (var (series, index, position) in latest)
-            {
-                var length = SeriesKeys.WriteLatestKey(key, series.Id, series.Type);
-                ref readonly var entry = ref entries[index];
+                latest.Add(number);
+                ref readonly var entry = ref entries[candidate.Newest];
                 // ts_latest value = time | data, the data copied from the arena (not encoded again).
                 var value = buffers.LatestValue(SeriesKeys.TimeBytes + entry.ValueLength);
-                SeriesKeys.WriteTime(value, position.Ticks);
+                SeriesKeys.WriteTime(value, candidate.Position.Ticks);
                 arena.AsSpan(entry.Value, entry.ValueLength).CopyTo(value[SeriesKeys.TimeBytes..]);
-                batch.Put(key[..length], value, _latest);
+                batch.Put(buffers.LatestKey(number), value, _latest);
             }
             // The forwarding feed entries join the same batch: stored and queued for forwarding, or neither.
             var feedLast = feed is { Count: > 0 } ? RocksFeed.AddToBatch(_store, _state, batch, feed) : null;
@@ -452,9 +473,10 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore, IPipelinedTimeSerie
             _db.Write(batch, _store.WriteOptions);
             writeTicks = System.Diagnostics.Stopwatch.GetTimestamp() - writing;
             // Only after the commit: a failed write leaves the cache describing what is stored.
-            foreach (var (series, _, position) in latest)
+            foreach (var number in latest)
             {
-                RememberLatest(series, position);
+                ref readonly var written = ref series[number];
+                RememberLatest((written.Id, written.Type), written.Position);
             }
             RocksFeed.Committed(_state, feedLast);
         }
@@ -537,31 +559,6 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore, IPipelinedTimeSerie
         }
     }
 
-    /// <summary>Where a record's keys and value lie in <see cref="SaveBuffers.Arena"/>.</summary>
-    private struct ArenaEntry
-    {
-        public int SeriesKey;
-        public int SeriesKeyLength;
-        public int TypeKey;
-        public int TypeKeyLength;
-        public int Value;
-        public int ValueLength;
-    }
-
-    /// <summary>Orders record indexes by their <c>ts</c> (or <c>ts_type</c>) key bytes, then by index (a stable sort).</summary>
-    private readonly struct KeyOrder(byte[] arena, ArenaEntry[] entries, bool typeKeys) : IComparer<int>
-    {
-        public int Compare(int x, int y)
-        {
-            ref readonly var a = ref entries[x];
-            ref readonly var b = ref entries[y];
-            var order = typeKeys
-                ? arena.AsSpan(a.TypeKey, a.TypeKeyLength).SequenceCompareTo(arena.AsSpan(b.TypeKey, b.TypeKeyLength))
-                : arena.AsSpan(a.SeriesKey, a.SeriesKeyLength).SequenceCompareTo(arena.AsSpan(b.SeriesKey, b.SeriesKeyLength));
-            return order != 0 ? order : x.CompareTo(y);
-        }
-    }
-
     /// <summary>Records the stored <c>ts_latest</c> position of a series; called under the write lock.</summary>
     private void RememberLatest((string Id, string Type) series, Instant position)
     {
@@ -579,110 +576,6 @@ public sealed class RocksTimeSeriesStore : ITimeSeriesStore, IPipelinedTimeSerie
     /// </summary>
     private static Instant LatestPosition(ReadOnlySpan<byte> value) =>
         new(SeriesKeys.DecodeTime(value), RecordIdentity.Discriminator(value[SeriesKeys.TimeBytes..]));
-
-    /// <summary>Per-call state of <see cref="Save"/>, reused between calls.</summary>
-    private sealed class SaveBuffers : IDisposable
-    {
-        private const int KeptArenaBytes = 4 << 20;
-        private const int KeptEntries = 16 * 1024;
-
-        public readonly WriteBatch Batch = new();
-        public readonly byte[] SeriesKey = new byte[SeriesKeys.MaxKeyBytes];
-        public readonly Dictionary<(string Id, string Type), (int Index, Instant Position)> Newest = [];
-        public readonly List<uint> Months = [];
-        public readonly List<((string Id, string Type) Series, int Index, Instant Position)> Latest = [];
-
-        /// <summary>Keys and values of the records of one call, back to back.</summary>
-        public byte[] Arena = new byte[256 * 1024];
-        private int _used;
-        private ArenaEntry[] _entries = new ArenaEntry[1024];
-        private int[] _order = new int[1024];
-        private byte[] _latestValue = new byte[4096];
-
-        /// <summary>An array of at least <paramref name="count"/> entries.</summary>
-        public ArenaEntry[] Entries(int count)
-        {
-            if (_entries.Length < count)
-            {
-                _entries = new ArenaEntry[Math.Max(count, _entries.Length * 2)];
-            }
-            return _entries;
-        }
-
-        /// <summary>The indexes 0 .. count - 1, to be sorted.</summary>
-        public Span<int> Order(int count)
-        {
-            if (_order.Length < count)
-            {
-                _order = new int[Math.Max(count, _order.Length * 2)];
-            }
-            var order = _order.AsSpan(0, count);
-            for (var i = 0; i < order.Length; i++)
-            {
-                order[i] = i;
-            }
-            return order;
-        }
-
-        /// <summary>Room for <paramref name="bytes"/> at the end of the arena (growing it), at offset <paramref name="at"/>; see <see cref="Commit"/>.</summary>
-        public Span<byte> Reserve(int bytes, out int at)
-        {
-            if (Arena.Length - _used < bytes)
-            {
-                Array.Resize(ref Arena, Math.Max(_used + bytes, Arena.Length * 2));
-            }
-            at = _used;
-            return Arena.AsSpan(_used, bytes);
-        }
-
-        /// <summary>Keeps the first <paramref name="bytes"/> of the last <see cref="Reserve"/>.</summary>
-        public void Commit(int bytes) => _used += bytes;
-
-        /// <summary>Appends <paramref name="data"/> as UTF-8; returns its length and its offset.</summary>
-        public int AppendData(string data, out int at)
-        {
-            var max = Encoding.UTF8.GetMaxByteCount(data.Length);
-            var room = Reserve(max <= 64 * 1024 ? max : Encoding.UTF8.GetByteCount(data), out at);
-            var length = Encoding.UTF8.GetBytes(data, room);
-            Commit(length);
-            return length;
-        }
-
-        /// <summary>A buffer of exactly <paramref name="length"/> bytes for one <c>ts_latest</c> value.</summary>
-        public Span<byte> LatestValue(int length)
-        {
-            if (_latestValue.Length < length)
-            {
-                _latestValue = new byte[Math.Max(length, _latestValue.Length * 2)];
-            }
-            return _latestValue.AsSpan(0, length);
-        }
-
-        public void Reset()
-        {
-            Batch.Clear();
-            Newest.Clear();
-            Months.Clear();
-            Latest.Clear();
-            _used = 0;
-            // A rare huge call does not keep its buffers.
-            if (Arena.Length > KeptArenaBytes)
-            {
-                Arena = new byte[256 * 1024];
-            }
-            if (_entries.Length > KeptEntries)
-            {
-                _entries = new ArenaEntry[1024];
-                _order = new int[1024];
-            }
-            if (_latestValue.Length > 64 * 1024)
-            {
-                _latestValue = new byte[4096];
-            }
-        }
-
-        public void Dispose() => Batch.Dispose();
-    }
 
     private List<uint> ReadMonths()
     {

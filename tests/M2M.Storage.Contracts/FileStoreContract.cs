@@ -88,7 +88,7 @@ public abstract class FileStoreContract : IDisposable
     }
 
     [Fact]
-    public async Task Random_seeks_writes_reads_and_truncations_match_a_memory_stream()
+    public async Task Random_seeks_writes_reads_and_truncations_match_a_memory_stream_synchronously_or_not()
     {
         const int blockSize = 1024;
         var random = new Random(20260128);
@@ -118,7 +118,14 @@ public abstract class FileStoreContract : IDisposable
                     {
                         var data = Bytes(random.Next(1, 3 * blockSize), random.Next());
                         expected.Write(data);
-                        stream.Write(data);
+                        if (random.Next(2) == 0)
+                        {
+                            stream.Write(data);
+                        }
+                        else
+                        {
+                            await stream.WriteAsync(data, Ct);
+                        }
                         break;
                     }
                     case 6 or 7:
@@ -127,7 +134,10 @@ public abstract class FileStoreContract : IDisposable
                         var want = new byte[count];
                         var got = new byte[count];
                         var n = expected.Read(want);
-                        Assert.Equal(n, stream.ReadAtLeast(got, count, throwOnEndOfStream: false));
+                        var read = random.Next(2) == 0
+                            ? stream.ReadAtLeast(got, count, throwOnEndOfStream: false)
+                            : await stream.ReadAtLeastAsync(got, count, throwOnEndOfStream: false, Ct);
+                        Assert.Equal(n, read);
                         Assert.Equal(want.AsSpan(0, n).ToArray(), got.AsSpan(0, n).ToArray());
                         break;
                     }

@@ -57,6 +57,44 @@ public sealed class RocksTimeSeriesStoreTests : TimeSeriesStoreContract, IDispos
     }
 
     [Fact]
+    public async Task A_batch_whose_ids_and_types_sort_differently_in_utf16_and_utf8_stores_each_record_once_and_keeps_the_newest_latest()
+    {
+        // The save path sorts a batch by the ranks of its ids and types (by their UTF-8 bytes): ids that are prefixes
+        // of others, characters above U+FFFF (surrogates in UTF-16, sorting before U+E000..U+FFFF there but after them
+        // in UTF-8), two months, a record sent twice and two records of one instant that differ only in data.
+        var store = await CreateStoreAsync();
+        string[] ids = ["dev-1", "dev-10", "dev-1\uE000", "dev-1\U0001F600", "dev-\u00E91"];
+        // Types 1 and 3 share instants (as do 0 and 2): their order in a series is the UTF-8 one.
+        string[] types = ["t", "t\uFFFD", "ta", "t\U0001F4A1"];
+        var records = new List<TimeSeriesRecord>();
+        for (var i = 0; i < 120; i++)
+        {
+            var time = T(2026, 1 + i % 2, 1 + i % 5).AddMinutes(i % 3);
+            records.Add(R(ids[i % ids.Length], types[i / ids.Length % types.Length], time, $$"""{"n":{{i}}}"""));
+        }
+        var twin = records[7] with { Data = """{"n":"twin"}""" };
+        var batch = records.AsEnumerable().Reverse().ToList();
+        batch.Insert(3, twin);
+        batch.Add(records[7]);
+        records.Add(twin);
+
+        await store.SaveManyAsync(batch, Ct);
+
+        // Expected orders by code point (UTF-8 byte order), which the keys follow.
+        static List<TimeSeriesRecord> NewestFirst(IEnumerable<TimeSeriesRecord> records) => records.OrderByDescending(r => r, RecordIdentity.Comparer).ToList();
+        foreach (var series in records.GroupBy(r => r.Id))
+        {
+            var query = new TimeSeriesQuery(series.Key, Descending: true, Limit: 9);
+            Assert.Equal(NewestFirst(series), await ReadAllPages(store, query));
+            foreach (var type in types)
+            {
+                Assert.Equal(NewestFirst(series.Where(r => r.Type == type)), await ReadAllPages(store, query with { Type = type }));
+            }
+            Assert.Equal(Latest(series), (await store.GetLatestAsync(series.Key, Ct)).OrderBy(r => r.Type, StringComparer.Ordinal));
+        }
+    }
+
+    [Fact]
     public async Task A_commit_prepared_while_the_previous_one_is_pending_keeps_the_newest_latest_and_stores_both()
     {
         // The batch writer prepares batch n + 1 before batch n is written: the ts_latest comparison must see batch n.

@@ -105,15 +105,18 @@ export class Boundary extends Component<{ children: ComponentChildren }, { error
 }
 
 /**
- * Loads data for a component; reload() reads again; stale answers are dropped. setData() applies a live
- * change: an answer to a read that was in flight meanwhile may predate that change, so it is read again
- * (at most 3 times in a row, so that a stream of changes cannot keep the page from ever loading).
+ * Loads data for a component; reload() reads again; stale answers are dropped. update() applies a live
+ * change to the newest data, also when several changes arrive before the next render (each sees the one
+ * before it); an answer to a read that was in flight meanwhile may predate that change, so it is read
+ * again (at most 3 times in a row, so that a stream of changes cannot keep the page from ever loading).
  */
 export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]) {
   const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
   const generation = useRef(0);
   const changes = useRef(0);
   const controller = useRef<AbortController | null>(null);
+  // The newest data, ahead of the state while a render is pending.
+  const current = useRef<T | undefined>(undefined);
   const reload = useCallback(() => {
     const run = (retries: number) => {
       const mine = ++generation.current;
@@ -126,7 +129,10 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
         (data) => {
           if (mine !== generation.current) return;
           if (changes.current !== seen && retries > 0) run(retries - 1);
-          else setState({ data, loading: false });
+          else {
+            current.current = data;
+            setState({ data, loading: false });
+          }
         },
         (error) => mine === generation.current && (error as Error)?.name !== 'AbortError' && setState((s) => ({ data: s.data, error, loading: false })),
       );
@@ -141,9 +147,12 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
   return {
     ...state,
     reload,
-    setData: (data: T) => {
+    update: (change: (data: T | undefined) => T | undefined) => {
+      const next = change(current.current);
+      if (next === undefined || next === current.current) return;
+      current.current = next;
       changes.current++;
-      setState({ data, loading: false });
+      setState({ data: next, loading: false });
     },
   };
 }

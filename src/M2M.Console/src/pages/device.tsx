@@ -25,9 +25,6 @@ export function DevicePage(props: { id: string; tab: string }) {
   const latest = useLoad((signal) => get<Record<string, LatestPoint>>(`/api/devices/${id}/data/latest`, signal), [id]);
   const events: DeviceEvents = useMemo(() => new Store<(LiveEvent & { seq: number }) | null>(null), [id]);
   const [live, setLive] = useState<LiveState>('connecting');
-  // The latest values as last rendered (the live handler below outlives renders).
-  const latestRef = useMemo(() => ({ value: latest.data }), [id]);
-  latestRef.value = latest.data;
 
   useEffect(() => {
     let seq = 0;
@@ -42,13 +39,9 @@ export function DevicePage(props: { id: string; tab: string }) {
       onEvent: (e) => {
         events.value = { ...e, seq: ++seq };
         if (e.name === 'record') {
-          const current = latestRef.value ?? {};
           const type = String(e.data.type);
           const point = { time: String(e.data.time), data: e.data.data };
-          if (!current[type] || current[type].time <= point.time) {
-            latestRef.value = { ...current, [type]: point };
-            latest.setData(latestRef.value);
-          }
+          latest.update((current = {}) => (!current[type] || current[type].time <= point.time ? { ...current, [type]: point } : current));
         } else if (e.name === 'device_identified' || e.name === 'device_connected' || e.name === 'device_disconnected') {
           device.reload();
         }

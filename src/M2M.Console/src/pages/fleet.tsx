@@ -47,8 +47,8 @@ export function FleetPage() {
   const ids = useMemo(() => (rows ?? []).map((d) => d.id).sort().join(','), [rows]);
 
   // Live: lifecycle events of every device (to notice new ones), records of the devices shown.
-  const latest = useRef({ rows, setData: page.setData, data: page.data, reload: page.reload, first: cursors.length === 1 });
-  latest.current = { rows, setData: page.setData, data: page.data, reload: page.reload, first: cursors.length === 1 };
+  const latest = useRef({ update: page.update, reload: page.reload, first: cursors.length === 1 });
+  latest.current = { update: page.update, reload: page.reload, first: cursors.length === 1 };
   useEffect(() => {
     if (!page.data) return;
     let refreshTimer: ReturnType<typeof setTimeout> | undefined;
@@ -57,15 +57,17 @@ export function FleetPage() {
       refreshTimer = setTimeout(() => latest.current.reload(), 1000);
     };
     const update = (id: string, change: (d: FleetDevice) => FleetDevice) => {
-      const { data, setData } = latest.current;
-      if (!data) return false;
+      // Applied to the newest page, not the last rendered one: two events of one chunk both count.
       let found = false;
-      const items = data.items.map((d) => {
-        if (d.id !== id) return d;
-        found = true;
-        return change(d);
+      latest.current.update((data) => {
+        if (!data) return data;
+        const items = data.items.map((d) => {
+          if (d.id !== id) return d;
+          found = true;
+          return change(d);
+        });
+        return found ? { ...data, items } : data;
       });
-      if (found) setData({ ...data, items });
       return found;
     };
     const close = openLive(`/api/events${query({ events: 'all', records: true, device: ids ? ids.split(',') : undefined })}`, {
