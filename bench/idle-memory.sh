@@ -12,7 +12,10 @@
 #      same devices reconnect at once (new processes, same idents): time from the kill until every
 #      process reports all its devices identified, then the server's RSS and heap again.
 # Usage: bench/idle-memory.sh   (COUNTS="5000 15000" PROTOCOLS="m2mp alip" PER_TOOL=10000 SETTLE=10
-#        SERVER_DLL=<another build's M2M.Server.dll> NO_BUILD=1 change the scenario)
+#        SERVER_DLL=<another build's M2M.Server.dll> NO_BUILD=1 change the scenario;
+#        SERVER_ENV="DOTNET_gcServer=0 ..." is passed to the server only, e.g. to compare GC settings)
+# The RSS is also split (/proc/<pid>/smaps) into the GC's reserved range (heap objects, free space and
+# budgets), other anonymous memory (native: runtime, RocksDB, thread stacks) and mapped files.
 # Needs: dotnet, python3, dotnet-gcdump (installed into $WORK/tools from the NuGet feed when absent
 # from PATH and ~/.dotnet/tools). All traffic stays on 127.0.0.0/8. Results: JSON lines in
 # $WORK/results.jsonl, a Markdown summary on stdout, progress on stderr.
@@ -66,7 +69,7 @@ fi
 start_server() {
   M2MP_PORT=$(free_port); ALIP_PORT=$(free_port)
   mkdir -p "$WORK/data"
-  dotnet "$SERVER_DLL" --urls http://127.0.0.1:0 --M2M:DataDirectory "$WORK/data" \
+  env ${SERVER_ENV:-} dotnet "$SERVER_DLL" --urls http://127.0.0.1:0 --M2M:DataDirectory "$WORK/data" \
     --M2M:Ingest:M2mpPort "$M2MP_PORT" --M2M:Ingest:AlipPort "$ALIP_PORT" \
     --M2M:Ingest:Auth:AutoRegisterPerMinute 0 --M2M:Ingest:Auth:FailuresBeforeDelay 100000000 \
     --Logging:LogLevel:Default=Warning >"$WORK/server-$1.log" 2>&1 &
@@ -77,10 +80,35 @@ start_server() {
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
 
+# rss_split: "<gc> <native> <files>" KiB of RSS: the GC reserves one large range (256 GiB) and commits
+# its regions inside it; every other anonymous mapping is native memory; the rest are mapped files
+rss_split() {
+  python3 - "/proc/$SERVER_PID/smaps" <<'PY'
+import re, sys
+runs, cur = [], None
+for line in open(sys.argv[1]):
+    m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$", line)
+    if m:
+        start, end, name = int(m.group(1), 16), int(m.group(2), 16), m.group(3).strip()
+        anon = name == "" or name.startswith("[heap") or name.startswith("[stack") or name.startswith("[anon")
+        if name == "" and runs and runs[-1][3] and runs[-1][4] == "" and runs[-1][1] == start:
+            runs[-1][1] = end
+        else:
+            runs.append([start, end, 0, anon, name])
+        cur = runs[-1]
+    elif line.startswith("Rss:"):
+        cur[2] += int(line.split()[1])
+gc = sum(r[2] for r in runs if r[4] == "" and r[1] - r[0] >= 16 << 30)
+native = sum(r[2] for r in runs if r[3]) - gc
+print(gc, native, sum(r[2] for r in runs if not r[3]))
+PY
+}
+
 # snapshot <name>: RSS (KiB) and managed heap after a full GC (bytes, dotnet-gcdump) on one line
 snapshot() {
   local name=$1 heap rss
   rss=$(rss_kib)
+  rss_split >"$WORK/$name.split"
   "$GCDUMP" collect -p "$SERVER_PID" -o "$WORK/$name.gcdump" >"$WORK/$name.gcdump.log" 2>&1 || true
   "$GCDUMP" report "$WORK/$name.gcdump" >"$WORK/$name.gcdump.txt" 2>/dev/null || true
   heap=$(python3 - "$WORK/$name.gcdump.txt" <<'PY'
@@ -144,7 +172,8 @@ for protocol in $PROTOCOLS; do
   read -r rss heap < <(snapshot "$protocol-0")
   l=$(load_avg)
   log "$protocol: baseline (0 devices): RSS $((rss / 1024)) MiB, heap $((heap / 1048576)) MiB (load $l)"
-  json_row protocol "\"$protocol\"" stage '"idle"' target 0 identified 0 open_s 0 rss_kib "$rss" heap_bytes "$heap" load "$l"
+  read -r gc_kib native_kib file_kib <"$WORK/$protocol-0.split"
+  json_row protocol "\"$protocol\"" stage '"idle"' target 0 identified 0 open_s 0 rss_kib "$rss" heap_bytes "$heap" load "$l" gc_kib "$gc_kib" native_kib "$native_kib" file_kib "$file_kib"
   opened=0
   for n in $COUNTS; do
     t0=$(now)
@@ -157,7 +186,8 @@ for protocol in $PROTOCOLS; do
     read -r rss heap < <(snapshot "$protocol-$n")
     l=$(load_avg)
     log "$protocol: $reached of $n identified (the last $added in $open_s s); RSS $((rss / 1024)) MiB, heap $((heap / 1048576)) MiB (load $l)"
-    json_row protocol "\"$protocol\"" stage '"idle"' target "$n" identified "$reached" open_s "$open_s" rss_kib "$rss" heap_bytes "$heap" load "$l"
+    read -r gc_kib native_kib file_kib <"$WORK/$protocol-$n.split"
+    json_row protocol "\"$protocol\"" stage '"idle"' target "$n" identified "$reached" open_s "$open_s" rss_kib "$rss" heap_bytes "$heap" load "$l" gc_kib "$gc_kib" native_kib "$native_kib" file_kib "$file_kib"
   done
 
   # reconnect storm: every device drops at once and reconnects at once
@@ -194,6 +224,21 @@ for proto in dict.fromkeys(r["protocol"] for r in rows):
         dn = b["identified"] - a["identified"]
         if dn > 0:
             print(f"| {proto} | {a['identified']:,} → {b['identified']:,} (marginal) | **{(b['rss_kib'] - a['rss_kib']) / dn:.2f} KiB** | **{(b['heap_bytes'] - a['heap_bytes']) / dn / 1024:.2f} KiB** | | {b['load']} |")
+print()
+print("Where the RSS per device goes (from 0; /proc/<pid>/smaps): the GC's range holds the objects and the GC's free space and budgets; native is every other anonymous mapping (runtime, RocksDB, thread stacks).")
+print()
+print("| protocol | devices identified | RSS | GC range | of it, heap objects | GC free space and budgets | native | mapped files |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for proto in dict.fromkeys(r["protocol"] for r in rows):
+    idle = [r for r in rows if r["protocol"] == proto and r["stage"] == "idle"]
+    base = idle[0]
+    for r in idle[1:]:
+        n = r["identified"]
+        if not n or "gc_kib" not in r:
+            continue
+        k = lambda key: (r[key] - base[key]) / n
+        heap = (r["heap_bytes"] - base["heap_bytes"]) / n / 1024
+        print(f"| {proto} | {n:,} | {k('rss_kib'):.2f} KiB | {k('gc_kib'):.2f} KiB | {heap:.2f} KiB | {k('gc_kib') - heap:.2f} KiB | {k('native_kib'):.2f} KiB | {k('file_kib'):.2f} KiB |")
 print()
 print("| protocol | reconnect storm: devices | identified again | time from the drop to the last identified | per second | RSS / heap after (MiB) | load avg |")
 print("|---|---:|---:|---:|---:|---|---:|")

@@ -128,6 +128,15 @@ public sealed class IngestOptions
     /// </summary>
     public long MaxPendingOutboundBytes { get; set; } = 256 * 1024;
 
+    /// <summary>
+    /// The device listeners' socket transport: <see cref="DeviceTransport.Kestrel"/> (default) is
+    /// Kestrel's socket transport (two pipes and a send loop per connection; <see cref="MaxPendingOutboundBytes"/>
+    /// bytes may wait in its output pipe); <see cref="DeviceTransport.Lean"/> holds a connection as its
+    /// socket with a reader and a writer on it (no buffer while idle, ~1 KiB less managed memory per
+    /// connection), opt-in: in 15,000-device reconnect storms its old sessions ended late (BENCHMARKS.md).
+    /// </summary>
+    public DeviceTransport Transport { get; set; } = DeviceTransport.Kestrel;
+
     /// <summary>How long a write to a device may wait for the device to read.</summary>
     public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -148,4 +157,14 @@ public sealed class IngestOptions
 
     /// <summary>How long a barrier (<c>02 N</c> / <c>A x</c>) may wait for storage before the connection is closed unanswered.</summary>
     public TimeSpan BarrierTimeout { get; set; } = TimeSpan.FromMinutes(2);
+}
+
+/// <summary>The socket transport of the device listeners (<see cref="IngestOptions.Transport"/>).</summary>
+public enum DeviceTransport
+{
+    /// <summary>Kestrel's socket transport (input and output pipes, receive and send loops).</summary>
+    Kestrel,
+
+    /// <summary>The ingest module's own: reader and writer straight on the socket, zero-byte reads.</summary>
+    Lean,
 }

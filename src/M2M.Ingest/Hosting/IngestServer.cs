@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using M2M.Ingest.Authentication;
 using M2M.Ingest.Connections;
@@ -34,6 +35,7 @@ internal sealed class IngestServer(
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<IngestServer>();
     private KestrelServer? _server;
+    private MemoryPool<byte>? _pool;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -103,7 +105,17 @@ internal sealed class IngestServer(
         // With session threads, a read resumes a session only to post it to them (DeviceSession.RunAsync):
         // inline on the socket's receive work rather than as a thread-pool work item of its own.
         transportOptions.UnsafePreferInlineScheduling = o.SessionThreads > 0;
-        var transport = new SocketTransportFactory(Options.Create(transportOptions), new ScopelessLoggerFactory(loggerFactory));
+        IConnectionListenerFactory transport;
+        if (o.Transport == DeviceTransport.Lean)
+        {
+            // Kestrel's pool when the host has one (idle blocks are given back), else the shared one.
+            _pool = services.GetService<IMemoryPoolFactory<byte>>()?.Create(new MemoryPoolOptions()) ?? MemoryPool<byte>.Shared;
+            transport = new DeviceSocketTransportFactory(transportOptions, _pool);
+        }
+        else
+        {
+            transport = new SocketTransportFactory(Options.Create(transportOptions), new ScopelessLoggerFactory(loggerFactory));
+        }
         _server = new KestrelServer(Options.Create(kestrel), transport, new ScopelessLoggerFactory(loggerFactory));
         await _server.StartAsync(new NoHttpApplication(), cancellationToken);
 
@@ -149,6 +161,11 @@ internal sealed class IngestServer(
     {
         _server?.Dispose();
         _server = null;
+        if (_pool is not null && _pool != MemoryPool<byte>.Shared)
+        {
+            _pool.Dispose();
+        }
+        _pool = null;
         tls.Certificates?.Dispose();
         return ValueTask.CompletedTask;
     }

@@ -299,32 +299,32 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         var unflushed = Output.UnflushedBytes;
         Interlocked.Add(ref _bytesOut, unflushed);
         Volatile.Write(ref _lastOutputTick, Environment.TickCount64);
-        var flush = Output.FlushAsync(CancellationToken.None);
         FlushResult result;
-        if (flush.IsCompletedSuccessfully)
+        try
         {
-            result = flush.Result;
+            var flush = Output.FlushAsync(CancellationToken.None);
+            result = flush.IsCompletedSuccessfully ? flush.Result : await flush.AsTask().WaitAsync(Options.WriteTimeout, Closing);
         }
-        else
+        catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException)
         {
-            try
-            {
-                result = await flush.AsTask().WaitAsync(Options.WriteTimeout, Closing);
-            }
-            catch (TimeoutException)
-            {
-                IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "write_timeout"));
-                Logger.LogWarning("The device does not read ({Pending} bytes pending for {Timeout}); closing", unflushed, Options.WriteTimeout);
-                Interlocked.CompareExchange(ref _closeReason, "write timeout", null);
-                _connection.Abort(new ConnectionAbortedException("The device does not read."));
-                CancelSession();
-                return false;
-            }
-            catch (OperationCanceledException)
-            {
-                _connection.Abort(new ConnectionAbortedException("Closing."));
-                return false;
-            }
+            // The device is gone (a transport that writes straight to the socket reports it here).
+            Logger.LogDebug(e, "Connection lost while writing");
+            CancelSession();
+            return false;
+        }
+        catch (TimeoutException)
+        {
+            IngestMetrics.ProtocolErrors.Add(1, ProtocolTag, new KeyValuePair<string, object?>("kind", "write_timeout"));
+            Logger.LogWarning("The device does not read ({Pending} bytes pending for {Timeout}); closing", unflushed, Options.WriteTimeout);
+            Interlocked.CompareExchange(ref _closeReason, "write timeout", null);
+            _connection.Abort(new ConnectionAbortedException("The device does not read."));
+            CancelSession();
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            _connection.Abort(new ConnectionAbortedException("Closing."));
+            return false;
         }
         if (result.IsCompleted || result.IsCanceled)
         {
@@ -486,7 +486,19 @@ internal abstract partial class DeviceSession : IRegisteredConnection
         finally
         {
             await _connection.Transport.Input.CompleteAsync();
-            await _connection.Transport.Output.CompleteAsync();
+            try
+            {
+                // A transport that writes straight to the socket sends what is left now: bounded like any write.
+                await _connection.Transport.Output.CompleteAsync().AsTask().WaitAsync(Options.WriteTimeout);
+            }
+            catch (TimeoutException)
+            {
+                _connection.Abort(new ConnectionAbortedException("The device does not read."));
+            }
+            catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException)
+            {
+                // The device is gone.
+            }
         }
     }
 
