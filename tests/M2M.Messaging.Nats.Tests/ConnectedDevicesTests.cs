@@ -11,11 +11,8 @@ public class ConnectedDevicesTests
     [Fact]
     public async Task The_copy_holds_the_claims_made_before_and_after_it_loaded_and_forgets_released_ones()
     {
-        var prefix = NatsNode.NewPrefix();
-        await using var ingest = await NatsNode.StartBusAsync(NatsNode.Url, prefix);
-        await using var api = await NatsNode.StartBusAsync(NatsNode.Url, prefix);
-        var store = ingest.Services.GetRequiredService<IPresenceStore>();
-        var online = api.Services.GetRequiredService<IConnectedDevices>();
+        await using var processes = await PresenceProcesses.StartAsync(2);
+        var (store, online) = (processes.Store(0), processes.Get<IConnectedDevices>(1));
         var (before, after, never) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
         var ct = TestContext.Current.CancellationToken;
         await store.ClaimAsync(At(before, "a", "a:1"), ct);
@@ -35,11 +32,8 @@ public class ConnectedDevicesTests
     [Fact]
     public async Task The_devices_of_a_node_whose_lease_expired_are_not_connected_in_the_copy()
     {
-        var prefix = NatsNode.NewPrefix();
-        await using var ingest = await NatsNode.StartBusAsync(NatsNode.Url, prefix, s => s["M2M:Nats:PresenceExpiry"] = "00:00:02");
-        await using var api = await NatsNode.StartBusAsync(NatsNode.Url, prefix, s => s["M2M:Nats:PresenceExpiry"] = "00:00:02");
-        var store = ingest.Services.GetRequiredService<IPresenceStore>();
-        var online = api.Services.GetRequiredService<IConnectedDevices>();
+        await using var processes = await PresenceProcesses.StartAsync(2, expiry: "00:00:02");
+        var (store, online) = (processes.Store(0), processes.Get<IConnectedDevices>(1));
         var device = Guid.NewGuid();
         var ct = TestContext.Current.CancellationToken;
         await store.ClaimAsync(At(device, "a", "a:1"), ct);
@@ -50,8 +44,7 @@ public class ConnectedDevicesTests
         await NatsNode.EventuallyAsync(() => Task.FromResult(!online.IsConnected(device)), "the claim lapsed with the lease", TimeSpan.FromSeconds(30));
 
         // The same node name, a new run: the old claim stays dead, a new one is live.
-        await using var restarted = await NatsNode.StartBusAsync(NatsNode.Url, prefix, s => s["M2M:Nats:PresenceExpiry"] = "00:00:02");
-        var again = restarted.Services.GetRequiredService<IPresenceStore>();
+        var again = processes.Store(await processes.StartOneAsync());
         Assert.False(await again.RenewAsync("a", ct));
         await Task.Delay(TimeSpan.FromSeconds(1.5), ct);
         Assert.False(online.IsConnected(device));
