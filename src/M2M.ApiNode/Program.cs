@@ -13,6 +13,8 @@ builder.AddServiceDefaults();
 builder.AddStorage();
 builder.AddStorageBackend();
 builder.AddNatsBus();
+// The records the storage writers commit, for this node's live streams and fleet map.
+builder.AddNatsCommittedRecords();
 // The ingest module without listeners: the API's services that read this node's connection registry
 // find an empty one. Forced here (last configuration source), not only in appsettings.json: an API node
 // started from another working directory must not open device ports.

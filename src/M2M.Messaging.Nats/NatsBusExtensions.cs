@@ -46,6 +46,18 @@ public static class NatsBusExtensions
     }
 
     /// <summary>
+    /// An API node's feed of committed records: what the storage writers commit reaches this node's
+    /// live streams (<c>/api/events?records=true</c>) and fleet map (<see cref="CommittedRecordsFeed"/>).
+    /// </summary>
+    public static TBuilder AddNatsCommittedRecords<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.AddNatsConnection();
+        builder.Services.TryAddSingleton<CommittedRecordsFeed>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<CommittedRecordsFeed>());
+        return builder;
+    }
+
+    /// <summary>
     /// A storage writer: consumes the <c>storage</c> stream and commits to the registered
     /// <c>ITimeSeriesStore</c> (several writers share one durable consumer).
     /// </summary>

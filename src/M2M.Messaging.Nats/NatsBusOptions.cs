@@ -59,6 +59,13 @@ public sealed class NatsBusOptions
     /// <summary>Ingest: JetStream publishes awaiting their acknowledgement at once (the pipeline depth).</summary>
     public int PublishMaxInFlight { get; set; } = 64;
 
+    /// <summary>
+    /// Writer: publish the records of every committed storage message again on the core subject
+    /// <c>records.committed</c> (not durable), which API nodes feed to their live streams and fleet map.
+    /// Costs the writer one publish of bytes it already holds per message; off, API nodes see no live records.
+    /// </summary>
+    public bool PublishCommittedRecords { get; set; } = true;
+
     /// <summary>Writer: most records committed in one transaction.</summary>
     public int WriterBatchRecords { get; set; } = 5_000;
 

@@ -141,6 +141,10 @@ public sealed class StorageWriterService(
                 // Fire-and-forget acknowledgements: a lost one only means a harmless redelivery.
                 await msg.AckAsync(cancellationToken: cancellationToken);
             }
+            if (options.Value.PublishCommittedRecords && records.Count > 0)
+            {
+                await PublishCommittedAsync(messages, cancellationToken);
+            }
             Interlocked.Add(ref _committed, records.Count);
             NatsTelemetry.WriterRecords.Add(records.Count);
         }
@@ -197,7 +201,28 @@ public sealed class StorageWriterService(
         }
     }
 
-    private static bool IsValid(TimeSeriesRecord record)
+    /// <summary>The committed messages' bytes, as they came, on <see cref="Topics.CommittedRecords"/> (API nodes' live streams).</summary>
+    private async Task PublishCommittedAsync(List<INatsJSMsg<byte[]>> messages, CancellationToken cancellationToken)
+    {
+        var subject = nats.Names.Subject(Topics.CommittedRecords);
+        try
+        {
+            foreach (var msg in messages)
+            {
+                if (msg.Data is { Length: > 0 } data)
+                {
+                    await nats.Connection.PublishAsync(subject, data, cancellationToken: cancellationToken);
+                }
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Live views only: the records are committed and acknowledged either way.
+            logger.LogWarning(e, "Publishing committed records failed");
+        }
+    }
+
+    internal static bool IsValid(TimeSeriesRecord record)
     {
         try
         {

@@ -7,6 +7,12 @@ public static class Topics
     public const string Storage = "storage";
 
     /// <summary>
+    /// Records a storage writer has committed, as the <see cref="Storage"/> messages carried them (distributed
+    /// only; not durable): API nodes feed them to their live streams.
+    /// </summary>
+    public const string CommittedRecords = "records.committed";
+
+    /// <summary>
     /// Device events: <c>device_connected</c>, <c>device_identified</c>, <c>device_disconnected</c>,
     /// <c>setting_acknowledged</c>, <c>command_acknowledged</c>, <c>command_failed</c>, <c>new_data_type</c>, <c>new_receiver</c>.
     /// </summary>

@@ -123,6 +123,41 @@ public class ClusterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Records_committed_by_the_writer_reach_the_api_node_live_stream_and_fleet_map()
+    {
+        var ident = NewIdent();
+        await using var device = await AlipTestDevice.ConnectAsync(Cluster.IngestA.AlipPort!.Value, ident, TestContext.Current.CancellationToken);
+        Assert.True(await device.BarrierAsync(1, Wait), "identified");
+        var id = (string)(await Cluster.DeviceAsync(ident))!["id"]!;
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/events?records=true&events=none&device={id}");
+        using var response = await Cluster.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, TestContext.Current.CancellationToken);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(TestContext.Current.CancellationToken));
+        Assert.Equal("event: ready", await reader.ReadLineAsync(TestContext.Current.CancellationToken));
+
+        await device.SendAsync("D L 48.85661,2.35222,42,35");
+        Assert.True(await device.BarrierAsync(2, Wait), "the position is stored");
+
+        // Committed by the writer process, heard by the API node from the bus.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(Wait);
+        JsonObject? record = null;
+        while (record is null && await reader.ReadLineAsync(timeout.Token) is { } line)
+        {
+            if (line.StartsWith("data: ", StringComparison.Ordinal) && JsonNode.Parse(line[6..]) is JsonObject data && (string?)data["type"] == "sen:loc")
+            {
+                record = data;
+            }
+        }
+        Assert.NotNull(record);
+        Assert.Equal(id, (string?)record["device_id"]);
+        await Cluster.EventuallyAsync(async () =>
+        {
+            var page = await Cluster.Http.GetFromJsonAsync<JsonObject>($"/api/fleet/positions?q={Uri.EscapeDataString(ident)}", TestContext.Current.CancellationToken);
+            return page?["items"]?.AsArray().FirstOrDefault() is JsonObject marker && (double)marker["lat"]! == 48.85661 && (bool)marker["connected"]!;
+        }, "the device on the fleet map, online");
+    }
+
+    [Fact]
     public async Task Events_of_both_ingest_nodes_reach_the_api_node_stream()
     {
         var (identA, identB) = (NewIdent(), NewIdent());

@@ -21,7 +21,7 @@ namespace M2M.Api.Live;
 /// whose own channel is full is dropped alone. Live records are a view, not a delivery guarantee:
 /// the stored data is complete and can be re-read through <c>/api/devices/{id}/data</c>.</para>
 /// </remarks>
-public sealed class LiveRecordHub : IDisposable
+public sealed class LiveRecordHub : ICommittedRecordsListener, IDisposable
 {
     /// <summary>Batches waiting for dispatch before every subscriber is dropped.</summary>
     public const int QueuedBatches = 256;
@@ -315,6 +315,7 @@ internal static class LiveRecordsRegistration
     public static void AddLiveRecords(this IServiceCollection services)
     {
         services.AddSingleton<LiveRecordHub>();
+        services.AddSingleton<ICommittedRecordsListener>(sp => sp.GetRequiredService<LiveRecordHub>());
         var descriptor = services.LastOrDefault(d => d.ServiceType == typeof(ITimeSeriesStore) && !d.IsKeyedService);
         if (descriptor is null || descriptor.Lifetime != ServiceLifetime.Singleton)
         {
