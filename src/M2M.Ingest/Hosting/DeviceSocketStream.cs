@@ -72,18 +72,17 @@ internal sealed class DeviceSocketStream : Stream, IValueTaskSource<int>, IThrea
                 return ValueTask.FromException<int>(e is SocketException s ? ReadError(s) : e);
             }
         }
-        if (!_resumeOnThreadPool)
-        {
-            return ReadWaitedAsync(receive);
-        }
-        // Waits: the socket's completion only queues the reader's continuation (Execute).
+        // Waits: the socket's completion only queues the reader's continuation (Execute), or runs it
+        // right there when the session moves to its own threads anyway (resumeOnThreadPool off).
         _read.Reset();
         _receive = receive.ConfigureAwait(false).GetAwaiter();
-        _receive.UnsafeOnCompleted(_onReceived ??= () => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false));
+        _receive.UnsafeOnCompleted(_onReceived ??= _resumeOnThreadPool
+            ? () => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false)
+            : ((IThreadPoolWorkItem)this).Execute);
         return new ValueTask<int>(this, _read.Version);
     }
 
-    /// <summary>The end of a waited read, on the thread pool: the reader's continuation runs here.</summary>
+    /// <summary>The end of a waited read (on the thread pool, unless resumeOnThreadPool is off): the reader's continuation runs here.</summary>
     void IThreadPoolWorkItem.Execute()
     {
         var receive = _receive;
@@ -107,18 +106,6 @@ internal sealed class DeviceSocketStream : Stream, IValueTaskSource<int>, IThrea
 
     void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _read.OnCompleted(continuation, state, token, flags);
-
-    private static async ValueTask<int> ReadWaitedAsync(ValueTask<int> receive)
-    {
-        try
-        {
-            return await receive.ConfigureAwait(false);
-        }
-        catch (SocketException e)
-        {
-            throw ReadError(e);
-        }
-    }
 
     /// <summary>A lost connection is an <see cref="IOException"/> to the reader, as from a <see cref="NetworkStream"/>: the session ends quietly.</summary>
     private static IOException ReadError(SocketException e) =>
