@@ -45,7 +45,7 @@ public sealed class CrashTests(PostgresFixture fixture) : IClassFixture<Postgres
         var acknowledged = new ConcurrentBag<int>();
         var sent = 0;
 
-        await using (var server = ServerProcess.Start(fixture.ConnectionString, schema))
+        await using (var server = await ServerProcess.StartAsync(fixture.ConnectionString, schema))
         {
             await server.WaitReadyAsync();
             using var device = await server.ConnectAlipAsync();
@@ -102,7 +102,7 @@ public sealed class CrashTests(PostgresFixture fixture) : IClassFixture<Postgres
         Assert.Equal(afterCrash.Count, afterCrash.Distinct().Count());
 
         // The restarted server; the device sends again everything from the first round it has no answer for.
-        await using (var restarted = ServerProcess.Start(fixture.ConnectionString, schema))
+        await using (var restarted = await ServerProcess.StartAsync(fixture.ConnectionString, schema))
         {
             await restarted.WaitReadyAsync();
             using var device = await restarted.ConnectAlipAsync();

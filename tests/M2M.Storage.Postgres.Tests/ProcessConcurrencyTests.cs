@@ -18,10 +18,22 @@ public sealed class ProcessConcurrencyTests(PostgresFixture fixture) : IClassFix
     private async Task<(ServerProcess A, ServerProcess B, string Schema)> StartTwoAsync()
     {
         var schema = fixture.NewSchemaName();
-        var a = ServerProcess.Start(fixture.ConnectionString, schema);
-        var b = ServerProcess.Start(fixture.ConnectionString, schema);
-        await Task.WhenAll(a.WaitReadyAsync(), b.WaitReadyAsync());
-        return (a, b, schema);
+        var starting = new[] { ServerProcess.StartAsync(fixture.ConnectionString, schema), ServerProcess.StartAsync(fixture.ConnectionString, schema) };
+        try
+        {
+            var (a, b) = (await starting[0], await starting[1]);
+            await Task.WhenAll(a.WaitReadyAsync(), b.WaitReadyAsync());
+            return (a, b, schema);
+        }
+        catch
+        {
+            // Neither process may outlive a failed start.
+            foreach (var server in starting.Where(t => t.IsCompletedSuccessfully))
+            {
+                await server.Result.DisposeAsync();
+            }
+            throw;
+        }
     }
 
     private (PostgresRegistry Registry, DeviceStore Devices, DomainStore Domains) Open(string schema)

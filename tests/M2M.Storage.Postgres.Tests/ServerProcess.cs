@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
@@ -9,83 +7,43 @@ using M2M.Testing;
 namespace M2M.Storage.Postgres.Tests;
 
 /// <summary>
-/// A real <c>M2M.Server</c> process on PostgreSQL (<c>M2M:Storage:Backend=postgres</c>), on free loopback
-/// ports, with its own data directory (keys only: the data is in the database). Killed (SIGKILL) on dispose.
+/// A real <c>M2M.Server</c> process (<see cref="ChildServer"/>) on PostgreSQL (<c>M2M:Storage:Backend=postgres</c>),
+/// on free loopback ports, with its own data directory (keys only: the data is in the database). Killed (SIGKILL) on dispose.
 /// </summary>
 public sealed class ServerProcess : IAsyncDisposable
 {
     public const string AdminPassword = "admin-secret-42";
 
-    private readonly Process _process;
+    private readonly ChildServer _server;
     private readonly TempDirectory _data;
-    private readonly StringBuilder _output = new();
 
-    private ServerProcess(Process process, TempDirectory data, int httpPort, int alipPort)
+    private ServerProcess(ChildServer server, TempDirectory data)
     {
-        _process = process;
+        _server = server;
         _data = data;
-        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
-        AlipPort = alipPort;
+        Http = new HttpClient { BaseAddress = server.Http };
     }
 
     public HttpClient Http { get; }
 
-    public int AlipPort { get; }
-
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _server.HasExited;
 
     /// <summary>What the process printed (for failure messages).</summary>
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
+    public string Output => _server.LogText;
 
-    /// <summary>Starts the server; <see cref="WaitReadyAsync"/> tells when it serves.</summary>
-    public static ServerProcess Start(string connectionString, string schema = "m2m", TempDirectory? data = null)
+    /// <summary>Starts the server (its listeners bound); <see cref="WaitReadyAsync"/> tells when it serves.</summary>
+    public static async Task<ServerProcess> StartAsync(string connectionString, string schema = "m2m", TempDirectory? data = null)
     {
         data ??= new TempDirectory("m2m-pg-server");
-        var (http, m2mp, alip) = (FreePort(), FreePort(), FreePort());
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[]
-        {
-            ServerAssembly(), "--urls", $"http://127.0.0.1:{http}", "--M2M:DataDirectory", data.Path,
-            "--M2M:Ingest:M2mpPort", $"{m2mp}", "--M2M:Ingest:AlipPort", $"{alip}",
+        var server = await ChildServer.StartAsync(
+        [
+            "--urls", "http://127.0.0.1:0", "--M2M:DataDirectory", data.Path,
+            "--M2M:Ingest:M2mpPort", "0", "--M2M:Ingest:AlipPort", "0",
             "--M2M:Storage:Backend", "postgres", "--ConnectionStrings:m2mdb", connectionString, "--M2M:Storage:Postgres:Schema", schema,
             "--M2M:Admin:Password", AdminPassword, "--M2M:Api:LoginAttemptsPerAddress", "100000",
             "--Logging:LogLevel:Default", "Warning",
-        })
-        {
-            start.ArgumentList.Add(arg);
-        }
-        var process = Process.Start(start)!;
-        var server = new ServerProcess(process, data, http, alip);
-        process.OutputDataReceived += (_, e) => server.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => server.Append(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return server;
-    }
-
-    private void Append(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_output)
-            {
-                _output.AppendLine(line);
-            }
-        }
+        ]);
+        return new ServerProcess(server, data);
     }
 
     /// <summary>Waits until <c>/health</c> answers 200 (every check healthy, the schema migrated).</summary>
@@ -94,9 +52,9 @@ public sealed class ServerProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (true)
         {
-            if (_process.HasExited)
+            if (_server.HasExited)
             {
-                Assert.Fail($"The server exited with {_process.ExitCode}:\n{Output}");
+                Assert.Fail($"The server exited:\n{Output}");
             }
             try
             {
@@ -132,54 +90,18 @@ public sealed class ServerProcess : IAsyncDisposable
     public async Task<AlipClient> ConnectAlipAsync()
     {
         var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, AlipPort, TestContext.Current.CancellationToken);
+        await client.ConnectAsync(_server.Alip, TestContext.Current.CancellationToken);
         return new AlipClient(client);
     }
 
     /// <summary>The equivalent of <c>kill -9</c>: no drain, no dispose.</summary>
-    public async Task KillAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-        await _process.WaitForExitAsync(TestContext.Current.CancellationToken);
-    }
+    public Task KillAsync() => _server.KillAsync();
 
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-        _process.Dispose();
+        await _server.DisposeAsync();
         _data.Dispose();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    /// <summary>The built server beside this test's build: <c>src/M2M.Server/bin/&lt;Configuration&gt;/&lt;tfm&gt;/M2M.Server.dll</c>.</summary>
-    private static string ServerAssembly()
-    {
-        var testDirectory = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var tfm = testDirectory.Name;
-        var configuration = testDirectory.Parent!.Name;
-        var root = testDirectory;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "M2M.Aspire.sln")))
-        {
-            root = root.Parent;
-        }
-        Assert.NotNull(root);
-        var path = Path.Combine(root.FullName, "src", "M2M.Server", "bin", configuration, tfm, "M2M.Server.dll");
-        Assert.True(File.Exists(path), $"The server is not built at {path}.");
-        return path;
     }
 }
 
