@@ -1,6 +1,5 @@
 using System.Net.Http.Json;
 using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using M2M.Testing;
 
@@ -87,11 +86,11 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Connects a device over ALIP.</summary>
-    public async Task<AlipClient> ConnectAlipAsync()
+    public async Task<AlipDevice> ConnectAlipAsync()
     {
         var client = new TcpClient();
         await client.ConnectAsync(_server.Alip, TestContext.Current.CancellationToken);
-        return new AlipClient(client);
+        return new AlipDevice(client);
     }
 
     /// <summary>The equivalent of <c>kill -9</c>: no drain, no dispose.</summary>
@@ -103,65 +102,4 @@ public sealed class ServerProcess : IAsyncDisposable
         await _server.DisposeAsync();
         _data.Dispose();
     }
-}
-
-/// <summary>A device speaking ALIP lines over a real socket.</summary>
-public sealed class AlipClient(TcpClient client) : IDisposable
-{
-    private readonly NetworkStream _stream = client.GetStream();
-    private readonly byte[] _buffer = new byte[64 * 1024];
-    private int _start;
-    private int _end;
-
-    public async Task SendAsync(string text)
-    {
-        await _stream.WriteAsync(Encoding.UTF8.GetBytes(text), TestContext.Current.CancellationToken);
-        await _stream.FlushAsync(TestContext.Current.CancellationToken);
-    }
-
-    /// <summary>The next line, or <c>null</c> when the server closed the connection.</summary>
-    public async Task<string?> ReadLineAsync(TimeSpan? timeout = null)
-    {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        cts.CancelAfter(timeout ?? TimeSpan.FromSeconds(30));
-        while (true)
-        {
-            var newline = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
-            if (newline >= 0)
-            {
-                var line = Encoding.UTF8.GetString(_buffer, _start, newline - _start);
-                _start = newline + 1;
-                return line;
-            }
-            if (_start > 0)
-            {
-                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
-                _end -= _start;
-                _start = 0;
-            }
-            int n;
-            try
-            {
-                n = await _stream.ReadAsync(_buffer.AsMemory(_end), cts.Token);
-            }
-            catch (IOException)
-            {
-                return null;
-            }
-            if (n == 0)
-            {
-                return null;
-            }
-            _end += n;
-        }
-    }
-
-    /// <summary>Sends <c>ID ident</c> and returns the answer.</summary>
-    public async Task<string?> IdentifyAsync(string ident)
-    {
-        await SendAsync($"ID {ident}\n");
-        return await ReadLineAsync();
-    }
-
-    public void Dispose() => client.Dispose();
 }
