@@ -187,6 +187,10 @@ public sealed partial class PostgresRegistry
     /// against every writer, with no retry.</para>
     /// <para>A condition on a node the batch does not write runs the batch as a serializable transaction
     /// instead (retried on a serialization failure, which then reads the new values).</para>
+    /// <para>A batch whose conditions all expect a value (none expects absence: the read-modify-write of an
+    /// entity's state) is first tried as one statement (<see cref="Sql.ConditionalWrite"/>): one round trip
+    /// and one commit, the conditions' cells locked <c>FOR UPDATE</c> as above. Only when a node it writes
+    /// to is not created does it run as the transaction above (which creates it, or refuses a soft-deleted one).</para>
     /// </remarks>
     public async ValueTask<bool> TryWriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default)
     {
@@ -194,6 +198,11 @@ public sealed partial class PostgresRegistry
         if (batch.IsEmpty && batch.Conditions.Count == 0)
         {
             return true;
+        }
+        if (batch.Conditions.Count > 0 && batch.Conditions.All(c => c.Expected is not null)
+            && await PgRetry.RunAsync(ct => TryWriteInOneStatementAsync(batch, ct), cancellationToken).ConfigureAwait(false) is { } done)
+        {
+            return done;
         }
         var written = WrittenPaths(batch);
         var serializable = batch.Conditions.Any(c => !written.Contains(c.Path.Value));
@@ -209,6 +218,53 @@ public sealed partial class PostgresRegistry
             await transaction.CommitAsync(ct).ConfigureAwait(false);
             return true;
         }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The batch as one statement: whether it was written (its conditions held), or <c>null</c> when a node it
+    /// writes to is not created (nothing written: the transaction path decides).
+    /// </summary>
+    private async ValueTask<bool?> TryWriteInOneStatementAsync(RegistryBatch batch, CancellationToken cancellationToken)
+    {
+        var conditions = batch.Conditions.Distinct().ToList();
+        var (sets, deletes) = LastOperations(batch, []);
+        var now = NowMs;
+        await using var command = _db.CreateCommand(_sql.ConditionalWrite);
+        command.Parameters.Add(TextArray([.. WrittenPaths(batch)]));
+        command.Parameters.Add(TextArray([.. conditions.Select(c => c.Path.Value)]));
+        command.Parameters.Add(TextArray([.. conditions.Select(c => c.Name)]));
+        command.Parameters.Add(Utf8Array([.. conditions.Select(c => c.Expected!)]));
+        command.Parameters.Add(Bigint(now));
+        command.Parameters.Add(TextArray([.. sets.Select(o => o.Path.Value)]));
+        command.Parameters.Add(TextArray([.. sets.Select(o => o.Name)]));
+        command.Parameters.Add(Utf8Array([.. sets.Select(o => o.Value!)]));
+        command.Parameters.Add(BigintArray([.. sets.Select(o => Expiry(o.TimeToLive, now))]));
+        command.Parameters.Add(TextArray([.. deletes.Select(o => o.Path.Value)]));
+        command.Parameters.Add(TextArray([.. deletes.Select(o => o.Name)]));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var nodesCreated = reader.GetBoolean(0);
+        var conditionsHold = reader.GetBoolean(1);
+        return nodesCreated ? conditionsHold : null;
+    }
+
+    /// <summary>
+    /// The batch's operations, the last one on a cell deciding, split into writes and deletions; the
+    /// <paramref name="placeholders"/> the batch does not overwrite are deleted too.
+    /// </summary>
+    private static (List<RegistryBatch.Operation> Sets, List<RegistryBatch.Operation> Deletes) LastOperations(RegistryBatch batch, List<(string Path, string Name)> placeholders)
+    {
+        var last = new Dictionary<(string Path, string Name), RegistryBatch.Operation>();
+        foreach (var op in batch.Operations)
+        {
+            last[(op.Path.Value, op.Name)] = op;
+        }
+        var sets = last.Values.Where(o => o.Value is not null).ToList();
+        var deletes = last.Values.Where(o => o.Value is null).ToList();
+        // A placeholder that the batch does not overwrite goes (those it overwrites become the value).
+        deletes.AddRange(placeholders.Where(p => !last.TryGetValue(p, out var op) || op.Value is null)
+            .Select(p => new RegistryBatch.Operation(RegistryPath.Parse(p.Path), p.Name, null, null)));
+        return (sets, deletes);
     }
 
     private static HashSet<string> WrittenPaths(RegistryBatch batch) =>
@@ -260,16 +316,7 @@ public sealed partial class PostgresRegistry
         }
 
         // Operations apply in order: the last one on a cell decides.
-        var last = new Dictionary<(string Path, string Name), RegistryBatch.Operation>();
-        foreach (var op in batch.Operations)
-        {
-            last[(op.Path.Value, op.Name)] = op;
-        }
-        var sets = last.Values.Where(o => o.Value is not null).ToList();
-        var deletes = last.Values.Where(o => o.Value is null).ToList();
-        // A placeholder that the batch does not overwrite goes (those it overwrites become the value).
-        deletes.AddRange(placeholders.Where(p => !last.TryGetValue(p, out var op) || op.Value is null)
-            .Select(p => new RegistryBatch.Operation(RegistryPath.Parse(p.Path), p.Name, null, null)));
+        var (sets, deletes) = LastOperations(batch, placeholders);
         await using var write = new NpgsqlBatch(connection, transaction);
         if (sets.Count > 0)
         {
