@@ -418,6 +418,52 @@ public abstract class RegistryContract : IDisposable
     }
 
     [Fact]
+    public async Task A_batch_expecting_a_created_node_applies_only_while_it_is_created()
+    {
+        var device = P("/dev/7/");
+        RegistryBatch Queue(string id) => new RegistryBatch().ExpectCreated(device).SetValue(device.Child("log").Child(id), "text", id).SetValue(device.Child("queue"), id, id);
+
+        // Never created: nothing written, and no node created for it.
+        Assert.False(await Registry.TryWriteAsync(Queue("a"), Ct));
+        Assert.Equal(RegistryNodeStatus.Undefined, await Registry.GetStatusAsync(device, Ct));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Registry.WriteAsync(Queue("a"), Ct).AsTask());
+
+        await Registry.CreateAsync(device, cancellationToken: Ct);
+        Assert.True(await Registry.TryWriteAsync(Queue("b"), Ct));
+        Assert.True(await Registry.TryWriteAsync(Queue("c").Expect(device.Child("log").Child("b"), "text", "b"), Ct));
+        Assert.Equal(["b", "c"], await Registry.GetChildrenAsync(device.Child("log"), cancellationToken: Ct));
+
+        // Soft-deleted: refused as a condition (false), not as a write below a deleted node (exception).
+        await Registry.DeleteAsync(device, cancellationToken: Ct);
+        Assert.False(await Registry.TryWriteAsync(Queue("d"), Ct));
+        Assert.False(await Registry.TryWriteAsync(Queue("e").Expect(device.Child("log").Child("b"), "text", "b"), Ct));
+        Assert.Equal(RegistryNodeStatus.Undefined, await Registry.GetStatusAsync(device.Child("log").Child("d"), Ct));
+        Assert.Equal(new Dictionary<string, string> { ["b"] = "b", ["c"] = "c" }, await Registry.GetValuesAsync(device.Child("queue"), Ct));
+    }
+
+    [Fact]
+    public async Task Values_if_created_are_the_values_of_a_created_node_and_null_otherwise()
+    {
+        var node = P("/ent/1/");
+        Assert.Null(await Registry.GetValuesIfCreatedAsync(node, Ct));
+
+        await Registry.CreateAsync(node, cancellationToken: Ct);
+        Assert.Empty((await Registry.GetValuesIfCreatedAsync(node, Ct))!);
+
+        await Registry.SetValueAsync(node, "name", "one", cancellationToken: Ct);
+        await Registry.SetValueAsync(node, ".version", "2", cancellationToken: Ct);
+        await Registry.SetValueAsync(node, "token", "t", TimeSpan.FromMinutes(1), Ct);
+        Time.Advance(TimeSpan.FromMinutes(2));
+        Assert.Equal(new Dictionary<string, string> { [".version"] = "2", ["name"] = "one" }, await Registry.GetValuesIfCreatedAsync(node, Ct));
+        await Registry.SetValueAsync(RegistryPath.Root, "r", "1", cancellationToken: Ct);
+        Assert.Equal("1", (await Registry.GetValuesIfCreatedAsync(RegistryPath.Root, Ct))!["r"]);
+
+        await Registry.DeleteAsync(node, cancellationToken: Ct);
+        Assert.Null(await Registry.GetValuesIfCreatedAsync(node, Ct));
+        Assert.Null(await Registry.GetValuesIfCreatedAsync(node.Child("below"), Ct));
+    }
+
+    [Fact]
     public async Task Concurrent_read_modify_writes_conditional_on_the_value_read_lose_no_update()
     {
         var node = P("/counter/");

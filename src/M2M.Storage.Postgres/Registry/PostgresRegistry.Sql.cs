@@ -18,6 +18,9 @@ public sealed partial class PostgresRegistry
 
         public string CreatedNodes { get; } = $"SELECT path FROM {s.Nodes} WHERE path = ANY($1) AND status = 'c'";
 
+        /// <summary>How many of the nodes are created, locked against a deletion until the transaction ends.</summary>
+        public string ShareCreatedNodes { get; } = $"SELECT count(*) FROM (SELECT 1 FROM {s.Nodes} WHERE path = ANY($1) AND status = 'c' ORDER BY path FOR SHARE) AS c";
+
         public string InsertNodes { get; } =
             $"INSERT INTO {s.Nodes} (path, parent, name, status) SELECT p, pp, n, 'c' FROM unnest($1::text[], $2::text[], $3::text[]) AS u(p, pp, n) ON CONFLICT (path) DO NOTHING";
 
@@ -38,6 +41,12 @@ public sealed partial class PostgresRegistry
         public string NamedValues { get; } = $"SELECT name, value FROM {s.Values} WHERE path = $1 AND {string.Format(null, Live, "$2")} AND name = ANY($3)";
 
         public string Entries { get; } = $"SELECT name, value, expires_at FROM {s.Values} WHERE path = $1 AND {string.Format(null, Live, "$2")} ORDER BY name";
+
+        /// <summary>The node's live values when it is created: no row when it is not, one row with a null name when it has none.</summary>
+        public string CreatedEntries { get; } = $"""
+            SELECT v.name, v.value FROM {s.Nodes} n LEFT JOIN {s.Values} v ON v.path = n.path AND (v.expires_at = 0 OR v.expires_at > $2)
+            WHERE n.path = $1 AND n.status = 'c'
+            """;
 
         public string LockCell { get; } = $"SELECT value, expires_at FROM {s.Values} WHERE path = $1 AND name = $2 FOR UPDATE";
 

@@ -27,6 +27,29 @@ public sealed partial class PostgresRegistry
         return result;
     }
 
+    /// <remarks>One statement: the node's row joined with its values.</remarks>
+    public async ValueTask<IReadOnlyDictionary<string, string>?> GetValuesIfCreatedAsync(RegistryPath path, CancellationToken cancellationToken = default)
+    {
+        if (path.IsRoot)
+        {
+            return await GetValuesAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        await using var command = _db.CreateCommand(_sql.CreatedEntries);
+        command.Parameters.Add(Text(path.Value));
+        command.Parameters.Add(Bigint(NowMs));
+        SortedDictionary<string, string>? result = null;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            result ??= new SortedDictionary<string, string>(StringComparer.Ordinal);
+            if (!reader.IsDBNull(0))
+            {
+                result[reader.GetString(0)] = FromUtf8(reader.GetFieldValue<byte[]>(1))!;
+            }
+        }
+        return result;
+    }
+
     public async ValueTask<IReadOnlyDictionary<string, string>> GetValuesAsync(RegistryPath path, IEnumerable<string> names, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(names);
@@ -195,7 +218,7 @@ public sealed partial class PostgresRegistry
     public async ValueTask<bool> TryWriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        if (batch.IsEmpty && batch.Conditions.Count == 0)
+        if (batch.IsEmpty && !batch.IsConditional)
         {
             return true;
         }
@@ -230,7 +253,8 @@ public sealed partial class PostgresRegistry
         var (sets, deletes) = LastOperations(batch, []);
         var now = NowMs;
         await using var command = _db.CreateCommand(_sql.ConditionalWrite);
-        command.Parameters.Add(TextArray([.. WrittenPaths(batch)]));
+        // A node that must be created counts as one written to: when it is not, the transaction path decides.
+        command.Parameters.Add(TextArray([.. WrittenPaths(batch).Union(batch.CreatedConditions.Select(p => p.Value), StringComparer.Ordinal)]));
         command.Parameters.Add(TextArray([.. conditions.Select(c => c.Path.Value)]));
         command.Parameters.Add(TextArray([.. conditions.Select(c => c.Name)]));
         command.Parameters.Add(Utf8Array([.. conditions.Select(c => c.Expected!)]));
@@ -278,22 +302,40 @@ public sealed partial class PostgresRegistry
     {
         var now = NowMs;
         var written = WrittenPaths(batch);
-        if (written.Count > 0)
+        await using var write = new NpgsqlBatch(connection, transaction);
+        var required = batch.CreatedConditions.Select(p => p.Value).Distinct(StringComparer.Ordinal).ToArray();
+        if (written.Count > 0 || required.Length > 0)
         {
             var created = new HashSet<string>(StringComparer.Ordinal);
-            await using (var read = new NpgsqlCommand(_sql.CreatedNodes, connection, transaction))
+            // One round trip: the nodes written to that exist, and the nodes that must be created (locked).
+            await using (var read = new NpgsqlBatch(connection, transaction))
             {
-                read.Parameters.Add(TextArray([.. written]));
+                read.BatchCommands.Add(Command(_sql.CreatedNodes, TextArray([.. written])));
+                if (required.Length > 0)
+                {
+                    read.BatchCommands.Add(Command(_sql.ShareCreatedNodes, TextArray(required)));
+                }
                 await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     created.Add(reader.GetString(0));
                 }
+                if (required.Length > 0)
+                {
+                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                    await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    if (reader.GetInt64(0) != required.Length)
+                    {
+                        return false;
+                    }
+                }
             }
             foreach (var path in written.Where(p => !created.Contains(p)).Order(StringComparer.Ordinal))
             {
-                // Nodes written to are created with the batch; a soft-deleted one is not revived.
-                await EnsureLineageAsync(connection, transaction, RegistryPath.Parse(path), reviveDeleted: false, cancellationToken).ConfigureAwait(false);
+                // Nodes written to are created with the batch; a soft-deleted one is not revived. Without
+                // conditions (whose placeholders need the nodes), their insertion goes with the values' write.
+                await EnsureLineageAsync(connection, transaction, RegistryPath.Parse(path), reviveDeleted: false, cancellationToken,
+                    batch.Conditions.Count == 0 ? write : null).ConfigureAwait(false);
             }
         }
 
@@ -317,7 +359,6 @@ public sealed partial class PostgresRegistry
 
         // Operations apply in order: the last one on a cell decides.
         var (sets, deletes) = LastOperations(batch, placeholders);
-        await using var write = new NpgsqlBatch(connection, transaction);
         if (sets.Count > 0)
         {
             var command = new NpgsqlBatchCommand(_sql.UpsertValues);

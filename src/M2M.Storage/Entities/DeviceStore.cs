@@ -67,10 +67,6 @@ public sealed partial class DeviceStore : IDeviceStore
     public async ValueTask<Device?> GetAsync(Guid id, CancellationToken cancellationToken = default)
     {
         var path = EntityPaths.Device(id);
-        if (await _registry.GetStatusAsync(path, cancellationToken).ConfigureAwait(false) != RegistryNodeStatus.Created)
-        {
-            return null;
-        }
         var values = await EntityVersioning.LoadAsync(_registry, path, CurrentVersion, _steps, cancellationToken).ConfigureAwait(false);
         if (values is null || EntityValues.Text(values, "ident") is not { } ident)
         {
@@ -445,11 +441,12 @@ public sealed partial class DeviceStore : IDeviceStore
         {
             throw new ArgumentOutOfRangeException(nameof(timeToLive), "A time-to-live must be positive.");
         }
-        await EnsureExistsAsync(deviceId, cancellationToken).ConfigureAwait(false);
         var now = Now;
         var id = CommandIds.Next(now);
         var log = CommandLog(deviceId, id);
+        // The device's existence is the write's condition, not a read before it.
         var batch = new RegistryBatch()
+            .ExpectCreated(EntityPaths.Device(deviceId))
             .SetValue(log, "text", text)
             .SetValue(log, "state", nameof(CommandState.Pending))
             .SetValue(log, "created_date", EntityValues.FormatTime(now))
@@ -458,7 +455,10 @@ public sealed partial class DeviceStore : IDeviceStore
         {
             batch.SetValue(log, "expires_date", EntityValues.FormatTime(now + t));
         }
-        await _registry.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
+        if (!await _registry.TryWriteAsync(batch, cancellationToken).ConfigureAwait(false))
+        {
+            throw new EntityNotFoundException(Kind, deviceId.ToString("D"));
+        }
         return id;
     }
 
