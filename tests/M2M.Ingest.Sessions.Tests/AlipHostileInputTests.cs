@@ -1,4 +1,5 @@
 using System.Text;
+using M2M.Testing;
 
 namespace M2M.Ingest.Sessions.Tests;
 

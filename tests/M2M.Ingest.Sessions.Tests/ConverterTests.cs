@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
@@ -169,9 +167,10 @@ public sealed class ConverterTests
         }
         var ident = Idents.New();
         var acknowledged = new List<DateTimeOffset>();
-        await using (var server = await ServerProcess.StartAsync(data.Path))
+        await using (var server = await ChildServer.StartAsync(PersistenceTests.KillableServerArgs(data.Path)))
         {
-            using var client = await server.ConnectAlipAsync();
+            using var client = new TcpClient();
+            await client.ConnectAsync(server.Alip, Ct);
             var device = new AlipDevice(client);
             await device.IdentifyAsync(ident);
             await device.ExpectAsync("S GA");
@@ -191,7 +190,7 @@ public sealed class ConverterTests
                 acknowledged.AddRange(times);
             }
             await device.SendRawAsync(Encoding.ASCII.GetBytes($"D gps {Sentence(fix)}\n"));
-            server.Kill();
+            await server.KillAsync();
         }
 
         using var reopened = RocksStore.Open(Path.Combine(data.Path, "db"));
@@ -269,80 +268,5 @@ public sealed class ConverterTests
 
         public ValueTask<IReadOnlyList<ConvertedRecord>> ConvertAsync(ConverterInput input, CancellationToken cancellationToken)
             => ValueTask.FromResult<IReadOnlyList<ConvertedRecord>>([]);
-    }
-
-    /// <summary>The built server run as a child process on a data directory, to be killed with SIGKILL.</summary>
-    private sealed class ServerProcess : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly int _alipPort;
-
-        private ServerProcess(Process process, int alipPort)
-        {
-            _process = process;
-            _alipPort = alipPort;
-        }
-
-        public static Task<ServerProcess> StartAsync(string dataDirectory)
-        {
-            var (m2mpPort, alipPort, httpPort) = (FreePort(), FreePort(), FreePort());
-            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var arg in new[]
-            {
-                PersistenceTests.FindServerAssembly(), "--urls", $"http://127.0.0.1:{httpPort}", "--M2M:DataDirectory", dataDirectory,
-                "--M2M:Ingest:M2mpPort", $"{m2mpPort}", "--M2M:Ingest:AlipPort", $"{alipPort}", "--Logging:LogLevel:Default", "Warning",
-            })
-            {
-                start.ArgumentList.Add(arg);
-            }
-            var process = Process.Start(start)!;
-            process.OutputDataReceived += (_, _) => { };
-            process.ErrorDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            return Task.FromResult(new ServerProcess(process, alipPort));
-        }
-
-        public async Task<TcpClient> ConnectAlipAsync()
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (true)
-            {
-                var client = new TcpClient();
-                try
-                {
-                    await client.ConnectAsync(IPAddress.Loopback, _alipPort, Ct);
-                    return client;
-                }
-                catch (SocketException) when (DateTime.UtcNow < deadline && !_process.HasExited)
-                {
-                    client.Dispose();
-                    await Task.Delay(100, Ct);
-                }
-            }
-        }
-
-        /// <summary>SIGKILL: nothing is flushed or closed.</summary>
-        public void Kill()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Kill();
-            await _process.WaitForExitAsync(CancellationToken.None);
-            _process.Dispose();
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
     }
 }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using M2M.Storage.Rocks;
@@ -48,35 +46,14 @@ public sealed class PersistenceTests
     public async Task Nothing_answered_by_a_barrier_is_lost_when_the_server_is_killed()
     {
         using var data = new TempDirectory("m2m-kill");
-        var (m2mpPort, alipPort, httpPort) = (FreePort(), FreePort(), FreePort());
-        var serverDll = FindServerAssembly();
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[]
-        {
-            serverDll, "--urls", $"http://127.0.0.1:{httpPort}", "--M2M:DataDirectory", data.Path,
-            "--M2M:Ingest:M2mpPort", $"{m2mpPort}", "--M2M:Ingest:AlipPort", $"{alipPort}",
-            "--Logging:LogLevel:Default", "Warning",
-        })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
         var ident = Idents.New();
         var acknowledged = new List<string>();
-        using (var process = Process.Start(start)!)
+        await using (var server = await ChildServer.StartAsync(KillableServerArgs(data.Path)))
         {
-            process.OutputDataReceived += (_, _) => { };
-            process.ErrorDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
             try
             {
-                using var client = await ConnectWithRetryAsync(alipPort, process);
+                using var client = new TcpClient();
+                await client.ConnectAsync(server.Alip, Ct);
                 var device = new AlipDevice(client);
                 await device.IdentifyAsync(ident);
                 await device.ExpectAsync("S GA");
@@ -92,8 +69,7 @@ public sealed class PersistenceTests
             }
             finally
             {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync(Ct);
+                await server.KillAsync();
             }
         }
 
@@ -118,46 +94,11 @@ public sealed class PersistenceTests
         Assert.Equal(500, acknowledged.Count);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task<TcpClient> ConnectWithRetryAsync(int port, Process process)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            var client = new TcpClient();
-            try
-            {
-                await client.ConnectAsync(IPAddress.Loopback, port, Ct);
-                return client;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !process.HasExited)
-            {
-                client.Dispose();
-                await Task.Delay(100, Ct);
-            }
-        }
-    }
-
-    /// <summary>The built server next to this test's build: <c>src/M2M.Server/bin/&lt;Configuration&gt;/&lt;tfm&gt;/M2M.Server.dll</c>.</summary>
-    internal static string FindServerAssembly()
-    {
-        var testDirectory = new DirectoryInfo(AppContext.BaseDirectory);
-        var tfm = testDirectory.Name;
-        var configuration = testDirectory.Parent!.Name;
-        var root = testDirectory;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "M2M.Aspire.sln")))
-        {
-            root = root.Parent;
-        }
-        Assert.NotNull(root);
-        var path = Path.Combine(root.FullName, "src", "M2M.Server", "bin", configuration, tfm, "M2M.Server.dll");
-        Assert.True(File.Exists(path), $"The server is not built at {path}.");
-        return path;
-    }
+    /// <summary>The command line of a server that a test kills: free ports, its data directory, warnings only.</summary>
+    internal static string[] KillableServerArgs(string dataDirectory) =>
+    [
+        "--urls", "http://127.0.0.1:0", "--M2M:DataDirectory", dataDirectory,
+        "--M2M:Ingest:M2mpPort", "0", "--M2M:Ingest:AlipPort", "0",
+        "--Logging:LogLevel:Default", "Warning",
+    ];
 }

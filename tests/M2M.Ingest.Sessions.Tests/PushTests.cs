@@ -1,5 +1,6 @@
 using M2M.Messaging;
 using M2M.Storage.Entities;
+using M2M.Testing;
 
 namespace M2M.Ingest.Sessions.Tests;
 

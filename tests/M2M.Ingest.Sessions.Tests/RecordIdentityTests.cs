@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using M2M.Testing;
 
 namespace M2M.Ingest.Sessions.Tests;
 

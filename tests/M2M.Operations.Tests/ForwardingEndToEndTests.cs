@@ -113,7 +113,7 @@ public sealed class ForwardingEndToEndTests
             }
             ident = device.Ident;
             // Every barrier above was answered: 400 records are acknowledged. No shutdown code runs now.
-            server.Kill();
+            await server.KillAsync();
         }
 
         await using (var server = await ChildServer.StartAsync(data.Path))

@@ -1,11 +1,7 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using M2M.Ingest.Hosting;
 using M2M.Server;
 using Microsoft.AspNetCore.Builder;
@@ -78,105 +74,26 @@ public sealed class InProcessServer : IStartedServer
     }
 }
 
-/// <summary>The server executable as a child process, so a test can kill it with SIGKILL.</summary>
-public sealed partial class ChildServer : IStartedServer
+/// <summary>The server executable as a child process (<see cref="M2M.Testing.ChildServer"/>), so a test can kill it with SIGKILL.</summary>
+public sealed class ChildServer : IStartedServer
 {
-    private readonly Process _process;
-    private readonly ConcurrentQueue<string> _log = new();
-    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _httpPort;
-    private int _alipPort;
+    private readonly M2M.Testing.ChildServer _server;
 
-    private ChildServer(Process process) => _process = process;
+    private ChildServer(M2M.Testing.ChildServer server) => _server = server;
 
-    public Uri Http => new($"http://127.0.0.1:{_httpPort}");
+    public Uri Http => _server.Http;
 
-    public IPEndPoint Alip => new(IPAddress.Loopback, _alipPort);
+    public IPEndPoint Alip => _server.Alip;
 
-    public string Log => string.Join('\n', _log);
+    public string Log => _server.LogText;
 
-    public static async Task<ChildServer> StartAsync(string dataDirectory, params string[] extra)
-    {
-        var host = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "M2M.Server.exe" : "M2M.Server");
-        Assert.True(File.Exists(host), $"The server app host is not built at {host}.");
-        var start = new ProcessStartInfo(host)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = dataDirectory,
-        };
-        foreach (var arg in ServerArgs.For(dataDirectory, ["--Logging:Console:FormatterOptions:SingleLine", "true", .. extra]))
-        {
-            start.ArgumentList.Add(arg);
-        }
-        var process = Process.Start(start) ?? throw new InvalidOperationException("The server did not start.");
-        var server = new ChildServer(process);
-        process.OutputDataReceived += (_, e) => server.OnLine(e.Data);
-        process.ErrorDataReceived += (_, e) => server.OnLine(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            await server._ready.Task.WaitAsync(TimeSpan.FromSeconds(120), TestContext.Current.CancellationToken);
-        }
-        catch (TimeoutException)
-        {
-            await server.DisposeAsync();
-            Assert.Fail($"The server did not report its listeners:\n{server.Log}");
-        }
-        if (server._httpPort == 0 || server._alipPort == 0)
-        {
-            await server.DisposeAsync();
-            Assert.Fail($"The server exited at start:\n{server.Log}");
-        }
-        return server;
-    }
+    public static async Task<ChildServer> StartAsync(string dataDirectory, params string[] extra) =>
+        new(await M2M.Testing.ChildServer.StartAsync(ServerArgs.For(dataDirectory, extra), dataDirectory));
 
     /// <summary>SIGKILL: no shutdown code runs.</summary>
-    public void Kill()
-    {
-        _process.Kill(entireProcessTree: true);
-        _process.WaitForExit();
-    }
+    public Task KillAsync() => _server.KillAsync();
 
-    private void OnLine(string? line)
-    {
-        if (line is null)
-        {
-            _ready.TrySetResult();
-            return;
-        }
-        _log.Enqueue(line);
-        if (HttpListening().Match(line) is { Success: true } http)
-        {
-            _httpPort = int.Parse(http.Groups[1].Value, CultureInfo.InvariantCulture);
-        }
-        else if (DeviceListeners().Match(line) is { Success: true } devices)
-        {
-            _alipPort = int.Parse(devices.Groups[2].Value, CultureInfo.InvariantCulture);
-        }
-        if (_httpPort != 0 && _alipPort != 0)
-        {
-            _ready.TrySetResult();
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync(CancellationToken.None);
-        }
-        _process.Dispose();
-    }
-
-    [GeneratedRegex(@"Now listening on: http://127\.0\.0\.1:(\d+)")]
-    private static partial Regex HttpListening();
-
-    [GeneratedRegex(@"Device listeners: M2MP on \S*:(\d+), ALIP on \S*:(\d+)")]
-    private static partial Regex DeviceListeners();
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 }
 
 /// <summary>An HTTP client signed in to a started server.</summary>

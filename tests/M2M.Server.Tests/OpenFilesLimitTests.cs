@@ -42,7 +42,7 @@ public sealed class OpenFilesLimitTests
         }
     }
 
-    private static async Task FloodAsync(ServerProcess server, HttpClient http, CancellationToken ct)
+    private static async Task FloodAsync(ChildServer server, HttpClient http, CancellationToken ct)
     {
 
         await using var device = await LineDevice.IdentifiedAsync(server.Alip, "imei:990000000001");

@@ -18,10 +18,22 @@ public sealed class ProcessConcurrencyTests(PostgresFixture fixture) : IClassFix
     private async Task<(ServerProcess A, ServerProcess B, string Schema)> StartTwoAsync()
     {
         var schema = fixture.NewSchemaName();
-        var a = ServerProcess.Start(fixture.ConnectionString, schema);
-        var b = ServerProcess.Start(fixture.ConnectionString, schema);
-        await Task.WhenAll(a.WaitReadyAsync(), b.WaitReadyAsync());
-        return (a, b, schema);
+        var starting = new[] { ServerProcess.StartAsync(fixture.ConnectionString, schema), ServerProcess.StartAsync(fixture.ConnectionString, schema) };
+        try
+        {
+            var (a, b) = (await starting[0], await starting[1]);
+            await Task.WhenAll(a.WaitReadyAsync(), b.WaitReadyAsync());
+            return (a, b, schema);
+        }
+        catch
+        {
+            // Neither process may outlive a failed start.
+            foreach (var server in starting.Where(t => t.IsCompletedSuccessfully))
+            {
+                await server.Result.DisposeAsync();
+            }
+            throw;
+        }
     }
 
     private (PostgresRegistry Registry, DeviceStore Devices, DomainStore Domains) Open(string schema)
@@ -57,11 +69,10 @@ public sealed class ProcessConcurrencyTests(PostgresFixture fixture) : IClassFix
         for (var round = 0; round < 8; round++)
         {
             var ident = $"imei:{round}{Guid.NewGuid():N}"[..25];
-            using var onA = await a.ConnectAlipAsync();
-            using var onB = await b.ConnectAlipAsync();
-            var answers = await Task.WhenAll(onA.IdentifyAsync(ident), onB.IdentifyAsync(ident));
-
-            Assert.Equal(["ID 1", "ID 1"], answers);
+            await using var onA = await a.ConnectAlipAsync();
+            await using var onB = await b.ConnectAlipAsync();
+            // Each asserts its answer ID 1.
+            await Task.WhenAll(onA.IdentifyAsync(ident), onB.IdentifyAsync(ident));
             var device = Assert.Single(await DevicesWithIdentAsync(registry, ident));
             Assert.Equal((await devices.GetByIdentAsync(ident, Ct))!.Id, device);
         }

@@ -1,7 +1,8 @@
 using System.Net.Sockets;
 using System.Text;
+using Xunit;
 
-namespace M2M.Ingest.Sessions.Tests;
+namespace M2M.Testing;
 
 /// <summary>A scripted ALIP device over a real socket.</summary>
 public sealed class AlipDevice : IAsyncDisposable
@@ -21,6 +22,9 @@ public sealed class AlipDevice : IAsyncDisposable
     }
 
     public Task SendAsync(string line) => SendRawAsync(Encoding.UTF8.GetBytes(line + "\n"));
+
+    /// <summary>Sends <paramref name="text"/> as it is (lines with their newlines).</summary>
+    public Task SendTextAsync(string text) => SendRawAsync(Encoding.UTF8.GetBytes(text));
 
     public async Task SendRawAsync(byte[] bytes)
     {
