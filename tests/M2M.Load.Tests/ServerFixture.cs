@@ -73,7 +73,7 @@ public sealed class ServerFixture : IAsyncLifetime
         var first = Interlocked.Add(ref _nextIdent, count) - count;
         return Enumerable.Range(first, count)
             .Select(i => alip(i - first)
-                ? (SimulatedDevice)new AlipDevice(DevicePlan.Ident("imei:77", i), i, plan)
+                ? (SimulatedDevice)new M2M.Load.Simulation.AlipDevice(DevicePlan.Ident("imei:77", i), i, plan)
                 : new M2mpDevice(DevicePlan.Ident("imei:77", i), i, plan))
             .ToList();
     }
