@@ -25,6 +25,9 @@
 #                                              commit from `git archive` under /tmp)
 #   VARIANT_<v>_ENV="DOTNET_gcServer=0 …"     (environment of that server only: GC settings…)
 #   VARIANT_<v>_ARGS="--M2M:Key value …"      (server options, after SERVER_ARGS)
+#   VARIANT_<v>_LOAD_NICE=19                  (the half-rate load tool of that variant under `nice -n`, as if
+#                                              the devices were elsewhere: it takes only the cores the server
+#                                              leaves; default LOAD_NICE, 0 = not niced)
 # Rows and medians are then per variant.
 # Needs: dotnet, python3, psql (for PostgreSQL). All traffic stays on 127.0.0.1. Raw JSON in $WORK (kept).
 set -euo pipefail
@@ -44,6 +47,7 @@ MAX_DURATION=${MAX_DURATION:-10s}
 SETTLE=${SETTLE:-15}
 SERVER_ARGS=${SERVER_ARGS:-}
 VARIANTS=${VARIANTS:-}
+LOAD_NICE=${LOAD_NICE:-0}
 COUNTERS_TOOL=$(command -v dotnet-counters || echo "$HOME/.dotnet/tools/dotnet-counters")
 [[ -x $COUNTERS_TOOL ]] && COUNTERS=${COUNTERS:-1} || COUNTERS=0
 # gauges, not the System.Runtime meter's instruments (dotnet-counters shows its up-down counters as rates per second)
@@ -99,6 +103,7 @@ fi
 variant_dll() { local n="VARIANT_${1}_DLL"; [[ -n $1 && -n ${!n:-} ]] && echo "${!n}" || echo "$SERVER_DLL"; }
 variant_env() { local n="VARIANT_${1}_ENV"; [[ -n $1 ]] && echo "${!n:-}" || true; }
 variant_args() { local n="VARIANT_${1}_ARGS"; [[ -n $1 ]] && echo "${!n:-}" || true; }
+variant_load_nice() { local n="VARIANT_${1}_LOAD_NICE"; [[ -n $1 && -n ${!n:-} ]] && echo "${!n}" || echo "$LOAD_NICE"; }
 
 start_server() { # start_server <backend> [variant] [keep: reuse the database]
   HTTP_PORT=$(free_port); M2MP_PORT=$(free_port); ALIP_PORT=$(free_port)
@@ -134,7 +139,9 @@ start_server() { # start_server <backend> [variant] [keep: reuse the database]
 # load <name> <history seconds> <duration> [extra load args]: a load run into $WORK/<name>.json
 load() {
   local name=$1 history=$2 duration=$3; shift 3
-  "$LOAD" load --devices "$DEVICES" --barrier-every 100 --history "${history}s" --spacing "${SPACING}s" --duration "$duration" \
+  local nice=()
+  [[ ${LOAD_NICE_NOW:-0} != 0 ]] && nice=(nice -n "$LOAD_NICE_NOW")
+  "${nice[@]}" "$LOAD" load --devices "$DEVICES" --barrier-every 100 --history "${history}s" --spacing "${SPACING}s" --duration "$duration" \
     --m2mp-port "$M2MP_PORT" --alip-port "$ALIP_PORT" --server-pid "$SERVER_PID" --quiet --json "$@" >"$WORK/$name.json" 2>"$WORK/$name.log"
 }
 # the next chunk's history: this chunk's window (twice the mean records per device and type, so that
@@ -259,7 +266,7 @@ for backend in $BACKENDS; do
       log "$backend round $r idle: $(tail -1 "$WORK/rows.jsonl")"
       # the load outlasts the query run: discovery, warm-up and the measurement, plus margins
       load_s=$(( $(seconds "$QUERY_DURATION") + 25 + (COUNTERS == 1 ? 30 : 0) ))
-      load "$tag-half-$r" "$HISTORY" "${load_s}s" --rate "$HALF" &
+      LOAD_NICE_NOW=$(variant_load_nice "$v") load "$tag-half-$r" "$HISTORY" "${load_s}s" --rate "$HALF" &
       LOAD_PID=$!
       sleep 5
       query "$tag-busy-$r"
@@ -277,7 +284,7 @@ for backend in $BACKENDS; do
 done
 
 echo "m2m-load query --devices $DEVICES --duration $QUERY_DURATION --warmup 5s --concurrency $CONCURRENCY --rate $QUERY_RATE (page: --page-size 1000 --order desc)"
-[[ -n $VARIANTS ]] && for v in $VARIANTS; do echo "variant $v: dll $(variant_dll "$v"), env '$(variant_env "$v")', args '$(variant_args "$v")'"; done
+[[ -n $VARIANTS ]] && for v in $VARIANTS; do echo "variant $v: dll $(variant_dll "$v"), env '$(variant_env "$v")', args '$(variant_args "$v")', load tool nice $(variant_load_nice "$v")"; done
 python3 - "$WORK/rows.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

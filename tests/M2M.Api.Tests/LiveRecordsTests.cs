@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using M2M.Api.Live;
 using M2M.Storage.TimeSeries;
+using Microsoft.Extensions.DependencyInjection;
 using static M2M.Api.Tests.Http;
 
 namespace M2M.Api.Tests;
@@ -199,5 +200,19 @@ public class LiveRecordsTests(ApiFixture fixture)
         // Once nobody listens the committing side does nothing at all.
         hub.Stored(batch);
         Assert.Equal(0, hub.Subscribers);
+    }
+
+    [Fact]
+    public async Task The_hub_registered_as_itself_and_as_the_commit_listener_shuts_down_without_error()
+    {
+        var services = new ServiceCollection();
+        services.AddLiveRecords();
+        var provider = services.BuildServiceProvider();
+        var hub = provider.GetRequiredService<LiveRecordHub>();
+        Assert.Same(hub, provider.GetRequiredService<ICommittedRecordsListener>());
+
+        // The container disposes the one hub once per registration that handed it out.
+        await provider.DisposeAsync();
+        hub.Dispose();
     }
 }

@@ -124,4 +124,39 @@ public class FaultTests
         // A's presence lease expired with it: the stayer, claimed on A only, is not shown connected any more.
         await Cluster.EventuallyAsync(async () => (bool?)(await cluster.DeviceAsync(stayer))?["connected"] == false, "the stayer shown disconnected once A's lease expired");
     }
+
+    [Fact]
+    public async Task Every_role_stops_cleanly_on_sigterm_also_after_nats_is_gone()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var ident = $"imei:{Random.Shared.NextInt64(10_000_000_000, 99_999_999_999)}";
+        await using (var device = await AlipTestDevice.ConnectAsync(cluster.IngestA.AlipPort!.Value, ident, TestContext.Current.CancellationToken))
+        {
+            await device.SendRecordsAsync([DateTimeOffset.UtcNow.AddMinutes(-1).ToUnixTimeSeconds()]);
+            Assert.True(await device.BarrierAsync(1, TimeSpan.FromSeconds(30)));
+        }
+        await Cluster.EventuallyAsync(async () => (await cluster.RecordsAsync(ident, "sen:temp")).Count == 1, "the record stored");
+
+        // With the bus up: an ingest node and a writer, as a rolling update stops them.
+        foreach (var node in new[] { cluster.IngestB, cluster.Writer })
+        {
+            var code = await node.StopAsync(TimeSpan.FromSeconds(60));
+            AssertStoppedCleanly(node, code);
+        }
+        // With the bus gone first (its server stopped before the nodes, as at the end of a whole run).
+        await cluster.Nats.KillAsync();
+        foreach (var node in new[] { cluster.Api, cluster.IngestA })
+        {
+            var code = await node.StopAsync(TimeSpan.FromSeconds(60));
+            AssertStoppedCleanly(node, code);
+        }
+    }
+
+    private static void AssertStoppedCleanly(NodeProcess node, int exitCode)
+    {
+        var log = node.LogTail;
+        Assert.True(exitCode == 0, $"{node.Name} exited with {exitCode}:\n{log}");
+        Assert.DoesNotContain("Unhandled exception", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("ObjectDisposedException", log, StringComparison.Ordinal);
+    }
 }

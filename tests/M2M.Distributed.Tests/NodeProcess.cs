@@ -119,6 +119,30 @@ public sealed class NodeProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// kill -TERM, as an orchestrator stops a role: the host shuts down gracefully. Returns the exit code
+    /// once the process has ended (fails the test if it does not end within <paramref name="timeout"/>).
+    /// </summary>
+    public async Task<int> StopAsync(TimeSpan timeout)
+    {
+        var process = _process ?? throw new InvalidOperationException($"{Name} was not started.");
+        if (!process.HasExited)
+        {
+            using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", process.Id.ToString(CultureInfo.InvariantCulture) } })!;
+            await kill.WaitForExitAsync();
+        }
+        using var wait = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(wait.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"{Name} did not stop within {timeout} of SIGTERM:\n{LogTail}");
+        }
+        return process.ExitCode;
+    }
+
     /// <summary>kill -9: nothing is flushed, acknowledged or closed politely.</summary>
     public async Task KillAsync()
     {

@@ -311,6 +311,114 @@ public abstract class DeviceStoreContract : EntityContract
         Assert.Equal(CommandState.Acknowledged, (await Devices.GetCommandAsync(device.Id, acked, Ct))!.State);
     }
 
+    private static RegistryPath CommandLog(Guid deviceId, string commandId) => EntityPaths.Device(deviceId).Child("commands-log").Child(commandId);
+
+    [Fact]
+    public async Task A_command_acknowledged_between_reading_it_and_marking_it_sent_stays_acknowledged()
+    {
+        var device = await NewDeviceAsync();
+        var id = await Devices.AddCommandAsync(device.Id, "reboot", cancellationToken: Ct);
+        // Another node sharing the storage: the device's acknowledgement lands after it read the command.
+        var registry = new InterleavingRegistry(Registry)
+        {
+            When = path => path == CommandLog(device.Id, id),
+            Then = async () => Assert.True(await Devices.AckCommandAsync(device.Id, id, "done", Ct)),
+        };
+        var node = new DeviceStore(registry, Stores.Domains, Time);
+
+        Assert.False(await node.MarkCommandSentAsync(device.Id, id, Ct));
+
+        Assert.True(registry.Fired);
+        var command = (await Devices.GetCommandAsync(device.Id, id, Ct))!;
+        Assert.Equal((CommandState.Acknowledged, "done"), (command.State, command.Response));
+        Assert.Empty(await Devices.GetPendingCommandsAsync(device.Id, Ct));
+    }
+
+    [Fact]
+    public async Task Of_two_racing_acknowledgements_of_one_command_exactly_one_succeeds()
+    {
+        var device = await NewDeviceAsync();
+        var id = await Devices.AddCommandAsync(device.Id, "reboot", cancellationToken: Ct);
+        Assert.True(await Devices.MarkCommandSentAsync(device.Id, id, Ct));
+        bool? second = null;
+        // The second acknowledgement lands between the first one's read of the command (if it reads it) and its write.
+        var registry = new InterleavingRegistry(Registry)
+        {
+            When = path => path == CommandLog(device.Id, id),
+            Then = async () => second = await Devices.AckCommandAsync(device.Id, id, "second", Ct),
+        };
+        var node = new DeviceStore(registry, Stores.Domains, Time);
+
+        var first = await node.AckCommandAsync(device.Id, id, "first", Ct);
+        second ??= await Devices.AckCommandAsync(device.Id, id, "second", Ct);
+
+        Assert.Equal(1, new[] { first, second.Value }.Count(acked => acked));
+        var command = (await Devices.GetCommandAsync(device.Id, id, Ct))!;
+        Assert.Equal((CommandState.Acknowledged, first ? "first" : "second"), (command.State, command.Response));
+    }
+
+    [Fact]
+    public async Task Marking_sent_a_command_as_read_answers_as_marking_it_by_id()
+    {
+        var device = await NewDeviceAsync();
+        var plain = await Devices.AddCommandAsync(device.Id, "a", cancellationToken: Ct);
+        var acked = await Devices.AddCommandAsync(device.Id, "b", cancellationToken: Ct);
+        var shortLived = await Devices.AddCommandAsync(device.Id, "c", TimeSpan.FromMinutes(1), Ct);
+        var read = (await Devices.GetPendingCommandsAsync(device.Id, Ct)).ToDictionary(c => c.Id);
+        Assert.True(await Devices.AckCommandAsync(device.Id, acked, "early", Ct));
+
+        Time.Advance(TimeSpan.FromMinutes(2));
+        Assert.True(await Devices.MarkCommandSentAsync(device.Id, read[plain], Ct));
+        Assert.False(await Devices.MarkCommandSentAsync(device.Id, read[acked], Ct));
+        Assert.False(await Devices.MarkCommandSentAsync(device.Id, read[shortLived], Ct));
+
+        var sent = (await Devices.GetCommandAsync(device.Id, plain, Ct))!;
+        Assert.Equal((CommandState.Sent, Time.GetUtcNow()), (sent.State, sent.SentAt));
+        var stillAcked = (await Devices.GetCommandAsync(device.Id, acked, Ct))!;
+        Assert.Equal((CommandState.Acknowledged, "early", (DateTimeOffset?)null), (stillAcked.State, stillAcked.Response, stillAcked.SentAt));
+        Assert.Equal(CommandState.Expired, (await Devices.GetCommandAsync(device.Id, shortLived, Ct))!.State);
+        Assert.Equal([plain], (await Devices.GetPendingCommandsAsync(device.Id, Ct)).Select(c => c.Id));
+    }
+
+    [Fact]
+    public async Task Marking_sent_or_acknowledging_a_command_of_a_deleted_device_is_entity_not_found()
+    {
+        var device = await NewDeviceAsync();
+        var pending = await Devices.AddCommandAsync(device.Id, "a", cancellationToken: Ct);
+        var sent = await Devices.AddCommandAsync(device.Id, "b", cancellationToken: Ct);
+        var read = (await Devices.GetPendingCommandsAsync(device.Id, Ct)).ToDictionary(c => c.Id);
+        Assert.True(await Devices.MarkCommandSentAsync(device.Id, read[sent], Ct));
+
+        Assert.True(await Devices.DeleteAsync(device.Id, Ct));
+
+        await Assert.ThrowsAsync<EntityNotFoundException>(() => Devices.MarkCommandSentAsync(device.Id, read[pending], Ct).AsTask());
+        await Assert.ThrowsAsync<EntityNotFoundException>(() => Devices.MarkCommandSentAsync(device.Id, pending, Ct).AsTask());
+        await Assert.ThrowsAsync<EntityNotFoundException>(() => Devices.AckCommandAsync(device.Id, sent, "late", Ct).AsTask());
+        await Assert.ThrowsAsync<EntityNotFoundException>(() => Devices.AckCommandAsync(Guid.NewGuid(), sent, "late", Ct).AsTask());
+        await Assert.ThrowsAsync<EntityNotFoundException>(() => Devices.FailCommandAsync(device.Id, pending, "gone", Ct).AsTask());
+    }
+
+    [Fact]
+    public async Task An_acknowledgement_sent_again_or_of_a_command_never_marked_sent_is_answered_from_the_stored_state()
+    {
+        var device = await NewDeviceAsync();
+        var unsent = await Devices.AddCommandAsync(device.Id, "a", cancellationToken: Ct);
+        var sent = await Devices.AddCommandAsync(device.Id, "b", cancellationToken: Ct);
+        Assert.True(await Devices.MarkCommandSentAsync(device.Id, sent, Ct));
+
+        // A device may answer before its node recorded the command sent.
+        Assert.True(await Devices.AckCommandAsync(device.Id, unsent, "quick", Ct));
+        Assert.True(await Devices.AckCommandAsync(device.Id, sent, "first", Ct));
+        // The same acknowledgement again (a device resending after a reconnect): refused, the first response kept.
+        Assert.False(await Devices.AckCommandAsync(device.Id, sent, "again", Ct));
+        Assert.False(await Devices.AckCommandAsync(device.Id, unsent, "again", Ct));
+        Assert.False(await Devices.MarkCommandSentAsync(device.Id, unsent, Ct));
+
+        Assert.Equal((CommandState.Acknowledged, "quick"), ((await Devices.GetCommandAsync(device.Id, unsent, Ct))!.State, (await Devices.GetCommandAsync(device.Id, unsent, Ct))!.Response));
+        Assert.Equal((CommandState.Acknowledged, "first"), ((await Devices.GetCommandAsync(device.Id, sent, Ct))!.State, (await Devices.GetCommandAsync(device.Id, sent, Ct))!.Response));
+        Assert.Empty(await Devices.GetPendingCommandsAsync(device.Id, Ct));
+    }
+
     [Fact]
     public async Task The_protocol_of_a_device_is_recorded_and_only_known_protocols_are_accepted()
     {

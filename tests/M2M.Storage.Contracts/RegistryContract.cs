@@ -369,6 +369,130 @@ public abstract class RegistryContract : IDisposable
     }
 
     [Fact]
+    public async Task A_conditional_batch_applies_whole_only_when_every_expected_value_is_live_and_equal()
+    {
+        var state = P("/cmd/log/1/");
+        var queue = P("/cmd/queue/");
+        await Registry.WriteAsync(new RegistryBatch()
+            .SetValue(state, "state", "Sent")
+            .SetValue(queue, "1", "reboot")
+            .SetValue(P("/cmd/flag/"), "on", "yes", TimeSpan.FromMinutes(1)), Ct);
+        RegistryBatch Ack(string expected) => new RegistryBatch()
+            .Expect(state, "state", expected)
+            .SetValue(state, "state", "Acknowledged")
+            .SetValue(P("/cmd/response/"), "1", "ok")
+            .DeleteValue(queue, "1");
+
+        Assert.False(await Registry.TryWriteAsync(Ack("Pending"), Ct));
+        Assert.False(await Registry.TryWriteAsync(Ack("Sent").Expect(P("/cmd/other/"), "x", "1"), Ct));
+        Assert.False(await Registry.TryWriteAsync(Ack("Sent").Expect(state, "state", "Pending"), Ct));
+        Assert.Equal("Sent", await Registry.GetValueAsync(state, "state", Ct));
+        Assert.Equal("reboot", await Registry.GetValueAsync(queue, "1", Ct));
+        Assert.Equal(RegistryNodeStatus.Undefined, await Registry.GetStatusAsync(P("/cmd/response/"), Ct));
+
+        // A condition on a node the batch does not write, the same one twice; the node written to is created with it.
+        Assert.True(await Registry.TryWriteAsync(Ack("Sent").Expect(P("/cmd/flag/"), "on", "yes").Expect(state, "state", "Sent"), Ct));
+        Assert.Equal("Acknowledged", await Registry.GetValueAsync(state, "state", Ct));
+        Assert.Equal("ok", await Registry.GetValueAsync(P("/cmd/response/"), "1", Ct));
+        Assert.Null(await Registry.GetValueAsync(queue, "1", Ct));
+        Assert.Equal(RegistryNodeStatus.Created, await Registry.GetStatusAsync(P("/cmd/response/"), Ct));
+        Assert.False(await Registry.TryWriteAsync(Ack("Sent"), Ct));
+
+        // An expired value is absent: it never matches the value it had.
+        Time.Advance(TimeSpan.FromMinutes(2));
+        Assert.False(await Registry.TryWriteAsync(new RegistryBatch().Expect(P("/cmd/flag/"), "on", "yes").SetValue(state, "state", "x"), Ct));
+        Assert.Equal("Acknowledged", await Registry.GetValueAsync(state, "state", Ct));
+    }
+
+    [Fact]
+    public async Task A_conditional_batch_below_a_soft_deleted_node_is_refused_even_when_its_conditions_hold()
+    {
+        var state = P("/dev/1/log/a/");
+        await Registry.SetValueAsync(state, "state", "Sent", cancellationToken: Ct);
+        await Registry.DeleteAsync(P("/dev/1/"), cancellationToken: Ct);
+
+        await Assert.ThrowsAsync<RegistryNodeNotFoundException>(() => Registry.TryWriteAsync(new RegistryBatch()
+            .Expect(state, "state", "Sent").SetValue(state, "state", "Acknowledged"), Ct).AsTask());
+        Assert.Equal("Sent", await Registry.GetValueAsync(state, "state", Ct));
+        Assert.Equal(RegistryNodeStatus.Deleted, await Registry.GetStatusAsync(state, Ct));
+    }
+
+    [Fact]
+    public async Task A_batch_expecting_a_created_node_applies_only_while_it_is_created()
+    {
+        var device = P("/dev/7/");
+        RegistryBatch Queue(string id) => new RegistryBatch().ExpectCreated(device).SetValue(device.Child("log").Child(id), "text", id).SetValue(device.Child("queue"), id, id);
+
+        // Never created: nothing written, and no node created for it.
+        Assert.False(await Registry.TryWriteAsync(Queue("a"), Ct));
+        Assert.Equal(RegistryNodeStatus.Undefined, await Registry.GetStatusAsync(device, Ct));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Registry.WriteAsync(Queue("a"), Ct).AsTask());
+
+        await Registry.CreateAsync(device, cancellationToken: Ct);
+        Assert.True(await Registry.TryWriteAsync(Queue("b"), Ct));
+        Assert.True(await Registry.TryWriteAsync(Queue("c").Expect(device.Child("log").Child("b"), "text", "b"), Ct));
+        Assert.Equal(["b", "c"], await Registry.GetChildrenAsync(device.Child("log"), cancellationToken: Ct));
+
+        // Soft-deleted: refused as a condition (false), not as a write below a deleted node (exception).
+        await Registry.DeleteAsync(device, cancellationToken: Ct);
+        Assert.False(await Registry.TryWriteAsync(Queue("d"), Ct));
+        Assert.False(await Registry.TryWriteAsync(Queue("e").Expect(device.Child("log").Child("b"), "text", "b"), Ct));
+        Assert.Equal(RegistryNodeStatus.Undefined, await Registry.GetStatusAsync(device.Child("log").Child("d"), Ct));
+        Assert.Equal(new Dictionary<string, string> { ["b"] = "b", ["c"] = "c" }, await Registry.GetValuesAsync(device.Child("queue"), Ct));
+    }
+
+    [Fact]
+    public async Task Values_if_created_are_the_values_of_a_created_node_and_null_otherwise()
+    {
+        var node = P("/ent/1/");
+        Assert.Null(await Registry.GetValuesIfCreatedAsync(node, Ct));
+
+        await Registry.CreateAsync(node, cancellationToken: Ct);
+        Assert.Empty((await Registry.GetValuesIfCreatedAsync(node, Ct))!);
+
+        await Registry.SetValueAsync(node, "name", "one", cancellationToken: Ct);
+        await Registry.SetValueAsync(node, ".version", "2", cancellationToken: Ct);
+        await Registry.SetValueAsync(node, "token", "t", TimeSpan.FromMinutes(1), Ct);
+        Time.Advance(TimeSpan.FromMinutes(2));
+        Assert.Equal(new Dictionary<string, string> { [".version"] = "2", ["name"] = "one" }, await Registry.GetValuesIfCreatedAsync(node, Ct));
+        await Registry.SetValueAsync(RegistryPath.Root, "r", "1", cancellationToken: Ct);
+        Assert.Equal("1", (await Registry.GetValuesIfCreatedAsync(RegistryPath.Root, Ct))!["r"]);
+
+        await Registry.DeleteAsync(node, cancellationToken: Ct);
+        Assert.Null(await Registry.GetValuesIfCreatedAsync(node, Ct));
+        Assert.Null(await Registry.GetValuesIfCreatedAsync(node.Child("below"), Ct));
+    }
+
+    [Fact]
+    public async Task Concurrent_read_modify_writes_conditional_on_the_value_read_lose_no_update()
+    {
+        var node = P("/counter/");
+        await Registry.SetValueAsync(node, "n", "0", cancellationToken: Ct);
+        const int writers = 6, perWriter = 25;
+
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; i < perWriter; i++)
+            {
+                while (true)
+                {
+                    var current = (await Registry.GetValueAsync(node, "n", Ct))!;
+                    var next = (int.Parse(current, System.Globalization.CultureInfo.InvariantCulture) + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    if (await Registry.TryWriteAsync(new RegistryBatch().Expect(node, "n", current).SetValue(node, "n", next).SetValue(node, $"by-{next}", $"{w}"), Ct))
+                    {
+                        break;
+                    }
+                }
+            }
+        }, Ct)));
+
+        var values = await Registry.GetValuesAsync(node, Ct);
+        Assert.Equal($"{writers * perWriter}", values["n"]);
+        // Every increment was applied by exactly one writer: each number was taken once.
+        Assert.Equal(writers * perWriter + 1, values.Count);
+    }
+
+    [Fact]
     public async Task Export_and_import_round_trip_a_subtree_with_hidden_children_and_expiries()
     {
         await Registry.SetValuesAsync(P("/src/"), new Dictionary<string, string> { ["name"] = "root", ["quote"] = "\"q\"" }, cancellationToken: Ct);

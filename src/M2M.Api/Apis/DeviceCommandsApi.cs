@@ -59,8 +59,8 @@ public static class DeviceCommandsApi
         var ttl = request.TtlSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : (TimeSpan?)null;
         var commandId = await s.Devices.AddCommandAsync(deviceId, request.Text, ttl, CancellationToken.None);
         await s.PushAsync(deviceId, Calls.SendCommands);
-        var command = await s.Devices.GetCommandAsync(deviceId, commandId, s.Aborted);
-        return TypedResults.Created($"/api/devices/{deviceId:D}/commands/{commandId}", new CommandCreated(commandId, command?.State ?? CommandState.Pending));
+        // The state it was queued in (not read back: where it is now is what GET tells).
+        return TypedResults.Created($"/api/devices/{deviceId:D}/commands/{commandId}", new CommandCreated(commandId, CommandState.Pending));
     }
 
     internal static async Task<Results<Ok<Page<CommandView>>, NotFound, ValidationProblem>> ListAsync(

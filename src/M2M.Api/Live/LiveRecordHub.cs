@@ -30,6 +30,7 @@ public sealed class LiveRecordHub : ICommittedRecordsListener, IDisposable
         new BoundedChannelOptions(QueuedBatches) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
+    private int _disposed;
     private readonly Task _loop;
     private Subscriber[] _wide = [];
     private Dictionary<string, Subscriber[]> _bySeries = new(StringComparer.Ordinal);
@@ -182,8 +183,13 @@ public sealed class LiveRecordHub : ICommittedRecordsListener, IDisposable
         }
     }
 
+    /// <summary>Stops the dispatch; a second call does nothing (the host disposes the hub once per registration that hands it out).</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         _stop.Cancel();
         _queue.Writer.TryComplete();
         _loop.Wait(TimeSpan.FromSeconds(5));

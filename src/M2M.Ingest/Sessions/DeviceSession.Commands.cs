@@ -52,7 +52,7 @@ internal abstract partial class DeviceSession
             (_sentCommands ??= new(StringComparer.Ordinal)).Add(command.Id);
             if (command.State == CommandState.Pending)
             {
-                await Services.Devices.MarkCommandSentAsync(DeviceId, command.Id, Closing);
+                await Services.Devices.MarkCommandSentAsync(DeviceId, command, Closing);
             }
         }
         Logger.LogDebug("Sent {Count} commands", sent.Count);

@@ -18,6 +18,9 @@ public sealed partial class PostgresRegistry
 
         public string CreatedNodes { get; } = $"SELECT path FROM {s.Nodes} WHERE path = ANY($1) AND status = 'c'";
 
+        /// <summary>How many of the nodes are created, locked against a deletion until the transaction ends.</summary>
+        public string ShareCreatedNodes { get; } = $"SELECT count(*) FROM (SELECT 1 FROM {s.Nodes} WHERE path = ANY($1) AND status = 'c' ORDER BY path FOR SHARE) AS c";
+
         public string InsertNodes { get; } =
             $"INSERT INTO {s.Nodes} (path, parent, name, status) SELECT p, pp, n, 'c' FROM unnest($1::text[], $2::text[], $3::text[]) AS u(p, pp, n) ON CONFLICT (path) DO NOTHING";
 
@@ -38,6 +41,12 @@ public sealed partial class PostgresRegistry
         public string NamedValues { get; } = $"SELECT name, value FROM {s.Values} WHERE path = $1 AND {string.Format(null, Live, "$2")} AND name = ANY($3)";
 
         public string Entries { get; } = $"SELECT name, value, expires_at FROM {s.Values} WHERE path = $1 AND {string.Format(null, Live, "$2")} ORDER BY name";
+
+        /// <summary>The node's live values when it is created: no row when it is not, one row with a null name when it has none.</summary>
+        public string CreatedEntries { get; } = $"""
+            SELECT v.name, v.value FROM {s.Nodes} n LEFT JOIN {s.Values} v ON v.path = n.path AND (v.expires_at = 0 OR v.expires_at > $2)
+            WHERE n.path = $1 AND n.status = 'c'
+            """;
 
         public string LockCell { get; } = $"SELECT value, expires_at FROM {s.Values} WHERE path = $1 AND name = $2 FOR UPDATE";
 
@@ -61,6 +70,32 @@ public sealed partial class PostgresRegistry
         public string SetValueIfCreated { get; } = $"""
             INSERT INTO {s.Values} (path, name, value, expires_at) SELECT $1, $2, $3, $4 FROM {s.Nodes} WHERE path = $1 AND status = 'c'
             ON CONFLICT (path, name) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
+            """;
+
+        /// <summary>
+        /// A conditional batch as one statement, so one round trip and one commit ($1 the paths written to;
+        /// $2, $3, $4 the conditions' paths, names and expected values, distinct; $5 now; $6–$9 the cells set;
+        /// $10, $11 the cells deleted). The cells of the conditions are locked <c>FOR UPDATE</c> in path, name
+        /// order (a concurrent writer of one is waited for, and the condition is then checked on its newest
+        /// version); the writes happen only when every condition holds and every node written to is created.
+        /// Returns whether the nodes are created and whether the conditions hold.
+        /// </summary>
+        public string ConditionalWrite { get; } = $"""
+            WITH held AS (
+              SELECT v.path FROM {s.Values} v JOIN unnest($2::text[], $3::text[], $4::bytea[]) AS c(p, n, e) ON v.path = c.p AND v.name = c.n
+              WHERE v.value = c.e AND (v.expires_at = 0 OR v.expires_at > $5)
+              ORDER BY v.path, v.name FOR UPDATE OF v
+            ), ok AS (
+              SELECT (SELECT count(*) FROM {s.Nodes} WHERE path = ANY($1) AND status = 'c') = cardinality($1) AS nodes,
+                     (SELECT count(*) FROM held) = cardinality($2) AS conditions
+            ), upsert AS (
+              INSERT INTO {s.Values} (path, name, value, expires_at) SELECT * FROM unnest($6::text[], $7::text[], $8::bytea[], $9::bigint[])
+              WHERE (SELECT nodes AND conditions FROM ok)
+              ON CONFLICT (path, name) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
+            ), removed AS (
+              DELETE FROM {s.Values} WHERE (path, name) IN (SELECT * FROM unnest($10::text[], $11::text[])) AND (SELECT nodes AND conditions FROM ok)
+            )
+            SELECT nodes, conditions FROM ok
             """;
 
         public string DeleteValue { get; } = $"DELETE FROM {s.Values} WHERE path = $1 AND name = $2 RETURNING {string.Format(null, Live, "$3")}";

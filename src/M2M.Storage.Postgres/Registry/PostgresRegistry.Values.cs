@@ -27,6 +27,29 @@ public sealed partial class PostgresRegistry
         return result;
     }
 
+    /// <remarks>One statement: the node's row joined with its values.</remarks>
+    public async ValueTask<IReadOnlyDictionary<string, string>?> GetValuesIfCreatedAsync(RegistryPath path, CancellationToken cancellationToken = default)
+    {
+        if (path.IsRoot)
+        {
+            return await GetValuesAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        await using var command = _db.CreateCommand(_sql.CreatedEntries);
+        command.Parameters.Add(Text(path.Value));
+        command.Parameters.Add(Bigint(NowMs));
+        SortedDictionary<string, string>? result = null;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            result ??= new SortedDictionary<string, string>(StringComparer.Ordinal);
+            if (!reader.IsDBNull(0))
+            {
+                result[reader.GetString(0)] = FromUtf8(reader.GetFieldValue<byte[]>(1))!;
+            }
+        }
+        return result;
+    }
+
     public async ValueTask<IReadOnlyDictionary<string, string>> GetValuesAsync(RegistryPath path, IEnumerable<string> names, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(names);
@@ -187,13 +210,22 @@ public sealed partial class PostgresRegistry
     /// against every writer, with no retry.</para>
     /// <para>A condition on a node the batch does not write runs the batch as a serializable transaction
     /// instead (retried on a serialization failure, which then reads the new values).</para>
+    /// <para>A batch whose conditions all expect a value (none expects absence: the read-modify-write of an
+    /// entity's state) is first tried as one statement (<see cref="Sql.ConditionalWrite"/>): one round trip
+    /// and one commit, the conditions' cells locked <c>FOR UPDATE</c> as above. Only when a node it writes
+    /// to is not created does it run as the transaction above (which creates it, or refuses a soft-deleted one).</para>
     /// </remarks>
     public async ValueTask<bool> TryWriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        if (batch.IsEmpty && batch.Conditions.Count == 0)
+        if (batch.IsEmpty && !batch.IsConditional)
         {
             return true;
+        }
+        if (batch.Conditions.Count > 0 && batch.Conditions.All(c => c.Expected is not null)
+            && await PgRetry.RunAsync(ct => TryWriteInOneStatementAsync(batch, ct), cancellationToken).ConfigureAwait(false) is { } done)
+        {
+            return done;
         }
         var written = WrittenPaths(batch);
         var serializable = batch.Conditions.Any(c => !written.Contains(c.Path.Value));
@@ -211,6 +243,54 @@ public sealed partial class PostgresRegistry
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The batch as one statement: whether it was written (its conditions held), or <c>null</c> when a node it
+    /// writes to is not created (nothing written: the transaction path decides).
+    /// </summary>
+    private async ValueTask<bool?> TryWriteInOneStatementAsync(RegistryBatch batch, CancellationToken cancellationToken)
+    {
+        var conditions = batch.Conditions.Distinct().ToList();
+        var (sets, deletes) = LastOperations(batch, []);
+        var now = NowMs;
+        await using var command = _db.CreateCommand(_sql.ConditionalWrite);
+        // A node that must be created counts as one written to: when it is not, the transaction path decides.
+        command.Parameters.Add(TextArray([.. WrittenPaths(batch).Union(batch.CreatedConditions.Select(p => p.Value), StringComparer.Ordinal)]));
+        command.Parameters.Add(TextArray([.. conditions.Select(c => c.Path.Value)]));
+        command.Parameters.Add(TextArray([.. conditions.Select(c => c.Name)]));
+        command.Parameters.Add(Utf8Array([.. conditions.Select(c => c.Expected!)]));
+        command.Parameters.Add(Bigint(now));
+        command.Parameters.Add(TextArray([.. sets.Select(o => o.Path.Value)]));
+        command.Parameters.Add(TextArray([.. sets.Select(o => o.Name)]));
+        command.Parameters.Add(Utf8Array([.. sets.Select(o => o.Value!)]));
+        command.Parameters.Add(BigintArray([.. sets.Select(o => Expiry(o.TimeToLive, now))]));
+        command.Parameters.Add(TextArray([.. deletes.Select(o => o.Path.Value)]));
+        command.Parameters.Add(TextArray([.. deletes.Select(o => o.Name)]));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var nodesCreated = reader.GetBoolean(0);
+        var conditionsHold = reader.GetBoolean(1);
+        return nodesCreated ? conditionsHold : null;
+    }
+
+    /// <summary>
+    /// The batch's operations, the last one on a cell deciding, split into writes and deletions; the
+    /// <paramref name="placeholders"/> the batch does not overwrite are deleted too.
+    /// </summary>
+    private static (List<RegistryBatch.Operation> Sets, List<RegistryBatch.Operation> Deletes) LastOperations(RegistryBatch batch, List<(string Path, string Name)> placeholders)
+    {
+        var last = new Dictionary<(string Path, string Name), RegistryBatch.Operation>();
+        foreach (var op in batch.Operations)
+        {
+            last[(op.Path.Value, op.Name)] = op;
+        }
+        var sets = last.Values.Where(o => o.Value is not null).ToList();
+        var deletes = last.Values.Where(o => o.Value is null).ToList();
+        // A placeholder that the batch does not overwrite goes (those it overwrites become the value).
+        deletes.AddRange(placeholders.Where(p => !last.TryGetValue(p, out var op) || op.Value is null)
+            .Select(p => new RegistryBatch.Operation(RegistryPath.Parse(p.Path), p.Name, null, null)));
+        return (sets, deletes);
+    }
+
     private static HashSet<string> WrittenPaths(RegistryBatch batch) =>
         batch.Operations.Where(o => o.Value is not null).Select(o => o.Path.Value).ToHashSet(StringComparer.Ordinal);
 
@@ -222,22 +302,40 @@ public sealed partial class PostgresRegistry
     {
         var now = NowMs;
         var written = WrittenPaths(batch);
-        if (written.Count > 0)
+        await using var write = new NpgsqlBatch(connection, transaction);
+        var required = batch.CreatedConditions.Select(p => p.Value).Distinct(StringComparer.Ordinal).ToArray();
+        if (written.Count > 0 || required.Length > 0)
         {
             var created = new HashSet<string>(StringComparer.Ordinal);
-            await using (var read = new NpgsqlCommand(_sql.CreatedNodes, connection, transaction))
+            // One round trip: the nodes written to that exist, and the nodes that must be created (locked).
+            await using (var read = new NpgsqlBatch(connection, transaction))
             {
-                read.Parameters.Add(TextArray([.. written]));
+                read.BatchCommands.Add(Command(_sql.CreatedNodes, TextArray([.. written])));
+                if (required.Length > 0)
+                {
+                    read.BatchCommands.Add(Command(_sql.ShareCreatedNodes, TextArray(required)));
+                }
                 await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     created.Add(reader.GetString(0));
                 }
+                if (required.Length > 0)
+                {
+                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                    await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    if (reader.GetInt64(0) != required.Length)
+                    {
+                        return false;
+                    }
+                }
             }
             foreach (var path in written.Where(p => !created.Contains(p)).Order(StringComparer.Ordinal))
             {
-                // Nodes written to are created with the batch; a soft-deleted one is not revived.
-                await EnsureLineageAsync(connection, transaction, RegistryPath.Parse(path), reviveDeleted: false, cancellationToken).ConfigureAwait(false);
+                // Nodes written to are created with the batch; a soft-deleted one is not revived. Without
+                // conditions (whose placeholders need the nodes), their insertion goes with the values' write.
+                await EnsureLineageAsync(connection, transaction, RegistryPath.Parse(path), reviveDeleted: false, cancellationToken,
+                    batch.Conditions.Count == 0 ? write : null).ConfigureAwait(false);
             }
         }
 
@@ -260,17 +358,7 @@ public sealed partial class PostgresRegistry
         }
 
         // Operations apply in order: the last one on a cell decides.
-        var last = new Dictionary<(string Path, string Name), RegistryBatch.Operation>();
-        foreach (var op in batch.Operations)
-        {
-            last[(op.Path.Value, op.Name)] = op;
-        }
-        var sets = last.Values.Where(o => o.Value is not null).ToList();
-        var deletes = last.Values.Where(o => o.Value is null).ToList();
-        // A placeholder that the batch does not overwrite goes (those it overwrites become the value).
-        deletes.AddRange(placeholders.Where(p => !last.TryGetValue(p, out var op) || op.Value is null)
-            .Select(p => new RegistryBatch.Operation(RegistryPath.Parse(p.Path), p.Name, null, null)));
-        await using var write = new NpgsqlBatch(connection, transaction);
+        var (sets, deletes) = LastOperations(batch, placeholders);
         if (sets.Count > 0)
         {
             var command = new NpgsqlBatchCommand(_sql.UpsertValues);

@@ -170,9 +170,12 @@ public sealed partial class PostgresRegistry : IRegistry
     /// Makes every node from the root down to <paramref name="path"/> created, in the caller's transaction.
     /// A soft-deleted node on the way is purged and created again when <paramref name="reviveDeleted"/>
     /// (create, check), or refused with <see cref="RegistryNodeNotFoundException"/> (value writes).
-    /// Returns <c>true</c> when a node was created.
+    /// Returns <c>true</c> when a node was created (or, with <paramref name="deferInserts"/>, is to be: the
+    /// insertion is added to that batch, which the caller executes in the same transaction, instead of being
+    /// a round trip of its own).
     /// </summary>
-    internal async ValueTask<bool> EnsureLineageAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, RegistryPath path, bool reviveDeleted, CancellationToken cancellationToken)
+    internal async ValueTask<bool> EnsureLineageAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, RegistryPath path, bool reviveDeleted, CancellationToken cancellationToken,
+        NpgsqlBatch? deferInserts = null)
     {
         var lineage = Lineage(path);
         if (lineage.Count == 0)
@@ -208,10 +211,14 @@ public sealed partial class PostgresRegistry : IRegistry
         {
             return false;
         }
-        await using var insert = new NpgsqlCommand(_sql.InsertNodes, connection, transaction);
-        insert.Parameters.Add(TextArray([.. missing.Select(p => p.Value)]));
-        insert.Parameters.Add(TextArray([.. missing.Select(p => p.Parent!.Value.Value)]));
-        insert.Parameters.Add(TextArray([.. missing.Select(p => p.Name)]));
+        var inserts = Command(_sql.InsertNodes,
+            TextArray([.. missing.Select(p => p.Value)]), TextArray([.. missing.Select(p => p.Parent!.Value.Value)]), TextArray([.. missing.Select(p => p.Name)]));
+        if (deferInserts is not null)
+        {
+            deferInserts.BatchCommands.Add(inserts);
+            return true;
+        }
+        await using var insert = new NpgsqlBatch(connection, transaction) { BatchCommands = { inserts } };
         await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         return true;
     }

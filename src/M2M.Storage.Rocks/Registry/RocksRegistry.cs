@@ -519,20 +519,25 @@ public sealed class RocksRegistry : IRegistry
     public ValueTask<bool> TryWriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        if (batch.IsEmpty && batch.Conditions.Count == 0)
+        if (batch.IsEmpty && !batch.IsConditional)
         {
             return ValueTask.FromResult(true);
         }
         var missing = batch.Operations.Where(o => o.Value is not null).Select(o => o.Path).Distinct()
             .Where(p => ReadStatus(p) != RegistryNodeStatus.Created).ToList();
-        if (missing.Count == 0)
+        if (missing.Count == 0 && batch.CreatedConditions.Count == 0)
         {
             return ValueTask.FromResult(WriteLocked(batch, null));
         }
-        // Nodes to create go into the same write as the values: the batch appears whole or not at all.
+        // Nodes to create go into the same write as the values: the batch appears whole or not at all. The
+        // nodes that must be created are checked under the lock that deletions take.
         lock (_structure)
         {
-            return ValueTask.FromResult(WriteLocked(batch, missing));
+            if (batch.CreatedConditions.Any(p => ReadStatus(p) != RegistryNodeStatus.Created))
+            {
+                return ValueTask.FromResult(false);
+            }
+            return ValueTask.FromResult(WriteLocked(batch, missing.Count == 0 ? null : missing));
         }
     }
 

@@ -64,10 +64,6 @@ public sealed class ApiKeyStore(IRegistry registry, IDomainStore domains, TimePr
     public async ValueTask<ApiKey?> GetAsync(Guid id, CancellationToken cancellationToken = default)
     {
         var path = Path(id);
-        if (await registry.GetStatusAsync(path, cancellationToken).ConfigureAwait(false) != RegistryNodeStatus.Created)
-        {
-            return null;
-        }
         var values = await EntityVersioning.LoadAsync(registry, path, CurrentVersion, Steps, cancellationToken).ConfigureAwait(false);
         if (values is null
             || EntityValues.Text(values, "name") is not { } name

@@ -67,10 +67,6 @@ public sealed partial class DeviceStore : IDeviceStore
     public async ValueTask<Device?> GetAsync(Guid id, CancellationToken cancellationToken = default)
     {
         var path = EntityPaths.Device(id);
-        if (await _registry.GetStatusAsync(path, cancellationToken).ConfigureAwait(false) != RegistryNodeStatus.Created)
-        {
-            return null;
-        }
         var values = await EntityVersioning.LoadAsync(_registry, path, CurrentVersion, _steps, cancellationToken).ConfigureAwait(false);
         if (values is null || EntityValues.Text(values, "ident") is not { } ident)
         {
@@ -445,11 +441,12 @@ public sealed partial class DeviceStore : IDeviceStore
         {
             throw new ArgumentOutOfRangeException(nameof(timeToLive), "A time-to-live must be positive.");
         }
-        await EnsureExistsAsync(deviceId, cancellationToken).ConfigureAwait(false);
         var now = Now;
         var id = CommandIds.Next(now);
         var log = CommandLog(deviceId, id);
+        // The device's existence is the write's condition, not a read before it.
         var batch = new RegistryBatch()
+            .ExpectCreated(EntityPaths.Device(deviceId))
             .SetValue(log, "text", text)
             .SetValue(log, "state", nameof(CommandState.Pending))
             .SetValue(log, "created_date", EntityValues.FormatTime(now))
@@ -458,7 +455,10 @@ public sealed partial class DeviceStore : IDeviceStore
         {
             batch.SetValue(log, "expires_date", EntityValues.FormatTime(now + t));
         }
-        await _registry.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
+        if (!await _registry.TryWriteAsync(batch, cancellationToken).ConfigureAwait(false))
+        {
+            throw new EntityNotFoundException(Kind, deviceId.ToString("D"));
+        }
         return id;
     }
 
@@ -488,14 +488,20 @@ public sealed partial class DeviceStore : IDeviceStore
             EntityValues.Text(values, "failure"));
         if (state == CommandState.Pending && command.ExpiresAt is { } expires && expires <= Now)
         {
-            await ExpireAsync(deviceId, commandId, cancellationToken).ConfigureAwait(false);
+            if (!await ExpireAsync(deviceId, commandId, cancellationToken).ConfigureAwait(false))
+            {
+                // It left the pending state meanwhile: as it is now.
+                return await ReadCommandAsync(deviceId, commandId, cancellationToken).ConfigureAwait(false);
+            }
             command = command with { State = CommandState.Expired };
         }
         return command;
     }
 
-    private ValueTask ExpireAsync(Guid deviceId, string commandId, CancellationToken cancellationToken)
-        => _registry.WriteAsync(new RegistryBatch()
+    /// <summary>Marks a pending command expired, unless it left the pending state meanwhile (acknowledged, cancelled…).</summary>
+    private ValueTask<bool> ExpireAsync(Guid deviceId, string commandId, CancellationToken cancellationToken)
+        => _registry.TryWriteAsync(new RegistryBatch()
+            .Expect(CommandLog(deviceId, commandId), "state", nameof(CommandState.Pending))
             .SetValue(CommandLog(deviceId, commandId), "state", nameof(CommandState.Expired))
             .DeleteValue(Node(deviceId, "commands"), commandId), cancellationToken);
 
@@ -520,54 +526,119 @@ public sealed partial class DeviceStore : IDeviceStore
         return result;
     }
 
-    public async ValueTask<bool> MarkCommandSentAsync(Guid deviceId, string commandId, CancellationToken cancellationToken = default)
+    public ValueTask<bool> MarkCommandSentAsync(Guid deviceId, string commandId, CancellationToken cancellationToken = default)
+        => ChangeCommandAsync(deviceId, commandId, null, MarkSent, cancellationToken);
+
+    public ValueTask<bool> MarkCommandSentAsync(Guid deviceId, DeviceCommand command, CancellationToken cancellationToken = default)
     {
-        await EnsureExistsAsync(deviceId, cancellationToken).ConfigureAwait(false);
-        if (await ReadCommandAsync(deviceId, commandId, cancellationToken).ConfigureAwait(false) is not { State: CommandState.Pending or CommandState.Sent })
-        {
-            return false;
-        }
-        await _registry.SetValuesAsync(CommandLog(deviceId, commandId), new Dictionary<string, string>
-        {
-            ["state"] = nameof(CommandState.Sent),
-            ["sent_date"] = EntityValues.FormatTime(Now),
-        }, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return true;
+        ArgumentNullException.ThrowIfNull(command);
+        // The state the caller read is the write's condition, unless the command may have expired since:
+        // reading it again then expires it.
+        var seen = command.ExpiresAt is { } expires && expires <= Now ? (CommandState?)null : command.State;
+        return ChangeCommandAsync(deviceId, command.Id, seen, MarkSent, cancellationToken);
     }
 
-    public async ValueTask<bool> AckCommandAsync(Guid deviceId, string commandId, string? response = null, CancellationToken cancellationToken = default)
+    private RegistryBatch? MarkSent(Guid deviceId, DeviceCommand command)
     {
-        await EnsureExistsAsync(deviceId, cancellationToken).ConfigureAwait(false);
-        if (await ReadCommandAsync(deviceId, commandId, cancellationToken).ConfigureAwait(false) is not { State: CommandState.Pending or CommandState.Sent })
+        if (command.State is not (CommandState.Pending or CommandState.Sent))
         {
-            return false;
+            return null;
         }
-        var log = CommandLog(deviceId, commandId);
+        var log = CommandLog(deviceId, command.Id);
+        return new RegistryBatch()
+            .SetValue(log, "state", nameof(CommandState.Sent))
+            .SetValue(log, "sent_date", EntityValues.FormatTime(Now));
+    }
+
+    /// <remarks>
+    /// Tried first as the acknowledgement of a sent command (the usual case), a write conditional on that
+    /// state, without reading the command: one registry write.
+    /// </remarks>
+    public ValueTask<bool> AckCommandAsync(Guid deviceId, string commandId, string? response = null, CancellationToken cancellationToken = default)
+    {
         // A device may answer with a long response: it is kept up to the registry's value size.
         var kept = EntityValues.TruncateUtf8(response ?? "", RegistryLimits.MaxValueBytes);
-        await _registry.WriteAsync(new RegistryBatch()
-            .SetValue(log, "state", nameof(CommandState.Acknowledged))
-            .SetValue(log, "ack_date", EntityValues.FormatTime(Now))
-            .SetValue(Node(deviceId, "commands-response"), commandId, kept)
-            .DeleteValue(Node(deviceId, "commands"), commandId), cancellationToken).ConfigureAwait(false);
-        return true;
+        return ChangeCommandAsync(deviceId, commandId, CommandState.Sent, (device, command) =>
+        {
+            if (command.State is not (CommandState.Pending or CommandState.Sent))
+            {
+                return null;
+            }
+            var log = CommandLog(device, command.Id);
+            return new RegistryBatch()
+                .SetValue(log, "state", nameof(CommandState.Acknowledged))
+                .SetValue(log, "ack_date", EntityValues.FormatTime(Now))
+                .SetValue(Node(device, "commands-response"), command.Id, kept)
+                .DeleteValue(Node(device, "commands"), command.Id);
+        }, cancellationToken);
     }
 
-    public async ValueTask<bool> FailCommandAsync(Guid deviceId, string commandId, string reason, CancellationToken cancellationToken = default)
+    public ValueTask<bool> FailCommandAsync(Guid deviceId, string commandId, string reason, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(reason);
-        await EnsureExistsAsync(deviceId, cancellationToken).ConfigureAwait(false);
-        if (await ReadCommandAsync(deviceId, commandId, cancellationToken).ConfigureAwait(false) is not { State: CommandState.Pending or CommandState.Sent })
+        return ChangeCommandAsync(deviceId, commandId, null, (device, command) =>
         {
-            return false;
-        }
+            if (command.State is not (CommandState.Pending or CommandState.Sent))
+            {
+                return null;
+            }
+            var log = CommandLog(device, command.Id);
+            return new RegistryBatch()
+                .SetValue(log, "state", nameof(CommandState.Failed))
+                .SetValue(log, "failed_date", EntityValues.FormatTime(Now))
+                .SetValue(log, "failure", EntityValues.TruncateUtf8(reason, RegistryLimits.MaxValueBytes))
+                .DeleteValue(Node(device, "commands"), command.Id);
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Moves a command to its next state with one registry write conditional on the state it leaves, so that
+    /// of concurrent changes (a device's acknowledgement and its node marking the command sent, two
+    /// acknowledgements, two API nodes) each applies to the state it was decided on, or not at all.
+    /// <paramref name="change"/> gives the write for the command as read (<c>null</c>: not allowed from its
+    /// state, the answer is <c>false</c>). With <paramref name="assumed"/>, the write for a command in that
+    /// state is tried first without reading anything (the caller has just read it, or it is the usual
+    /// state); when the state differs, the command is read and decided on as it is.
+    /// </summary>
+    private async ValueTask<bool> ChangeCommandAsync(Guid deviceId, string commandId, CommandState? assumed,
+        Func<Guid, DeviceCommand, RegistryBatch?> change, CancellationToken cancellationToken)
+    {
         var log = CommandLog(deviceId, commandId);
-        await _registry.WriteAsync(new RegistryBatch()
-            .SetValue(log, "state", nameof(CommandState.Failed))
-            .SetValue(log, "failed_date", EntityValues.FormatTime(Now))
-            .SetValue(log, "failure", EntityValues.TruncateUtf8(reason, RegistryLimits.MaxValueBytes))
-            .DeleteValue(Node(deviceId, "commands"), commandId), cancellationToken).ConfigureAwait(false);
-        return true;
+        if (assumed is { } state && CommandIds.IsValid(commandId)
+            && change(deviceId, new DeviceCommand(commandId, "", state, DateTimeOffset.UnixEpoch, null, null, null, null)) is { } write)
+        {
+            try
+            {
+                // The condition holds only while the command's log exists in that state: a command of an
+                // unknown or never-created device never matches it.
+                if (await _registry.TryWriteAsync(write.Expect(log, "state", state.ToString()), cancellationToken).ConfigureAwait(false))
+                {
+                    return true;
+                }
+            }
+            catch (RegistryNodeNotFoundException)
+            {
+                // The device is soft-deleted: the checks below say so as for any other call.
+            }
+        }
+        await EnsureExistsAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        for (var attempt = 0; ; attempt++)
+        {
+            if (await ReadCommandAsync(deviceId, commandId, cancellationToken).ConfigureAwait(false) is not { } command
+                || change(deviceId, command) is not { } batch)
+            {
+                return false;
+            }
+            if (await _registry.TryWriteAsync(batch.Expect(log, "state", command.State.ToString()), cancellationToken).ConfigureAwait(false))
+            {
+                return true;
+            }
+            // Its state changed between the read and the write: decide again on the new one.
+            if (attempt > 10)
+            {
+                throw new InvalidOperationException($"The state of command '{commandId}' keeps changing.");
+            }
+        }
     }
 
     public async ValueTask<bool> CancelCommandAsync(Guid deviceId, string commandId, CancellationToken cancellationToken = default)

@@ -77,10 +77,6 @@ public sealed partial class DomainStore(IRegistry registry, TimeProvider? timePr
     public async ValueTask<Domain?> GetAsync(Guid id, CancellationToken cancellationToken = default)
     {
         var path = EntityPaths.Domain(id);
-        if (await registry.GetStatusAsync(path, cancellationToken).ConfigureAwait(false) != RegistryNodeStatus.Created)
-        {
-            return null;
-        }
         var values = await EntityVersioning.LoadAsync(registry, path, CurrentVersion, Steps, cancellationToken).ConfigureAwait(false);
         return values is not null && EntityValues.Text(values, "name") is { } name
             ? new Domain(id, name, EntityValues.Time(values, "created_date") ?? DateTimeOffset.UnixEpoch, Retention(values))

@@ -11,11 +11,17 @@ internal delegate ValueTask UpgradeStep(IRegistry registry, RegistryPath path, I
 /// </summary>
 internal static class EntityVersioning
 {
-    /// <summary>The node's values after any upgrade; <c>null</c> when the node was deleted while being upgraded.</summary>
+    /// <summary>
+    /// The values of the entity's node after any upgrade; <c>null</c> when the node is not created (or was
+    /// deleted while being upgraded). The status and the values are one registry read.
+    /// </summary>
     public static async ValueTask<IReadOnlyDictionary<string, string>?> LoadAsync(
         IRegistry registry, RegistryPath path, int currentVersion, IReadOnlyList<UpgradeStep> steps, CancellationToken cancellationToken)
     {
-        var values = await registry.GetValuesAsync(path, cancellationToken).ConfigureAwait(false);
+        if (await registry.GetValuesIfCreatedAsync(path, cancellationToken).ConfigureAwait(false) is not { } values)
+        {
+            return null;
+        }
         var version = values.TryGetValue(EntityPaths.Version, out var text) ? RegistryValueExtensions.ParseInt64(text) ?? 1 : 1;
         // A newer version was written by newer code: read it as it is.
         try

@@ -113,8 +113,15 @@ public interface IDeviceStore
     /// <summary>Commands still to deliver (pending or sent, not acknowledged), oldest first; expired ones are marked expired and left out.</summary>
     ValueTask<IReadOnlyList<DeviceCommand>> GetPendingCommandsAsync(Guid deviceId, CancellationToken cancellationToken = default);
 
-    /// <summary>Records that a command was pushed to the device. <c>false</c> when not pending.</summary>
+    /// <summary>Records that a command was pushed to the device. <c>false</c> when not pending (or already sent).</summary>
     ValueTask<bool> MarkCommandSentAsync(Guid deviceId, string commandId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// <see cref="MarkCommandSentAsync(Guid, string, CancellationToken)"/> for a command the caller has just
+    /// read (<see cref="GetPendingCommandsAsync"/>): one write, conditional on the command still being in the
+    /// state read, instead of reading it again. Same answers.
+    /// </summary>
+    ValueTask<bool> MarkCommandSentAsync(Guid deviceId, DeviceCommand command, CancellationToken cancellationToken = default);
 
     /// <summary>The device acknowledged the command, with optional response text. <c>false</c> when unknown or already done.</summary>
     ValueTask<bool> AckCommandAsync(Guid deviceId, string commandId, string? response = null, CancellationToken cancellationToken = default);

@@ -123,10 +123,6 @@ public sealed partial class UserStore(IRegistry registry, IDomainStore domains, 
     private async ValueTask<(User User, IReadOnlyDictionary<string, string> Values)?> LoadAsync(Guid id, CancellationToken cancellationToken)
     {
         var path = EntityPaths.User(id);
-        if (await registry.GetStatusAsync(path, cancellationToken).ConfigureAwait(false) != RegistryNodeStatus.Created)
-        {
-            return null;
-        }
         var values = await EntityVersioning.LoadAsync(registry, path, CurrentVersion, Steps, cancellationToken).ConfigureAwait(false);
         if (values is null || EntityValues.Text(values, "name") is not { } name)
         {

@@ -75,6 +75,16 @@ public interface IRegistry
     /// <summary>Every live value of the node (hidden names such as <c>.version</c> included).</summary>
     ValueTask<IReadOnlyDictionary<string, string>> GetValuesAsync(RegistryPath path, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Every live value of the node (as <see cref="GetValuesAsync(RegistryPath, CancellationToken)"/>) when it is
+    /// created; <c>null</c> when it is undefined or soft-deleted. One read where the backend allows (the
+    /// status and the values of an entity's node: one round trip instead of two on a database).
+    /// </summary>
+    async ValueTask<IReadOnlyDictionary<string, string>?> GetValuesIfCreatedAsync(RegistryPath path, CancellationToken cancellationToken = default)
+        => await GetStatusAsync(path, cancellationToken).ConfigureAwait(false) == RegistryNodeStatus.Created
+            ? await GetValuesAsync(path, cancellationToken).ConfigureAwait(false)
+            : null;
+
     /// <summary>The live values among <paramref name="names"/> (absent ones are left out).</summary>
     ValueTask<IReadOnlyDictionary<string, string>> GetValuesAsync(RegistryPath path, IEnumerable<string> names, CancellationToken cancellationToken = default);
 
@@ -101,13 +111,13 @@ public interface IRegistry
     ValueTask<bool> CompareAndSetValueAsync(RegistryPath path, string name, string? expected, string? value, CancellationToken cancellationToken = default);
 
     /// <summary>Applies value writes and deletions on several nodes atomically where the backend allows.</summary>
-    /// <exception cref="InvalidOperationException">A condition of the batch (<see cref="RegistryBatch.Expect"/>) does not hold.</exception>
+    /// <exception cref="InvalidOperationException">A condition of the batch (<see cref="RegistryBatch.Expect"/>, <see cref="RegistryBatch.ExpectCreated"/>) does not hold.</exception>
     ValueTask WriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Applies the batch, nodes it writes to created with it, in one atomic write only when every
-    /// condition (<see cref="RegistryBatch.Expect"/>) holds, atomically against every other writer;
-    /// <c>false</c> (nothing written) otherwise.
+    /// condition (<see cref="RegistryBatch.Expect"/>, <see cref="RegistryBatch.ExpectCreated"/>) holds,
+    /// atomically against every other writer; <c>false</c> (nothing written) otherwise.
     /// </summary>
     ValueTask<bool> TryWriteAsync(RegistryBatch batch, CancellationToken cancellationToken = default);
 

@@ -8,12 +8,19 @@ public sealed class RegistryBatch
 {
     private readonly List<Operation> _operations = [];
     private readonly List<Condition> _conditions = [];
+    private readonly List<RegistryPath> _created = [];
 
     /// <summary>The operations in the order they were added.</summary>
     public IReadOnlyList<Operation> Operations => _operations;
 
     /// <summary>The conditions checked by <see cref="IRegistry.TryWriteAsync"/> before anything is written.</summary>
     public IReadOnlyList<Condition> Conditions => _conditions;
+
+    /// <summary>The nodes that must be created for the batch to apply (see <see cref="ExpectCreated"/>).</summary>
+    public IReadOnlyList<RegistryPath> CreatedConditions => _created;
+
+    /// <summary><c>true</c> when the batch has conditions (<see cref="Expect"/>, <see cref="ExpectCreated"/>).</summary>
+    public bool IsConditional => _conditions.Count > 0 || _created.Count > 0;
 
     /// <summary><c>true</c> when nothing was added.</summary>
     public bool IsEmpty => _operations.Count == 0;
@@ -43,6 +50,19 @@ public sealed class RegistryBatch
     {
         RegistryLimits.CheckName(name);
         _conditions.Add(new Condition(path, name, expected));
+        return this;
+    }
+
+    /// <summary>
+    /// Applies the batch only if the node <paramref name="path"/> is created (neither undefined nor
+    /// soft-deleted) when it is written, checked before anything else, so that a write below an entity's
+    /// node neither creates a node that was never there nor fails on a deleted one: the batch simply does not
+    /// apply (see <see cref="IRegistry.TryWriteAsync"/>). A deletion of the node waits for the write or is
+    /// seen by it.
+    /// </summary>
+    public RegistryBatch ExpectCreated(RegistryPath path)
+    {
+        _created.Add(path);
         return this;
     }
 
