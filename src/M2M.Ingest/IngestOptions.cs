@@ -124,18 +124,20 @@ public sealed class IngestOptions
 
     /// <summary>
     /// Bytes written to a device and not yet taken by it; a device that stays over it for
-    /// <see cref="WriteTimeout"/> is disconnected.
+    /// <see cref="WriteTimeout"/> is disconnected. Applies to the <see cref="DeviceTransport.Kestrel"/>
+    /// transport (its output pipe); with <see cref="DeviceTransport.Lean"/> the kernel's socket buffers are the limit.
     /// </summary>
     public long MaxPendingOutboundBytes { get; set; } = 256 * 1024;
 
     /// <summary>
-    /// The device listeners' socket transport: <see cref="DeviceTransport.Kestrel"/> (default) is
-    /// Kestrel's socket transport (two pipes and a send loop per connection; <see cref="MaxPendingOutboundBytes"/>
-    /// bytes may wait in its output pipe); <see cref="DeviceTransport.Lean"/> holds a connection as its
-    /// socket with a reader and a writer on it (no buffer while idle, ~1 KiB less managed memory per
-    /// connection), opt-in: in 15,000-device reconnect storms its old sessions ended late (BENCHMARKS.md).
+    /// The device listeners' socket transport: <see cref="DeviceTransport.Lean"/> (default) holds a
+    /// connection as its socket with a reader and a writer on it (no buffer while idle, ~1 KiB less
+    /// managed memory per connection; a device that does not read makes a flush wait once the kernel's
+    /// socket buffers are full); <see cref="DeviceTransport.Kestrel"/> is Kestrel's socket transport (two
+    /// pipes and a send loop per connection; <see cref="MaxPendingOutboundBytes"/> bytes may wait in its
+    /// output pipe).
     /// </summary>
-    public DeviceTransport Transport { get; set; } = DeviceTransport.Kestrel;
+    public DeviceTransport Transport { get; set; } = DeviceTransport.Lean;
 
     /// <summary>How long a write to a device may wait for the device to read.</summary>
     public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -165,6 +167,6 @@ public enum DeviceTransport
     /// <summary>Kestrel's socket transport (input and output pipes, receive and send loops).</summary>
     Kestrel,
 
-    /// <summary>The ingest module's own: reader and writer straight on the socket, zero-byte reads.</summary>
+    /// <summary>The ingest module's own (default): reader and writer straight on the socket, zero-byte reads.</summary>
     Lean,
 }

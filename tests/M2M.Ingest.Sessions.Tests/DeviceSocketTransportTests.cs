@@ -90,6 +90,41 @@ public sealed class DeviceSocketTransportTests
     }
 
     [Fact]
+    public async Task A_peer_resetting_the_connection_ends_the_input_with_an_IOException()
+    {
+        using var pool = new CountingPool();
+        await using var pair = await Pair.OpenAsync(pool);
+        var read = pair.Server.Transport.Input.ReadAsync(Ct);
+
+        // Closing with a zero linger time sends RST instead of FIN.
+        pair.Client.LingerState = new LingerOption(true, 0);
+        pair.Client.Close();
+        // A session treats IOException as a lost connection (a SocketException would be an unexpected failure).
+        var error = await Assert.ThrowsAsync<IOException>(() => read.AsTask().WaitAsync(Timeout, Ct));
+        Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task A_read_that_waited_resumes_the_reader_outside_the_sockets_event_processing()
+    {
+        using var pool = new CountingPool();
+        await using var pair = await Pair.OpenAsync(pool);
+        var read = pair.Server.Transport.Input.ReadAsync(Ct);
+        Assert.False(read.IsCompleted);
+        var resumedAt = WhereResumed(read);
+
+        await pair.Client.SendAsync("x"u8.ToArray(), Ct);
+        var stack = await resumedAt.WaitAsync(Timeout, Ct);
+        var result = await read;
+        pair.Server.Transport.Input.AdvanceTo(result.Buffer.End);
+
+        // Inside the socket engine's event processing, a session's synchronous work (storage writes) would
+        // hold up the events of every other socket (their data, their peer's close): it runs as a work item of its own.
+        Assert.DoesNotContain("SocketAsyncEngine", stack, StringComparison.Ordinal);
+        Assert.Contains(nameof(DeviceSocketStream), stack, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Abort_ends_a_pending_read_and_closes_the_connection_for_the_peer()
     {
         using var pool = new CountingPool();
@@ -245,6 +280,14 @@ public sealed class DeviceSocketTransportTests
         await using var m2mp = await server.ConnectM2mpTlsAsync(serverCertificate);
         await m2mp.IdentifyNewAsync(Idents.New());
         await m2mp.PingAsync(5);
+    }
+
+    /// <summary>The stack on which a pending read resumes its reader (no context captured: right where the read completes).</summary>
+    private static Task<string> WhereResumed(ValueTask<ReadResult> read)
+    {
+        var resumedAt = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        read.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(() => resumedAt.TrySetResult(Environment.StackTrace));
+        return resumedAt.Task;
     }
 
     private static async Task<ReadResult> ReadAtLeastAsync(PipeReader input, int bytes)

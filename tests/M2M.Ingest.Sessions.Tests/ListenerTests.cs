@@ -67,10 +67,12 @@ public sealed class ListenerTests
         }
     }
 
-    [Fact]
-    public async Task A_device_that_does_not_read_its_answers_is_disconnected()
+    [Theory]
+    [InlineData("Lean")]
+    [InlineData("Kestrel")]
+    public async Task A_device_that_does_not_read_its_answers_is_disconnected(string transport)
     {
-        await using var server = await DeviceServer.StartAsync("WriteTimeout=00:00:00.500", "MaxPendingOutboundBytes=4096");
+        await using var server = await DeviceServer.StartAsync($"Transport={transport}", "WriteTimeout=00:00:00.500", "MaxPendingOutboundBytes=4096");
         var name = $"fw-{Guid.NewGuid():N}";
         await server.Firmware.StoreAsync(name, new MemoryStream(new byte[4096]), cancellationToken: Ct);
         await server.Firmware.SetAccessAsync(name, new M2M.Storage.Files.FirmwareAccess(AllDomains: true, []), Ct);

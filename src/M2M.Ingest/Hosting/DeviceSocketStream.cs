@@ -1,4 +1,6 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace M2M.Ingest.Hosting;
@@ -10,13 +12,30 @@ namespace M2M.Ingest.Hosting;
 /// had a full send buffer never creates the socket's cached send operation (~0.3 KiB kept for the
 /// connection's life), and an answer costs no asynchronous round trip.
 /// </summary>
-internal sealed class DeviceSocketStream : Stream
+/// <remarks>
+/// A read or a send that had to wait resumes its caller as a work item of the thread pool's global
+/// queue (unless <c>resumeOnThreadPool</c> is off), as Kestrel's pipes do. The socket completes a waited
+/// operation inside its event processing, which handles the events of every socket in turn on a few
+/// work items; a session resumed there runs its code there too, including the synchronous storage
+/// writes of a new device's first exchange, so one session's write held up the wake-up of the other
+/// sockets (a peer's close, new data) and, in a reconnect storm, kept the sockets of dead connections
+/// open for tens of seconds (BENCHMARKS.md, the lean transport's storm). Resumed from the global queue,
+/// sessions take their turn with everything else and the socket events are handled at once.
+/// </remarks>
+internal sealed class DeviceSocketStream : Stream, IValueTaskSource<int>, IThreadPoolWorkItem
 {
     private readonly Socket _socket;
+    private readonly bool _resumeOnThreadPool;
 
-    public DeviceSocketStream(Socket socket)
+    // The waited read (one at a time: the pipe reader's): the socket's operation and what the reader awaits.
+    private ConfiguredValueTaskAwaitable<int>.ConfiguredValueTaskAwaiter _receive;
+    private ManualResetValueTaskSourceCore<int> _read;
+    private Action? _onReceived;
+
+    public DeviceSocketStream(Socket socket, bool resumeOnThreadPool = true)
     {
         _socket = socket;
+        _resumeOnThreadPool = resumeOnThreadPool;
         // Affects the synchronous calls only (the non-blocking send below); asynchronous ones work as before.
         _socket.Blocking = false;
     }
@@ -35,8 +54,62 @@ internal sealed class DeviceSocketStream : Stream
         set => throw new NotSupportedException();
     }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var receive = _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+        if (receive.IsCompletedSuccessfully)
+        {
+            return receive;
+        }
+        if (receive.IsCompleted)
+        {
+            try
+            {
+                return ValueTask.FromResult(receive.GetAwaiter().GetResult());
+            }
+            catch (Exception e)
+            {
+                return ValueTask.FromException<int>(e is SocketException s ? ReadError(s) : e);
+            }
+        }
+        // Waits: the socket's completion only queues the reader's continuation (Execute), or runs it
+        // right there when the session moves to its own threads anyway (resumeOnThreadPool off).
+        _read.Reset();
+        _receive = receive.ConfigureAwait(false).GetAwaiter();
+        _receive.UnsafeOnCompleted(_onReceived ??= _resumeOnThreadPool
+            ? () => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false)
+            : ((IThreadPoolWorkItem)this).Execute);
+        return new ValueTask<int>(this, _read.Version);
+    }
+
+    /// <summary>The end of a waited read (on the thread pool, unless resumeOnThreadPool is off): the reader's continuation runs here.</summary>
+    void IThreadPoolWorkItem.Execute()
+    {
+        var receive = _receive;
+        _receive = default;
+        int received;
+        try
+        {
+            received = receive.GetResult();
+        }
+        catch (Exception e)
+        {
+            _read.SetException(e is SocketException s ? ReadError(s) : e);
+            return;
+        }
+        _read.SetResult(received);
+    }
+
+    int IValueTaskSource<int>.GetResult(short token) => _read.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _read.GetStatus(token);
+
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _read.OnCompleted(continuation, state, token, flags);
+
+    /// <summary>A lost connection is an <see cref="IOException"/> to the reader, as from a <see cref="NetworkStream"/>: the session ends quietly.</summary>
+    private static IOException ReadError(SocketException e) =>
+        new($"Unable to read data from the transport connection: {e.SocketErrorCode}.", e);
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -85,7 +158,7 @@ internal sealed class DeviceSocketStream : Stream
             while (!buffer.IsEmpty)
             {
                 // Waits until the kernel takes the bytes (the device reads): the caller's write timeout bounds it.
-                var sent = await _socket.SendAsync(buffer, SocketFlags.None, cancellationToken);
+                var sent = await _socket.SendAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
                 buffer = buffer[sent..];
             }
         }
@@ -93,6 +166,29 @@ internal sealed class DeviceSocketStream : Stream
         {
             throw new IOException($"Unable to write data to the transport connection: {e.SocketErrorCode}.", e);
         }
+        if (_resumeOnThreadPool)
+        {
+            // The writer continues on the thread pool, not in the socket's event processing (see the remarks).
+            await default(GlobalQueueHop);
+        }
+    }
+
+    /// <summary>An await that continues as a work item of the thread pool's global queue.</summary>
+    private readonly struct GlobalQueueHop : ICriticalNotifyCompletion
+    {
+        public bool IsCompleted => false;
+
+        public GlobalQueueHop GetAwaiter() => this;
+
+        public void GetResult()
+        {
+        }
+
+        public void OnCompleted(Action continuation) =>
+            ThreadPool.QueueUserWorkItem(static c => c(), continuation, preferLocal: false);
+
+        public void UnsafeOnCompleted(Action continuation) =>
+            ThreadPool.UnsafeQueueUserWorkItem(static c => c(), continuation, preferLocal: false);
     }
 }
 

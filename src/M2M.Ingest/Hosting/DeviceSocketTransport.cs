@@ -31,10 +31,11 @@ internal sealed class DeviceSocketTransportFactory(SocketTransportOptions option
             socket.Dispose();
             throw;
         }
-        return ValueTask.FromResult<IConnectionListener>(new Listener(socket, options.NoDelay, pool));
+        // With UnsafePreferInlineScheduling (session threads) a read resumes its session where it completes, as Kestrel's pipes do.
+        return ValueTask.FromResult<IConnectionListener>(new Listener(socket, options.NoDelay, !options.UnsafePreferInlineScheduling, pool));
     }
 
-    private sealed class Listener(Socket socket, bool noDelay, MemoryPool<byte> pool) : IConnectionListener
+    private sealed class Listener(Socket socket, bool noDelay, bool resumeOnThreadPool, MemoryPool<byte> pool) : IConnectionListener
     {
         private static readonly TimeSpan OutOfDescriptorsPause = TimeSpan.FromMilliseconds(20);
 
@@ -74,7 +75,7 @@ internal sealed class DeviceSocketTransportFactory(SocketTransportOptions option
                     {
                         accepted.NoDelay = true;
                     }
-                    return new DeviceSocketConnection(accepted, pool);
+                    return new DeviceSocketConnection(accepted, pool, resumeOnThreadPool);
                 }
                 catch (SocketException)
                 {
@@ -114,10 +115,10 @@ internal sealed class DeviceSocketConnection : ConnectionContext, IDuplexPipe
     private int _aborted;
     private int _disposed;
 
-    public DeviceSocketConnection(Socket socket, MemoryPool<byte> pool)
+    public DeviceSocketConnection(Socket socket, MemoryPool<byte> pool, bool resumeOnThreadPool = true)
     {
         _socket = socket;
-        _stream = new DeviceSocketStream(socket);
+        _stream = new DeviceSocketStream(socket, resumeOnThreadPool);
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
         // Zero-byte reads: the reader waits for data before it takes a buffer, so an idle connection holds none.
