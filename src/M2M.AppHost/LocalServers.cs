@@ -42,13 +42,11 @@ internal static class LocalServers
             .FirstOrDefault();
     }
 
-    /// <summary>A TCP port free on the loopback interface now.</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>Marks <paramref name="ports"/> as taken (configured for another resource): <see cref="FreePort"/> never returns them.</summary>
+    public static void Reserve(IEnumerable<int> ports) => global::M2M.FreePorts.Reserve(ports);
+
+    /// <summary>A TCP port free on the loopback interface now, never one this process handed out or reserved before.</summary>
+    public static int FreePort() => global::M2M.FreePorts.Next();
 
     /// <summary>
     /// <c>nats-server -js</c> on <paramref name="port"/> with its store in <paramref name="dataDirectory"/>;

@@ -32,6 +32,11 @@ internal static class Topologies
         var dataDirectory = config["M2M:DataDirectory"] ?? Path.Combine(builder.AppHostDirectory, "data", "distributed");
         var run = !builder.ExecutionContext.IsPublishMode;
 
+        // Device ports of the two ingest nodes (distinct: both listen on this machine); the local servers' free ports avoid them.
+        var m2mpPorts = Ports(config["M2M:Distributed:M2mpPorts"], 3010);
+        var alipPorts = Ports(config["M2M:Distributed:AlipPorts"], 3050);
+        LocalServers.Reserve([.. m2mpPorts, .. alipPorts]);
+
         var (nats, natsServer) = AddNats(builder, dataDirectory, run);
         var (database, databaseServer) = AddDatabase(builder, dataDirectory, run);
 
@@ -56,9 +61,6 @@ internal static class Topologies
         var writers = Node<Projects.M2M_StorageWriter>("writer")
             .WithReplicas(int.TryParse(config["M2M:Distributed:Writers"], out var w) && w > 0 ? w : 2);
 
-        // Device ports of the two ingest nodes (distinct: both listen on this machine).
-        var m2mpPorts = Ports(config["M2M:Distributed:M2mpPorts"], 3010);
-        var alipPorts = Ports(config["M2M:Distributed:AlipPorts"], 3050);
         for (var i = 0; i < 2; i++)
         {
             var (name, m2mp, alip) = ($"ingest-{(char)('a' + i)}", m2mpPorts[i], alipPorts[i]);

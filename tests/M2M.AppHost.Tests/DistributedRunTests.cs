@@ -25,6 +25,7 @@ public class DistributedRunTests
         ServerProcess.FindBinary("nats-server");
         var ct = TestContext.Current.CancellationToken;
         using var data = new TempDirectory("m2m-apphost-run");
+        // Four distinct ports; the AppHost's local servers take none of them (it reserves the configured device ports).
         int[] ports = [ServerProcess.FreePort(), ServerProcess.FreePort(), ServerProcess.FreePort(), ServerProcess.FreePort()];
         const string password = "apphost-admin-1";
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.M2M_AppHost>(
