@@ -108,6 +108,15 @@ public sealed class IngestOptions
     public long MemoryTrimThreshold { get; set; } = 32L << 20;
 
     /// <summary>
+    /// Bytes the process must have allocated since the last trim before a quiet node runs one aggressive
+    /// garbage collection (at most once a minute; 0 = never), provided its working set grew by a quarter
+    /// of this since then. A node is quiet when it allocated less than a sixteenth of this in the last
+    /// ten seconds. After a reconnect storm or a burst of records, the heap's free space goes back to
+    /// the system instead of staying with the garbage collector, which keeps it for the next burst.
+    /// </summary>
+    public long IdleTrimAllocatedBytes { get; set; } = 128L << 20;
+
+    /// <summary>
     /// Threads of the node's own that run the device sessions (parsing, records, answers); 0 runs them
     /// on the .NET thread pool, shared with HTTP requests and everything else of the process. With
     /// threads of their own, an HTTP request does not queue behind session work in the pool's queue
