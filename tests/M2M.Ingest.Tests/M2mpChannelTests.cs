@@ -82,9 +82,10 @@ public sealed class M2mpChannelTests
     }
 
     [Fact]
-    public void Many_distinct_names_keep_working_after_the_intern_pool_is_recycled()
+    public void Many_distinct_names_keep_working_once_the_shared_pool_is_full()
     {
-        var channels = new M2mpReceiveChannels();
+        var pool = new M2mpChannelNamePool(100);
+        var channels = new M2mpReceiveChannels(pool);
         for (var i = 0; i < 5000; i++)
         {
             var name = Encoding.ASCII.GetBytes($"n{i}");
@@ -92,6 +93,49 @@ public sealed class M2mpChannelTests
         }
 
         Assert.Equal("n4999", channels.GetName(4999 & 0xFF));
+        Assert.Equal(100, pool.Count);
+    }
+
+    [Fact]
+    public void Connections_that_define_the_same_name_share_one_string()
+    {
+        var pool = new M2mpChannelNamePool(100);
+        var first = new M2mpReceiveChannels(pool).Define(3, "sen:loc"u8);
+        var second = new M2mpReceiveChannels(pool).Define(7, "sen:loc"u8);
+        Assert.Equal("sen:loc", first);
+        Assert.Same(first, second);
+        Assert.Equal(1, pool.Count);
+    }
+
+    [Fact]
+    public void A_full_pool_still_gives_every_name_its_own_correct_string()
+    {
+        var pool = new M2mpChannelNamePool(1);
+        Assert.Equal("a", new M2mpReceiveChannels(pool).Define(0, "a"u8));
+        var b1 = new M2mpReceiveChannels(pool).Define(0, "b"u8);
+        var b2 = new M2mpReceiveChannels(pool).Define(0, "b"u8);
+        Assert.Equal("b", b1);
+        Assert.Equal("b", b2);
+        Assert.NotSame(b1, b2);
+        Assert.Same(pool.Get("a"), new M2mpReceiveChannels(pool).Define(1, "a"u8));
+    }
+
+    [Fact]
+    public async Task Connections_defining_names_at_once_get_one_string_per_name()
+    {
+        var pool = new M2mpChannelNamePool(1000);
+        var names = Enumerable.Range(0, 50).Select(i => Encoding.ASCII.GetBytes($"c{i}")).ToArray();
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+        {
+            var channels = new M2mpReceiveChannels(pool);
+            return names.Select((n, i) => channels.Define((byte)i, n)).ToArray();
+        }, TestContext.Current.CancellationToken)));
+        for (var i = 0; i < names.Length; i++)
+        {
+            Assert.All(results, r => Assert.Same(results[0][i], r[i]));
+        }
+
+        Assert.Equal(names.Length, pool.Count);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 
@@ -6,19 +7,18 @@ namespace M2M.Ingest.M2mp;
 
 /// <summary>
 /// The receiving direction's channel table of one connection: id (0–255) → name, filled by <c>0x20</c> frames.
-/// Names are interned per connection, so a hot channel name is decoded once, not on every frame or redefinition.
+/// Names come from a <see cref="M2mpChannelNamePool"/> shared by every connection of the process, so a
+/// name that a whole fleet defines is decoded once per definition and kept once, not once per connection.
 /// </summary>
-public sealed class M2mpReceiveChannels
+public sealed class M2mpReceiveChannels(M2mpChannelNamePool? pool = null)
 {
-    // Bounds what a device that defines ever-new names can make the table keep.
-    private const int MaxInterned = 1024;
-
     private static readonly string[] UndefinedNames = CreateUndefinedNames();
+
+    private readonly M2mpChannelNamePool _pool = pool ?? M2mpChannelNamePool.Shared;
 
     // Grows to the highest id defined (devices number their channels from 0 upward, so a few
     // slots instead of 256 for every connection of a large fleet); empty until the first definition.
     private string?[] _names = [];
-    private HashSet<string>? _interned;
 
     /// <summary>The name of an id that was never defined: <c>__channel_&lt;id&gt;</c> (cached strings).</summary>
     public static string UndefinedName(byte id) => UndefinedNames[id];
@@ -82,21 +82,9 @@ public sealed class M2mpReceiveChannels
             return current;
         }
 
-        _interned ??= new HashSet<string>(StringComparer.Ordinal);
-        var lookup = _interned.GetAlternateLookup<ReadOnlySpan<char>>();
-        if (!lookup.TryGetValue(text, out var interned))
-        {
-            if (_interned.Count >= MaxInterned)
-            {
-                _interned.Clear();
-            }
-
-            interned = new string(text);
-            _interned.Add(interned);
-        }
-
-        _names[id] = interned;
-        return interned;
+        var shared = _pool.Get(text);
+        _names[id] = shared;
+        return shared;
     }
 
     private static string[] CreateUndefinedNames()
@@ -112,27 +100,81 @@ public sealed class M2mpReceiveChannels
 }
 
 /// <summary>
+/// Channel names shared by the connections of a process (<see cref="Shared"/>): one string per name.
+/// Bounded: once <c>capacity</c> names are kept, further names are not shared (each definition gets a
+/// string of its own), so devices that define ever-new names cannot make it grow.
+/// </summary>
+public sealed class M2mpChannelNamePool
+{
+    private readonly ConcurrentDictionary<string, string> _names = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly int _capacity;
+    private int _count;
+
+    public M2mpChannelNamePool(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(capacity);
+        _capacity = capacity;
+        _lookup = _names.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    /// <summary>The pool of the process's device sessions (4,096 names).</summary>
+    public static M2mpChannelNamePool Shared { get; } = new(4096);
+
+    /// <summary>Names kept.</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>The pool's string for <paramref name="name"/>, added when there is room; a new string when the pool is full.</summary>
+    public string Get(ReadOnlySpan<char> name)
+    {
+        if (_lookup.TryGetValue(name, out var shared))
+        {
+            return shared;
+        }
+
+        var created = new string(name);
+        if (Volatile.Read(ref _count) >= _capacity)
+        {
+            return created;
+        }
+
+        if (_names.TryAdd(created, created))
+        {
+            Interlocked.Increment(ref _count);
+            return created;
+        }
+
+        // Added by another connection meanwhile.
+        return _names.TryGetValue(created, out var raced) ? raced : created;
+    }
+}
+
+/// <summary>
 /// The sending direction's channel table of one connection: assigns ids from 0 upward, starts again from 0 when all
 /// 256 are used (redefining them), and writes the <c>0x20</c> definition before the first use of a name.
 /// </summary>
 public sealed class M2mpSendChannels
 {
     // Ids are handed out in order, so the table grows with use (a session uses a handful of
-    // channels) instead of holding 256 slots for every connection of a large fleet.
+    // channels) instead of holding 256 slots for every connection of a large fleet. Looked up by a
+    // scan: for a handful of names it is as fast as a dictionary, and it costs no memory of its own.
     private string?[] _names = [];
-    private Dictionary<string, byte>? _ids;
+    private int _used;
     private int _next;
 
     /// <summary>The id of <paramref name="name"/>, defining it first (a <c>0x20</c> frame to <paramref name="output"/>) when needed.</summary>
     public byte GetOrDefine(IBufferWriter<byte> output, string name)
     {
-        _ids ??= new Dictionary<string, byte>(StringComparer.Ordinal);
-        if (_ids.TryGetValue(name, out var id))
+        var names = _names.AsSpan(0, _used);
+        for (var i = 0; i < names.Length; i++)
         {
-            return id;
+            if (ReferenceEquals(names[i], name) || string.Equals(names[i], name, StringComparison.Ordinal))
+            {
+                return (byte)i;
+            }
         }
 
-        id = (byte)_next;
+        var id = (byte)_next;
         _next = (_next + 1) & 0xFF;
         if (id >= _names.Length)
         {
@@ -140,13 +182,9 @@ public sealed class M2mpSendChannels
         }
 
         M2mpWriter.WriteChannelDefinition(output, id, name);
-        if (_names[id] is { } previous)
-        {
-            _ids.Remove(previous);
-        }
-
+        // A redefined id (after all 256 were used) takes the new name in place of the old one.
         _names[id] = name;
-        _ids[name] = id;
+        _used = Math.Max(_used, id + 1);
         return id;
     }
 
