@@ -13,7 +13,8 @@
 #      process reports all its devices identified, then the server's RSS and heap again.
 # Usage: bench/idle-memory.sh   (COUNTS="5000 15000" PROTOCOLS="m2mp alip" PER_TOOL=10000 SETTLE=10
 #        SERVER_DLL=<another build's M2M.Server.dll> NO_BUILD=1 change the scenario;
-#        SERVER_ENV="DOTNET_gcServer=0 ..." is passed to the server only, e.g. to compare GC settings)
+#        SERVER_ENV="DOTNET_gcServer=0 ..." is passed to the server only, e.g. to compare GC settings;
+#        AFTER_GC=10: seconds after the heap dump's full GC before the RSS is read again)
 # The RSS is also split (/proc/<pid>/smaps) into the GC's reserved range (heap objects, free space and
 # budgets), other anonymous memory (native: runtime, RocksDB, thread stacks) and mapped files.
 # Needs: dotnet, python3, dotnet-gcdump (installed into $WORK/tools from the NuGet feed when absent
@@ -26,6 +27,7 @@ COUNTS=${COUNTS:-"5000 15000"}   # ascending: the fleet grows from one count to 
 PROTOCOLS=${PROTOCOLS:-"m2mp alip"}
 PER_TOOL=${PER_TOOL:-10000}
 SETTLE=${SETTLE:-10}
+AFTER_GC=${AFTER_GC:-10}   # seconds between the full GC of the heap dump and the second RSS reading
 WORK=$(mktemp -d /tmp/m2m-idlemem.XXXXXX)
 SERVER_DLL=${SERVER_DLL:-$ROOT/src/M2M.Server/bin/Release/net10.0/M2M.Server.dll}
 LOAD=$ROOT/bench/M2M.Load/bin/Release/net10.0/m2m-load
@@ -72,7 +74,7 @@ start_server() {
   env ${SERVER_ENV:-} dotnet "$SERVER_DLL" --urls http://127.0.0.1:0 --M2M:DataDirectory "$WORK/data" \
     --M2M:Ingest:M2mpPort "$M2MP_PORT" --M2M:Ingest:AlipPort "$ALIP_PORT" \
     --M2M:Ingest:Auth:AutoRegisterPerMinute 0 --M2M:Ingest:Auth:FailuresBeforeDelay 100000000 \
-    --Logging:LogLevel:Default=Warning >"$WORK/server-$1.log" 2>&1 &
+    --Logging:LogLevel:Default=Warning --Logging:LogLevel:M2M.Ingest.Hosting.MemoryTrimmer=Information >"$WORK/server-$1.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$ALIP_PORT") 2>/dev/null && return 0; sleep 0.2; done
   echo "server did not start: see $WORK/server-$1.log" >&2; exit 1
@@ -104,9 +106,10 @@ print(gc, native, sum(r[2] for r in runs if not r[3]))
 PY
 }
 
-# snapshot <name>: RSS (KiB) and managed heap after a full GC (bytes, dotnet-gcdump) on one line
+# snapshot <name>: RSS (KiB), managed heap after a full GC (bytes, dotnet-gcdump) and the RSS again
+# AFTER_GC seconds after that GC (KiB: what the process holds once the garbage is collected), on one line
 snapshot() {
-  local name=$1 heap rss
+  local name=$1 heap rss rss_gc
   rss=$(rss_kib)
   rss_split >"$WORK/$name.split"
   "$GCDUMP" collect -p "$SERVER_PID" -o "$WORK/$name.gcdump" >"$WORK/$name.gcdump.log" 2>&1 || true
@@ -122,7 +125,9 @@ for line in open(sys.argv[1]):
 print(total)
 PY
 )
-  echo "$rss $heap"
+  sleep "$AFTER_GC"
+  rss_gc=$(rss_kib)
+  echo "$rss $heap $rss_gc"
 }
 
 # open_fleet <name> <protocol> <from> <to>: devices from..to-1 connect and stay idle, PER_TOOL per
@@ -169,11 +174,11 @@ for protocol in $PROTOCOLS; do
   log "$protocol: fresh server"
   start_server "$protocol"
   sleep "$SETTLE"
-  read -r rss heap < <(snapshot "$protocol-0")
+  read -r rss heap rss_gc < <(snapshot "$protocol-0")
   l=$(load_avg)
   log "$protocol: baseline (0 devices): RSS $((rss / 1024)) MiB, heap $((heap / 1048576)) MiB (load $l)"
   read -r gc_kib native_kib file_kib <"$WORK/$protocol-0.split"
-  json_row protocol "\"$protocol\"" stage '"idle"' target 0 identified 0 open_s 0 rss_kib "$rss" heap_bytes "$heap" load "$l" gc_kib "$gc_kib" native_kib "$native_kib" file_kib "$file_kib"
+  json_row protocol "\"$protocol\"" stage '"idle"' target 0 identified 0 open_s 0 rss_kib "$rss" rss_gc_kib "$rss_gc" heap_bytes "$heap" load "$l" gc_kib "$gc_kib" native_kib "$native_kib" file_kib "$file_kib"
   opened=0
   for n in $COUNTS; do
     t0=$(now)
@@ -183,11 +188,11 @@ for protocol in $PROTOCOLS; do
     reached=$(( ${reached_total:-0} + added )); reached_total=$reached
     opened=$n
     sleep "$SETTLE"
-    read -r rss heap < <(snapshot "$protocol-$n")
+    read -r rss heap rss_gc < <(snapshot "$protocol-$n")
     l=$(load_avg)
     log "$protocol: $reached of $n identified (the last $added in $open_s s); RSS $((rss / 1024)) MiB, heap $((heap / 1048576)) MiB (load $l)"
     read -r gc_kib native_kib file_kib <"$WORK/$protocol-$n.split"
-    json_row protocol "\"$protocol\"" stage '"idle"' target "$n" identified "$reached" open_s "$open_s" rss_kib "$rss" heap_bytes "$heap" load "$l" gc_kib "$gc_kib" native_kib "$native_kib" file_kib "$file_kib"
+    json_row protocol "\"$protocol\"" stage '"idle"' target "$n" identified "$reached" open_s "$open_s" rss_kib "$rss" rss_gc_kib "$rss_gc" heap_bytes "$heap" load "$l" gc_kib "$gc_kib" native_kib "$native_kib" file_kib "$file_kib"
   done
 
   # reconnect storm: every device drops at once and reconnects at once
@@ -198,7 +203,7 @@ for protocol in $PROTOCOLS; do
   storm_s=$(python3 -c "print(round($(now) - $t0, 2))")
   l=$(load_avg)
   sleep "$SETTLE"
-  read -r rss heap < <(snapshot "$protocol-storm")
+  read -r rss heap rss_gc < <(snapshot "$protocol-storm")
   log "$protocol: storm: $again of $opened identified again in $storm_s s; RSS $((rss / 1024)) MiB, heap $((heap / 1048576)) MiB (load $l)"
   json_row protocol "\"$protocol\"" stage '"storm"' target "$opened" identified "$again" open_s "$storm_s" rss_kib "$rss" heap_bytes "$heap" load "$l"
   stop_tools
@@ -206,7 +211,7 @@ for protocol in $PROTOCOLS; do
   unset reached_total
 done
 
-python3 - "$WORK" <<'PY'
+python3 - "$WORK" "$AFTER_GC" <<'PY'
 import json, os, re, sys
 work = sys.argv[1]
 rows = [json.loads(l) for l in open(os.path.join(work, "results.jsonl"))]
@@ -224,6 +229,25 @@ for proto in dict.fromkeys(r["protocol"] for r in rows):
         dn = b["identified"] - a["identified"]
         if dn > 0:
             print(f"| {proto} | {a['identified']:,} → {b['identified']:,} (marginal) | **{(b['rss_kib'] - a['rss_kib']) / dn:.2f} KiB** | **{(b['heap_bytes'] - a['heap_bytes']) / dn / 1024:.2f} KiB** | | {b['load']} |")
+print()
+print(f"The same RSS read again after the heap dump's full GC and {sys.argv[2]} s (what the process keeps once the garbage of the connections' set-up is collected):")
+print()
+print("| protocol | devices identified | RSS per device after a full GC (from 0) | RSS (MiB) |")
+print("|---|---:|---:|---:|")
+for proto in dict.fromkeys(r["protocol"] for r in rows):
+    idle = [r for r in rows if r["protocol"] == proto and r["stage"] == "idle" and "rss_gc_kib" in r]
+    if not idle:
+        continue
+    base = idle[0]
+    for r in idle[1:]:
+        n = r["identified"]
+        if n:
+            print(f"| {proto} | {n:,} | **{(r['rss_gc_kib'] - base['rss_gc_kib']) / n:.2f} KiB** | {r['rss_gc_kib'] / 1024:.1f} |")
+    if len(idle) >= 3:
+        a, b = idle[-2], idle[-1]
+        dn = b["identified"] - a["identified"]
+        if dn > 0:
+            print(f"| {proto} | {a['identified']:,} → {b['identified']:,} (marginal) | **{(b['rss_gc_kib'] - a['rss_gc_kib']) / dn:.2f} KiB** | |")
 print()
 print("Where the RSS per device goes (from 0; /proc/<pid>/smaps): the GC's range holds the objects and the GC's free space and budgets; native is every other anonymous mapping (runtime, RocksDB, thread stacks).")
 print()
