@@ -215,6 +215,15 @@ python3 - "$WORK" "$AFTER_GC" <<'PY'
 import json, os, re, sys
 work = sys.argv[1]
 rows = [json.loads(l) for l in open(os.path.join(work, "results.jsonl"))]
+
+def last_step(idle):
+    """The last two counts of a fleet and the devices added between them (None with fewer than two counts)."""
+    if len(idle) < 3:
+        return None
+    a, b = idle[-2], idle[-1]
+    dn = b["identified"] - a["identified"]
+    return (a, b, dn) if dn > 0 else None
+
 print("| protocol | devices identified | server RSS per device (from 0) | managed heap per device (from 0) | RSS / heap (MiB) | load avg |")
 print("|---|---:|---:|---:|---|---:|")
 for proto in dict.fromkeys(r["protocol"] for r in rows):
@@ -224,11 +233,9 @@ for proto in dict.fromkeys(r["protocol"] for r in rows):
         n = r["identified"]
         per = lambda k, scale: f"**{(r[k] - base[k]) * scale / n / 1024:.2f} KiB**" if n else "—"
         print(f"| {proto} | {n:,} | {per('rss_kib', 1024)} | {per('heap_bytes', 1)} | {r['rss_kib'] / 1024:.1f} / {r['heap_bytes'] / 1048576:.1f} | {r['load']} |")
-    if len(idle) >= 3:
-        a, b = idle[-2], idle[-1]
-        dn = b["identified"] - a["identified"]
-        if dn > 0:
-            print(f"| {proto} | {a['identified']:,} → {b['identified']:,} (marginal) | **{(b['rss_kib'] - a['rss_kib']) / dn:.2f} KiB** | **{(b['heap_bytes'] - a['heap_bytes']) / dn / 1024:.2f} KiB** | | {b['load']} |")
+    if step := last_step(idle):
+        a, b, dn = step
+        print(f"| {proto} | {a['identified']:,} → {b['identified']:,} (marginal) | **{(b['rss_kib'] - a['rss_kib']) / dn:.2f} KiB** | **{(b['heap_bytes'] - a['heap_bytes']) / dn / 1024:.2f} KiB** | | {b['load']} |")
 print()
 print(f"The same RSS read again after the heap dump's full GC and {sys.argv[2]} s (what the process keeps once the garbage of the connections' set-up is collected):")
 print()
@@ -243,11 +250,9 @@ for proto in dict.fromkeys(r["protocol"] for r in rows):
         n = r["identified"]
         if n:
             print(f"| {proto} | {n:,} | **{(r['rss_gc_kib'] - base['rss_gc_kib']) / n:.2f} KiB** | {r['rss_gc_kib'] / 1024:.1f} |")
-    if len(idle) >= 3:
-        a, b = idle[-2], idle[-1]
-        dn = b["identified"] - a["identified"]
-        if dn > 0:
-            print(f"| {proto} | {a['identified']:,} → {b['identified']:,} (marginal) | **{(b['rss_gc_kib'] - a['rss_gc_kib']) / dn:.2f} KiB** | |")
+    if step := last_step(idle):
+        a, b, dn = step
+        print(f"| {proto} | {a['identified']:,} → {b['identified']:,} (marginal) | **{(b['rss_gc_kib'] - a['rss_gc_kib']) / dn:.2f} KiB** | |")
 print()
 print("Where the RSS per device goes (from 0; /proc/<pid>/smaps): the GC's range holds the objects and the GC's free space and budgets; native is every other anonymous mapping (runtime, RocksDB, thread stacks).")
 print()
