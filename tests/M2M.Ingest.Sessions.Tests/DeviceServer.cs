@@ -54,19 +54,10 @@ public sealed class DeviceServer : IAsyncDisposable
     public static Task<DeviceServer> StartAsync(params string[] settings) => StartAsync(null, settings);
 
     /// <summary>Starts a server whose services <paramref name="configure"/> adds to (e.g. test converters).</summary>
-    public static async Task<DeviceServer> StartAsync(Action<WebApplicationBuilder>? configure, params string[] settings)
+    public static Task<DeviceServer> StartAsync(Action<WebApplicationBuilder>? configure, params string[] settings)
     {
         var data = new TempDirectory("m2m-ingest");
-        try
-        {
-            return await StartAsync(data.Path, data, settings, configure);
-        }
-        catch
-        {
-            // A server that refuses to start (what some tests expect) leaves no data directory behind.
-            data.Dispose();
-            throw;
-        }
+        return StartAsync(data.Path, data, settings, configure);
     }
 
     private static async Task<DeviceServer> StartAsync(string dataDirectory, TempDirectory? owned, string[] settings, Action<WebApplicationBuilder>? configure)
@@ -87,17 +78,8 @@ public sealed class DeviceServer : IAsyncDisposable
             args.Add(setting[(eq + 1)..]);
         }
         var app = M2MServer.Build([.. args], configure);
-        try
-        {
-            await app.StartAsync(TestContext.Current.CancellationToken);
-            await app.Services.GetRequiredService<IngestEndpoints>().Started;
-        }
-        catch
-        {
-            // Closes what the failed start opened (the database above all).
-            await app.DisposeAsync();
-            throw;
-        }
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        await app.Services.GetRequiredService<IngestEndpoints>().Started;
         return new DeviceServer(app, dataDirectory, owned, settings, configure);
     }
 
