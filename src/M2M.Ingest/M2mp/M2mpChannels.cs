@@ -157,18 +157,17 @@ public sealed class M2mpSendChannels
 {
     // Ids are handed out in order, so the table grows with use (a session uses a handful of
     // channels) instead of holding 256 slots for every connection of a large fleet. Looked up by a
-    // scan: for a handful of names it is as fast as a dictionary, and it costs no memory of its own.
+    // scan that ends at the first empty slot (the defined ones come first): for a handful of names it
+    // is as fast as a dictionary, and it costs no memory of its own.
     private string?[] _names = [];
-    private int _used;
     private int _next;
 
     /// <summary>The id of <paramref name="name"/>, defining it first (a <c>0x20</c> frame to <paramref name="output"/>) when needed.</summary>
     public byte GetOrDefine(IBufferWriter<byte> output, string name)
     {
-        var names = _names.AsSpan(0, _used);
-        for (var i = 0; i < names.Length; i++)
+        for (var i = 0; i < _names.Length && _names[i] is { } defined; i++)
         {
-            if (ReferenceEquals(names[i], name) || string.Equals(names[i], name, StringComparison.Ordinal))
+            if (string.Equals(defined, name, StringComparison.Ordinal))
             {
                 return (byte)i;
             }
@@ -184,7 +183,6 @@ public sealed class M2mpSendChannels
         M2mpWriter.WriteChannelDefinition(output, id, name);
         // A redefined id (after all 256 were used) takes the new name in place of the old one.
         _names[id] = name;
-        _used = Math.Max(_used, id + 1);
         return id;
     }
 
