@@ -139,12 +139,15 @@ public sealed class DeviceSocketReaderTests
         Assert.Equal(0, pool.Outstanding);
     }
 
-    [Fact]
-    public async Task Length_prefixed_frames_sent_in_random_pieces_are_all_read_back()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Length_prefixed_frames_sent_in_random_pieces_are_all_read_back(bool sharedPool)
     {
         using var sockets = await ConnectedSockets.OpenAsync(Ct);
         using var pool = new CountingPool();
-        var reader = Reader(sockets, pool);
+        // The shared pool's blocks are taken from the array pool directly (DeviceSocketSegment).
+        var reader = sharedPool ? new DeviceSocketReader(sockets.Server, MemoryPool<byte>.Shared, 4096, 1024) : Reader(sockets, pool);
         var random = new Random(16);
         var frames = Enumerable.Range(0, 300).Select(_ =>
         {

@@ -4,7 +4,8 @@ namespace M2M.Ingest.Hosting;
 
 /// <summary>
 /// One buffer of a <see cref="DeviceSocketReader"/> or <see cref="DeviceSocketWriter"/>: a block rented
-/// from the memory pool (or, for a write larger than a pool block, from the array pool), its bytes
+/// from the memory pool (or from the array pool, for a write larger than a pool block and in place of
+/// <see cref="MemoryPool{T}.Shared"/>, which allocates a wrapper per rent), its bytes
 /// <c>[0, Length)</c> written, the rest free. The segment objects are kept in a small per-thread cache
 /// while no connection holds them, so that neither an idle connection nor a read costs one.
 /// </summary>
@@ -39,16 +40,17 @@ internal sealed class DeviceSocketSegment : ReadOnlySequenceSegment<byte>
     public static DeviceSocketSegment Rent(MemoryPool<byte> pool, int size, long runningIndex)
     {
         var segment = FromCache() ?? new DeviceSocketSegment();
-        if (size <= pool.MaxBufferSize)
+        if (size > pool.MaxBufferSize || pool == MemoryPool<byte>.Shared)
         {
-            segment._owner = pool.Rent(size <= 0 ? -1 : size);
-            segment._block = segment._owner.Memory;
+            // Larger than the pool hands out (one big answer): an array for the time it takes to send it.
+            // From the shared pool too: it would wrap the same array in a new object at every rent.
+            segment._array = ArrayPool<byte>.Shared.Rent(size <= 0 ? 4096 : size);
+            segment._block = segment._array;
         }
         else
         {
-            // Larger than the pool hands out (one big answer): an array for the time it takes to send it.
-            segment._array = ArrayPool<byte>.Shared.Rent(size);
-            segment._block = segment._array;
+            segment._owner = pool.Rent(size <= 0 ? -1 : size);
+            segment._block = segment._owner.Memory;
         }
         segment.Memory = segment._block[..0];
         segment.RunningIndex = runningIndex;
