@@ -6,6 +6,5 @@ if (args is ["health", ..])
     return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : null);
 }
 
-var app = M2MServer.Build(args);
-app.Run();
-return 0;
+// A start that fails (a port in use, an unreadable certificate...) is logged and exits with code 1.
+return await HostRunner.RunAsync(() => M2MServer.Build(args));

@@ -54,6 +54,7 @@ public sealed class ApiHost : IAsyncDisposable
         }
         catch
         {
+            TestBackend.Release(data.Path);
             data.Dispose();
             throw;
         }
@@ -81,7 +82,17 @@ public sealed class ApiHost : IAsyncDisposable
             .. extraArgs,
         ];
         var app = M2MServer.Build(args, configure);
-        await app.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            await app.StartAsync(TestContext.Current.CancellationToken);
+        }
+        catch
+        {
+            // A refused start (some tests expect one): what it began stops, then the database closes.
+            await HostRunner.StopAfterFailedStartAsync(app);
+            await app.DisposeAsync();
+            throw;
+        }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new ApiHost(app, data, ownsData, new Uri(address));
     }

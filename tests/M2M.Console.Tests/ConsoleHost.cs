@@ -53,7 +53,17 @@ public sealed class ConsoleHost : IAsyncDisposable
                 .. extraArgs,
             ];
             var app = M2MServer.Build(args);
-            await app.StartAsync(TestContext.Current.CancellationToken);
+            try
+            {
+                await app.StartAsync(TestContext.Current.CancellationToken);
+            }
+            catch
+            {
+                // A refused start (some tests expect one): what it began stops, then the database closes.
+                await HostRunner.StopAfterFailedStartAsync(app);
+                await app.DisposeAsync();
+                throw;
+            }
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             return new ConsoleHost(app, data, new Uri(address));
         }

@@ -54,10 +54,20 @@ public sealed class DeviceServer : IAsyncDisposable
     public static Task<DeviceServer> StartAsync(params string[] settings) => StartAsync(null, settings);
 
     /// <summary>Starts a server whose services <paramref name="configure"/> adds to (e.g. test converters).</summary>
-    public static Task<DeviceServer> StartAsync(Action<WebApplicationBuilder>? configure, params string[] settings)
+    public static async Task<DeviceServer> StartAsync(Action<WebApplicationBuilder>? configure, params string[] settings)
     {
         var data = new TempDirectory("m2m-ingest");
-        return StartAsync(data.Path, data, settings, configure);
+        try
+        {
+            return await StartAsync(data.Path, data, settings, configure);
+        }
+        catch
+        {
+            // A server that refuses to start (what some tests expect) leaves no data directory behind.
+            TestBackend.Release(data.Path);
+            data.Dispose();
+            throw;
+        }
     }
 
     private static async Task<DeviceServer> StartAsync(string dataDirectory, TempDirectory? owned, string[] settings, Action<WebApplicationBuilder>? configure)
@@ -78,8 +88,18 @@ public sealed class DeviceServer : IAsyncDisposable
             args.Add(setting[(eq + 1)..]);
         }
         var app = M2MServer.Build([.. args], configure);
-        await app.StartAsync(TestContext.Current.CancellationToken);
-        await app.Services.GetRequiredService<IngestEndpoints>().Started;
+        try
+        {
+            await app.StartAsync(TestContext.Current.CancellationToken);
+            await app.Services.GetRequiredService<IngestEndpoints>().Started;
+        }
+        catch
+        {
+            // A refused start (some tests expect one): what it began stops, then the database closes.
+            await HostRunner.StopAfterFailedStartAsync(app);
+            await app.DisposeAsync();
+            throw;
+        }
         return new DeviceServer(app, dataDirectory, owned, settings, configure);
     }
 

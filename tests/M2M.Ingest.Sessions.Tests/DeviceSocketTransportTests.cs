@@ -121,7 +121,7 @@ public sealed class DeviceSocketTransportTests
         // Inside the socket engine's event processing, a session's synchronous work (storage writes) would
         // hold up the events of every other socket (their data, their peer's close): it runs as a work item of its own.
         Assert.DoesNotContain("SocketAsyncEngine", stack, StringComparison.Ordinal);
-        Assert.Contains(nameof(DeviceSocketStream), stack, StringComparison.Ordinal);
+        Assert.Contains(nameof(DeviceSocketReader), stack, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -336,41 +336,6 @@ public sealed class DeviceSocketTransportTests
             Client.Dispose();
             await Server.DisposeAsync();
             await _listener.DisposeAsync();
-        }
-    }
-
-    /// <summary>A pool that counts the blocks rented and not yet returned.</summary>
-    private sealed class CountingPool : MemoryPool<byte>
-    {
-        private int _outstanding;
-
-        public int Outstanding => Volatile.Read(ref _outstanding);
-
-        public override int MaxBufferSize => 4096;
-
-        public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
-        {
-            Interlocked.Increment(ref _outstanding);
-            return new Block(this, new byte[minBufferSize <= 0 ? 4096 : Math.Max(4096, minBufferSize)]);
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-        }
-
-        private sealed class Block(CountingPool pool, byte[] array) : IMemoryOwner<byte>
-        {
-            private int _disposed;
-
-            public Memory<byte> Memory => array;
-
-            public void Dispose()
-            {
-                if (Interlocked.Exchange(ref _disposed, 1) == 0)
-                {
-                    Interlocked.Decrement(ref pool._outstanding);
-                }
-            }
         }
     }
 }

@@ -39,7 +39,17 @@ public sealed class NatsNode : IAsyncDisposable
             b.AddNatsStorageWriter();
         });
 
-    private static async Task<NatsNode> StartAsync(string url, string prefix, Action<Dictionary<string, string?>>? configure, Action<HostApplicationBuilder> compose)
+    /// <summary>An ingest/API node's bus, built and not started.</summary>
+    public static IHost BuildBus(string url, string prefix) => Build(url, prefix, null, b => b.AddNatsBus());
+
+    /// <summary>A storage writer committing to <paramref name="store"/>, built and not started.</summary>
+    public static IHost BuildWriter(string url, string prefix, ITimeSeriesStore store) => Build(url, prefix, null, b =>
+    {
+        b.Services.AddSingleton(store);
+        b.AddNatsStorageWriter();
+    });
+
+    private static IHost Build(string url, string prefix, Action<Dictionary<string, string?>>? configure, Action<HostApplicationBuilder> compose)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -52,9 +62,33 @@ public sealed class NatsNode : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         compose(builder);
-        var host = builder.Build();
-        await host.StartAsync(TestContext.Current.CancellationToken);
-        return new NatsNode(host);
+        return builder.Build();
+    }
+
+    private static async Task<NatsNode> StartAsync(string url, string prefix, Action<Dictionary<string, string?>>? configure, Action<HostApplicationBuilder> compose)
+    {
+        var host = Build(url, prefix, configure, compose);
+        var node = new NatsNode(host);
+        try
+        {
+            await host.StartAsync(TestContext.Current.CancellationToken);
+        }
+        catch
+        {
+            // A refused start: what it began stops (a failure to stop must not hide why the start failed), then the services are disposed.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            try
+            {
+                await host.StopAsync(timeout.Token);
+            }
+            catch (Exception)
+            {
+                // Reported by the start's exception.
+            }
+            await node.DisposeServicesAsync();
+            throw;
+        }
+        return node;
     }
 
     public async ValueTask DisposeAsync()

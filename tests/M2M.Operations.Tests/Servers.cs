@@ -60,10 +60,20 @@ public sealed class InProcessServer : IStartedServer
     public static async Task<InProcessServer> StartAsync(string dataDirectory, params string[] extra)
     {
         var app = M2MServer.Build(ServerArgs.For(dataDirectory, extra));
-        await app.StartAsync(TestContext.Current.CancellationToken);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var endpoints = app.Services.GetRequiredService<IngestEndpoints>();
-        await endpoints.Started.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        try
+        {
+            await app.StartAsync(TestContext.Current.CancellationToken);
+            await endpoints.Started.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        }
+        catch
+        {
+            // A refused start (some tests expect one): what it began stops, then the database closes.
+            await HostRunner.StopAfterFailedStartAsync(app);
+            await app.DisposeAsync();
+            throw;
+        }
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new InProcessServer(app, new Uri(address), new IPEndPoint(IPAddress.Loopback, endpoints.Alip!.Port));
     }
 

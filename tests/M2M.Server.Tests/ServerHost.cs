@@ -38,7 +38,18 @@ public sealed class ServerHost : IAsyncDisposable
             "--M2M:Ingest:M2mpPort", "0", "--M2M:Ingest:AlipPort", "0", .. extraArgs,
         ];
         var app = M2MServer.Build(args);
-        await app.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            await app.StartAsync(TestContext.Current.CancellationToken);
+        }
+        catch
+        {
+            // A refused start: what it began stops, the database closes, the data directory goes.
+            await HostRunner.StopAfterFailedStartAsync(app);
+            await app.DisposeAsync();
+            data.Dispose();
+            throw;
+        }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new ServerHost(app, data, new Uri(address));
     }

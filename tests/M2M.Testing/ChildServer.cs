@@ -107,6 +107,43 @@ public sealed partial class ChildServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>
+    /// Runs the server with <paramref name="args"/> until it exits by itself (a start that fails); returns its exit
+    /// code and everything it wrote. Fails the test when it is still running after <paramref name="timeout"/> (then killed).
+    /// </summary>
+    public static async Task<(int ExitCode, string Log)> RunToExitAsync(IEnumerable<string> args, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(AppHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        var log = new ConcurrentQueue<string>();
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("The server did not start.");
+        process.OutputDataReceived += (_, e) => log.Enqueue(e.Data ?? "");
+        process.ErrorDataReceived += (_, e) => log.Enqueue(e.Data ?? "");
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(timeout, TestContext.Current.CancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None);
+            Assert.Fail($"The server was still running after {timeout}:\n{string.Join('\n', log)}");
+        }
+        // The output is complete once WaitForExit (without a timeout) returns.
+        process.WaitForExit();
+        return (process.ExitCode, string.Join('\n', log));
+    }
+
     /// <summary>The server's app host: beside the test when its assembly is there, else in the server project's own output.</summary>
     private static string AppHost()
     {

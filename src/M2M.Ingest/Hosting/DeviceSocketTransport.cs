@@ -10,7 +10,7 @@ namespace M2M.Ingest.Hosting;
 
 /// <summary>
 /// The device listeners' own socket transport (<see cref="IngestOptions.Transport"/> <c>Lean</c>,
-/// opt-in): a connection is its socket with a reader and a writer straight on it, and nothing else.
+/// the default): a connection is its socket with a reader and a writer straight on it, and nothing else.
 /// Kestrel's socket transport gives each connection two pipes and two loops that copy between them
 /// and the socket (about 2.3 KiB of objects per idle connection); here the reader waits for data with a
 /// zero-byte read and takes a buffer from the pool only when bytes have arrived (an idle connection
@@ -99,7 +99,12 @@ internal sealed class DeviceSocketTransportFactory(SocketTransportOptions option
     }
 }
 
-/// <summary>One device connection of <see cref="DeviceSocketTransportFactory"/>: a socket, a stream on it (<see cref="DeviceSocketStream"/>), a reader and a writer.</summary>
+/// <summary>
+/// One device connection of <see cref="DeviceSocketTransportFactory"/>: a socket, its reader
+/// (<see cref="DeviceSocketReader"/>) and its writer (<see cref="DeviceSocketWriter"/>). A TLS listener's
+/// middleware puts its own pipes over these (<see cref="Transport"/>): it reads and writes the TLS records
+/// through them, so TLS connections use them too.
+/// </summary>
 internal sealed class DeviceSocketConnection : ConnectionContext, IDuplexPipe
 {
     // A read takes at least this much from the pool (the pool's block size); larger frames take more segments.
@@ -107,7 +112,6 @@ internal sealed class DeviceSocketConnection : ConnectionContext, IDuplexPipe
     private static long s_lastId;
 
     private readonly Socket _socket;
-    private readonly DeviceSocketStream _stream;
     private IDuplexPipe? _transport;
     private string? _connectionId;
     private IFeatureCollection? _features;
@@ -118,12 +122,12 @@ internal sealed class DeviceSocketConnection : ConnectionContext, IDuplexPipe
     public DeviceSocketConnection(Socket socket, MemoryPool<byte> pool, bool resumeOnThreadPool = true)
     {
         _socket = socket;
-        _stream = new DeviceSocketStream(socket, resumeOnThreadPool);
+        // The reader and writer receive and send without blocking, and wait with the socket's asynchronous operations.
+        _socket.Blocking = false;
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
-        // Zero-byte reads: the reader waits for data before it takes a buffer, so an idle connection holds none.
-        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(pool, ReadBufferSize, ReadBufferSize / 4, leaveOpen: true, useZeroByteReads: true));
-        Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(pool, ReadBufferSize, leaveOpen: true));
+        Input = new DeviceSocketReader(socket, pool, ReadBufferSize, ReadBufferSize / 4, resumeOnThreadPool);
+        Output = new DeviceSocketWriter(socket, pool, ReadBufferSize, resumeOnThreadPool);
     }
 
     public PipeReader Input { get; }
@@ -188,7 +192,6 @@ internal sealed class DeviceSocketConnection : ConnectionContext, IDuplexPipe
             // Unsent bytes of an aborted connection.
         }
         await Input.CompleteAsync();
-        _stream.Dispose();
         _socket.Dispose();
     }
 }

@@ -117,7 +117,18 @@ internal sealed class IngestServer(
             transport = new SocketTransportFactory(Options.Create(transportOptions), new ScopelessLoggerFactory(loggerFactory));
         }
         _server = new KestrelServer(Options.Create(kestrel), transport, new ScopelessLoggerFactory(loggerFactory));
-        await _server.StartAsync(new NoHttpApplication(), cancellationToken);
+        try
+        {
+            await _server.StartAsync(new NoHttpApplication(), cancellationToken);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
+        {
+            // The transport's own message names no port (e.g. "Address already in use").
+            var ports = o.PlainPorts ? $"M2MP {o.M2mpPort}, ALIP {o.AlipPort}" : "no plain listeners";
+            ports += o.Tls.Enabled ? $", M2MP/TLS {o.Tls.M2mpPort}, ALIP/TLS {o.Tls.AlipPort}" : "";
+            throw new InvalidOperationException(
+                $"The device listeners cannot listen ({e.Message}) on their ports: {ports} (M2M:Ingest:M2mpPort, AlipPort, Tls:M2mpPort, Tls:AlipPort).", e);
+        }
 
         var m2mpEndPoint = m2mp?.IPEndPoint;
         var alipEndPoint = alip?.IPEndPoint;
