@@ -28,6 +28,9 @@
 #   VARIANT_<v>_LOAD_NICE=19                  (the half-rate load tool of that variant under `nice -n`, as if
 #                                              the devices were elsewhere: it takes only the cores the server
 #                                              leaves; default LOAD_NICE, 0 = not niced)
+#   VARIANT_<v>_QUERY_NICE=-10                (the query client of that variant under `nice -n` (negative: needs
+#                                              root), as if the API client were elsewhere: its own wake-ups no
+#                                              longer wait for a core; default QUERY_NICE, 0 = not niced)
 # Rows and medians are then per variant.
 # Needs: dotnet, python3, psql (for PostgreSQL). All traffic stays on 127.0.0.1. Raw JSON in $WORK (kept).
 set -euo pipefail
@@ -48,6 +51,7 @@ SETTLE=${SETTLE:-15}
 SERVER_ARGS=${SERVER_ARGS:-}
 VARIANTS=${VARIANTS:-}
 LOAD_NICE=${LOAD_NICE:-0}
+QUERY_NICE=${QUERY_NICE:-0}
 COUNTERS_TOOL=$(command -v dotnet-counters || echo "$HOME/.dotnet/tools/dotnet-counters")
 [[ -x $COUNTERS_TOOL ]] && COUNTERS=${COUNTERS:-1} || COUNTERS=0
 # gauges, not the System.Runtime meter's instruments (dotnet-counters shows its up-down counters as rates per second)
@@ -104,6 +108,7 @@ variant_dll() { local n="VARIANT_${1}_DLL"; [[ -n $1 && -n ${!n:-} ]] && echo "$
 variant_env() { local n="VARIANT_${1}_ENV"; [[ -n $1 ]] && echo "${!n:-}" || true; }
 variant_args() { local n="VARIANT_${1}_ARGS"; [[ -n $1 ]] && echo "${!n:-}" || true; }
 variant_load_nice() { local n="VARIANT_${1}_LOAD_NICE"; [[ -n $1 && -n ${!n:-} ]] && echo "${!n}" || echo "$LOAD_NICE"; }
+variant_query_nice() { local n="VARIANT_${1}_QUERY_NICE"; [[ -n $1 && -n ${!n:-} ]] && echo "${!n}" || echo "$QUERY_NICE"; }
 
 start_server() { # start_server <backend> [variant] [keep: reuse the database]
   HTTP_PORT=$(free_port); M2MP_PORT=$(free_port); ALIP_PORT=$(free_port)
@@ -126,7 +131,7 @@ start_server() { # start_server <backend> [variant] [keep: reuse the database]
   # shellcheck disable=SC2086,SC2046
   env $(variant_env "$variant") dotnet "$dll" --urls "http://127.0.0.1:$HTTP_PORT" --M2M:DataDirectory "$WORK/data-$1" \
     --M2M:Ingest:M2mpPort "$M2MP_PORT" --M2M:Ingest:AlipPort "$ALIP_PORT" --M2M:Admin:Password "$PASSWORD" \
-    --Logging:LogLevel:Default=Warning "${args[@]}" $SERVER_ARGS $(variant_args "$variant") >>"$WORK/server-$1.log" 2>&1 &
+    --Logging:LogLevel:Default=Warning --M2M:Metrics:Prometheus true "${args[@]}" $SERVER_ARGS $(variant_args "$variant") >>"$WORK/server-$1.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
     curl -sf "http://127.0.0.1:$HTTP_PORT/alive" >/dev/null 2>&1 && (exec 3<>"/dev/tcp/127.0.0.1/$M2MP_PORT") 2>/dev/null && return 0
@@ -160,8 +165,13 @@ query() { # query <name>
     # dotnet-counters takes seconds to attach on a busy machine: the query starts once it samples
     for _ in $(seq 1 150); do [[ -f "$WORK/$1-counters.csv" && $(wc -l <"$WORK/$1-counters.csv") -gt 1 ]] && break; sleep 0.2; done
   fi
-  M2M_API_PASSWORD=$PASSWORD "$LOAD" query --api-url "http://127.0.0.1:$HTTP_PORT" --api-user admin --devices "$DEVICES" \
+  # the server's own view: its request-duration histogram before and after (the difference is this run's)
+  curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" >"$WORK/$1-metrics-before.txt" 2>/dev/null || true
+  local nice=()
+  [[ ${QUERY_NICE_NOW:-0} != 0 ]] && nice=(nice -n "$QUERY_NICE_NOW")
+  M2M_API_PASSWORD=$PASSWORD "${nice[@]}" "$LOAD" query --api-url "http://127.0.0.1:$HTTP_PORT" --api-user admin --devices "$DEVICES" \
     --duration "$QUERY_DURATION" --warmup 5s --concurrency "$CONCURRENCY" --rate "$QUERY_RATE" --quiet --json >"$WORK/$1.json" 2>"$WORK/$1.log"
+  curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" >"$WORK/$1-metrics-after.txt" 2>/dev/null || true
   if [[ -n $counters_pid ]]; then kill "$counters_pid" 2>/dev/null || true; wait "$counters_pid" 2>/dev/null || true; fi
 }
 
@@ -201,6 +211,37 @@ if os.path.exists(cfile):
         "gen0_gcs_per_s": pick("Gen 0 GC Count", statistics.mean),
         "gen2_gcs_per_s": pick("Gen 2 GC Count", statistics.mean),
     }
+# the server's request durations during the run (http.server.request.duration, from the Prometheus endpoint):
+# per route, the share of requests done within 5, 10 and 25 ms (the histogram's bucket bounds), measured from
+# the request's first middleware to its last byte handed to the transport (no socket or client time)
+import re
+def buckets(path):
+    out = {}
+    if not os.path.exists(path):
+        return out
+    for line in open(path):
+        if not line.startswith("http_server_request_duration_seconds_bucket{"):
+            continue
+        labels, _, value = line.rpartition("}")
+        m_route = re.search(r'http_route="([^"]*)"', labels); m_le = re.search(r'le="([^"]*)"', labels)
+        if not (m_route and m_le):
+            continue
+        key = (m_route.group(1), m_le.group(1))
+        out[key] = out.get(key, 0.0) + float(value.split()[0])
+    return out
+before, after = buckets(qfile[:-5] + "-metrics-before.txt"), buckets(qfile[:-5] + "-metrics-after.txt")
+routes = {}
+for (route, le), v in after.items():
+    routes.setdefault(route, {})[le] = v - before.get((route, le), 0.0)
+server_side = {}
+for route, by_le in routes.items():
+    total = by_le.get("+Inf", 0.0)
+    if total <= 0 or ("/data" not in route):
+        continue
+    share = lambda le: round(100 * by_le.get(le, 0.0) / total, 2)
+    server_side[route] = {"requests": int(total), "within_5ms_pct": share("0.005"), "within_10ms_pct": share("0.01"), "within_25ms_pct": share("0.025")}
+if server_side:
+    out["server_side"] = server_side
 if lfile:
     l = json.load(open(lfile))
     out["ingest_per_s"] = l["records"]["acked_per_s"]
@@ -261,7 +302,7 @@ for backend in $BACKENDS; do
         log "$backend round $r: variant $v, server $SERVER_PID"
         sleep "$SETTLE"
       fi
-      query "$tag-idle-$r"
+      QUERY_NICE_NOW=$(variant_query_nice "$v") query "$tag-idle-$r"
       row "$backend" idle "$r" "$WORK/$tag-idle-$r.json"
       log "$backend round $r idle: $(tail -1 "$WORK/rows.jsonl")"
       # the load outlasts the query run: discovery, warm-up and the measurement, plus margins
@@ -269,7 +310,7 @@ for backend in $BACKENDS; do
       LOAD_NICE_NOW=$(variant_load_nice "$v") load "$tag-half-$r" "$HISTORY" "${load_s}s" --rate "$HALF" &
       LOAD_PID=$!
       sleep 5
-      query "$tag-busy-$r"
+      QUERY_NICE_NOW=$(variant_query_nice "$v") query "$tag-busy-$r"
       wait "$LOAD_PID" || true; LOAD_PID=""
       STORED=$((STORED + $(json "$WORK/$tag-half-$r.json" "d['records']['acked_total']"))); HISTORY=$(advance "$tag-half-$r")
       row "$backend" half-rate-ingest "$r" "$WORK/$tag-busy-$r.json" "$WORK/$tag-half-$r.json"
@@ -284,7 +325,7 @@ for backend in $BACKENDS; do
 done
 
 echo "m2m-load query --devices $DEVICES --duration $QUERY_DURATION --warmup 5s --concurrency $CONCURRENCY --rate $QUERY_RATE (page: --page-size 1000 --order desc)"
-[[ -n $VARIANTS ]] && for v in $VARIANTS; do echo "variant $v: dll $(variant_dll "$v"), env '$(variant_env "$v")', args '$(variant_args "$v")', load tool nice $(variant_load_nice "$v")"; done
+[[ -n $VARIANTS ]] && for v in $VARIANTS; do echo "variant $v: dll $(variant_dll "$v"), env '$(variant_env "$v")', args '$(variant_args "$v")', load tool nice $(variant_load_nice "$v"), query client nice $(variant_query_nice "$v")"; done
 python3 - "$WORK/rows.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -318,6 +359,16 @@ for b in dict.fromkeys(name(r) for r in measured):
         ingest = f"{m(lambda r: r['ingest_per_s']):,.0f}" if ph != "idle" else ""
         barrier = f"{m(lambda r: r['barrier']['p99_ms'])} ms" if ph != "idle" else ""
         print(f"| {b} | {ph} | {m(lambda r: r['page']['p50_ms'])} ms | {m(lambda r: r['page']['p99_ms'])} ms | {m(lambda r: r['latest']['p50_ms'])} ms | {m(lambda r: r['latest']['p99_ms'])} ms | {ingest} | {barrier} |")
+sides = [r for r in rows if "server_side" in r]
+if sides:
+    print()
+    print("The server's own request durations during each query run (http.server.request.duration; share of requests done within 5 / 10 / 25 ms):")
+    print()
+    print("| backend | phase | round | route | requests | ≤ 5 ms | ≤ 10 ms | ≤ 25 ms |")
+    print("|---|---|---|---|---:|---:|---:|---:|")
+    for r in sides:
+        for route, c in sorted(r["server_side"].items()):
+            print(f"| {name(r)} | {r['phase']} | {r['round']} | `{route}` | {c['requests']} | {c['within_5ms_pct']} % | {c['within_10ms_pct']} % | {c['within_25ms_pct']} % |")
 server = [r for r in rows if "server" in r]
 if server:
     print()

@@ -14,6 +14,7 @@
 # Usage: bench/command-latency.sh
 #   env: DEVICES=1000 RATES="100 1000" DURATION=20s PROTOCOLS="m2mp alip" LOAD_RATE=20000
 #        LOAD_DEVICES=100 UNDER_LOAD=1 SINGLE=1 DISTRIBUTED=1 (0 skips that part)
+#        PG_OPTIONS="Max Auto Prepare=64;…" (appended to the nodes' PostgreSQL connection string)
 # Needs: dotnet, python3, curl; for DISTRIBUTED: nats-server, /usr/lib/postgresql/*/bin.
 # Results: one JSON per run in $WORK (printed at the end). All traffic stays on 127.0.0.0/8.
 set -euo pipefail
@@ -65,21 +66,38 @@ fi
 } | tee "$WORK/machine.env" >&2
 
 # commands <name> <topology> <ingest m2mp> <ingest alip> <api port> <pid> <protocol> <rate> [extra args]: one measured run
+# CPU ticks (user + system, 1/100 s) used so far by every process named $1 (e.g. the PostgreSQL backends)
+ticks_of() { python3 - "$1" <<'PY'
+import glob, sys
+total = 0
+for path in glob.glob("/proc/[0-9]*/stat"):
+    try:
+        text = open(path).read()
+    except OSError:
+        continue
+    name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+    if name == sys.argv[1]:
+        total += int(rest[11]) + int(rest[12])
+print(total)
+PY
+}
 commands() {
   local name=$1 topology=$2 m=$3 a=$4 api=$5 pid=$6 protocol=$7 rate=$8; shift 8
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
+  local pg0 t0; pg0=$(ticks_of postgres); t0=$(date +%s.%N)
   local duration=${CMD_DURATION:-$DURATION}
   log "$name: $protocol, $DEVICES devices, $rate commands/s, $duration (load average $load)"
   "$LOAD" commands --protocol "$protocol" --devices "$DEVICES" --rate "$rate" --duration "$duration" \
     --api-url "http://127.0.0.1:$api" --m2mp-port "$m" --alip-port "$a" --server-pid "$pid" \
     --ident-prefix "imei:4${protocol:0:1}" --connect-timeout 30s --ident-timeout 60s --json --quiet "$@" \
     >"$WORK/$name.json" 2>"$WORK/$name.log" || { log "$name failed: $(tail -3 "$WORK/$name.log")"; }
-  python3 - "$WORK/$name.json" "$name" "$topology" "$protocol" "$rate" "$load" "$(cut -d' ' -f1 /proc/loadavg)" >>"$WORK/rows.jsonl" <<'PY' || true
+  local pg_cores; pg_cores=$(python3 -c "import sys; print(round(($(ticks_of postgres) - $pg0) / 100 / ($(date +%s.%N) - $t0), 2))")
+  python3 - "$WORK/$name.json" "$name" "$topology" "$protocol" "$rate" "$load" "$(cut -d' ' -f1 /proc/loadavg)" "$pg_cores" >>"$WORK/rows.jsonl" <<'PY' || true
 import json, sys
-path, name, topology, protocol, rate, l0, l1 = sys.argv[1:]
+path, name, topology, protocol, rate, l0, l1, pg = sys.argv[1:]
 r = json.load(open(path))
 print(json.dumps({"name": name, "topology": topology, "protocol": protocol, "rate": float(rate),
-                  "load_before": float(l0), "load_after": float(l1), "result": r}))
+                  "load_before": float(l0), "load_after": float(l1), "postgres_cores": float(pg), "result": r}))
 PY
 }
 
@@ -146,7 +164,7 @@ if [[ "$DISTRIBUTED" == "1" ]]; then
     "${AS[@]}" "$PG_BIN/postgres" -D "$WORK/pg" -p "$PG_PORT" -h 127.0.0.1 -k "$WORK" -c max_connections=200 >"$WORK/pg.log" 2>&1 & track $!
     wait_port "$NATS_PORT"; wait_port "$PG_PORT"
     common=(ConnectionStrings__nats="nats://127.0.0.1:$NATS_PORT"
-            ConnectionStrings__m2mdb="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Password=bench;Database=m2m"
+            ConnectionStrings__m2mdb="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Password=bench;Database=m2m${PG_OPTIONS:+;$PG_OPTIONS}"
             M2M__Storage__Backend=postgres Logging__LogLevel__Default=Warning)
     IM=$(free_port); IA=$(free_port); IH=$(free_port); AH=$(free_port)
     env "${common[@]}" urls="http://127.0.0.1:$IH" M2M__Ingest__NodeName=ingest-1 M2M__Ingest__M2mpPort="$IM" M2M__Ingest__AlipPort="$IA" \
@@ -175,8 +193,8 @@ cat "$WORK/machine.env"
 python3 - "$WORK/rows.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| topology | protocol | commands/s (target → posted) | delivered / lost | socket p50 / p95 / p99 / max ms | ack p50 / p99 / max ms | POST p50 / p99 ms | server CPU | load avg |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| topology | protocol | commands/s (target → posted) | delivered / lost | socket p50 / p95 / p99 / max ms | ack p50 / p99 / max ms | POST p50 / p99 ms | server CPU | PostgreSQL (cores) | load avg |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for row in rows:
     if "warmup" in row["name"]:
         continue
@@ -185,6 +203,7 @@ for row in rows:
     print(f"| {row['topology']} | {row['protocol']} | {row['rate']:.0f} → {c['posted_per_s']:.0f} | {c['delivered']} / {c['lost']} "
           f"| {d['p50_ms']:.1f} / {d['p95_ms']:.1f} / {d['p99_ms']:.1f} / {d['max_ms']:.0f} "
           f"| {a.get('p50_ms', float('nan')):.1f} / {a.get('p99_ms', float('nan')):.1f} / {a.get('max_ms', float('nan')):.0f} "
-          f"| {p['p50_ms']:.1f} / {p['p99_ms']:.1f} | {cpu if cpu is not None else 'n/a'} % | {row['load_before']:.1f}–{row['load_after']:.1f} |")
+          f"| {p['p50_ms']:.1f} / {p['p99_ms']:.1f} | {cpu if cpu is not None else 'n/a'} % "
+          f"| {row['postgres_cores'] if row['topology'].startswith('distributed') else ''} | {row['load_before']:.1f}–{row['load_after']:.1f} |")
 PY
 log "raw results in $WORK"
