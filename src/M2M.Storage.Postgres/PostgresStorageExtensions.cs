@@ -37,7 +37,10 @@ public static class PostgresStorageExtensions
                 $"The PostgreSQL storage backend needs the connection string ConnectionStrings:{StorageOptions.ConnectionStringName} " +
                 $"(e.g. \"Host=127.0.0.1;Username=m2m;Password=…;Database=m2m\"); it is not set.");
         }
-        builder.AddNpgsqlDataSource(StorageOptions.ConnectionStringName);
+        var connectionString = builder.Configuration.GetConnectionString(StorageOptions.ConnectionStringName)
+            ?? builder.Configuration["Aspire:Npgsql:ConnectionString"];
+        builder.AddNpgsqlDataSource(StorageOptions.ConnectionStringName,
+            configureDataSourceBuilder: dataSource => PostgresConnectionDefaults.Apply(dataSource.ConnectionStringBuilder, connectionString));
         builder.Services.AddOptions<PostgresStorageOptions>().Bind(builder.Configuration.GetSection(PostgresStorageOptions.Section));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sp => PostgresStore.Open(

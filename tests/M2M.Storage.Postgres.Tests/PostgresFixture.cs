@@ -17,7 +17,7 @@ public sealed class PostgresFixture : IDisposable
     private readonly Lazy<(PostgresDatabase Database, NpgsqlDataSource DataSource)> _database = new(() =>
     {
         var database = PostgresDatabase.Create();
-        return (database, NpgsqlDataSource.Create(database.ConnectionString));
+        return (database, PostgresConnectionDefaults.CreateDataSource(database.ConnectionString));
     });
     private readonly List<IAsyncDisposable> _owned = [];
     private int _schemas;
