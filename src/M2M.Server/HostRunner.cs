@@ -94,6 +94,20 @@ public static class HostRunner
     }
 
     /// <summary>
+    /// After <see cref="IHost.StartAsync"/> threw: <see cref="StopAfterFailedStartAsync"/>, then disposes the
+    /// host (closing the database once nothing uses it). For callers that start hosts themselves (tests);
+    /// never throws, so the caller can rethrow the start's own exception.
+    /// </summary>
+    public static async Task ReleaseAfterFailedStartAsync(IHost host, ILogger? logger = null)
+    {
+        await StopAfterFailedStartAsync(host, logger).ConfigureAwait(false);
+        if (await TryDisposeAsync(host).ConfigureAwait(false) is { } e)
+        {
+            logger?.LogError(e, "Releasing the resources after the failed start failed ({Reason})", Reason(e));
+        }
+    }
+
+    /// <summary>
     /// Whether the start got as far as creating the hosted services: the options validated on start are
     /// checked before that, so an invalid one means none was created. Read from the services' own state,
     /// never by creating them now.
@@ -113,6 +127,17 @@ public static class HostRunner
 
     private static async Task<bool> DisposeAsync(IHost host, ILogger logger)
     {
+        if (await TryDisposeAsync(host).ConfigureAwait(false) is not { } e)
+        {
+            return true;
+        }
+        logger.LogCritical(e, "Releasing the server's resources failed ({Reason})", Reason(e));
+        return false;
+    }
+
+    /// <summary>Disposes <paramref name="host"/> (asynchronously when it can); the exception it threw, or <c>null</c>.</summary>
+    private static async Task<Exception?> TryDisposeAsync(IHost host)
+    {
         try
         {
             if (host is IAsyncDisposable asyncDisposable)
@@ -123,12 +148,11 @@ public static class HostRunner
             {
                 host.Dispose();
             }
-            return true;
+            return null;
         }
         catch (Exception e)
         {
-            logger.LogCritical(e, "Releasing the server's resources failed ({Reason})", Reason(e));
-            return false;
+            return e;
         }
     }
 

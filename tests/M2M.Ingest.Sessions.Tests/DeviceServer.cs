@@ -96,8 +96,7 @@ public sealed class DeviceServer : IAsyncDisposable
         catch
         {
             // A refused start (some tests expect one): what it began stops, then the database closes.
-            await HostRunner.StopAfterFailedStartAsync(app);
-            await app.DisposeAsync();
+            await HostRunner.ReleaseAfterFailedStartAsync(app);
             throw;
         }
         return new DeviceServer(app, dataDirectory, owned, settings, configure);

@@ -69,8 +69,7 @@ public sealed class InProcessServer : IStartedServer
         catch
         {
             // A refused start (some tests expect one): what it began stops, then the database closes.
-            await HostRunner.StopAfterFailedStartAsync(app);
-            await app.DisposeAsync();
+            await HostRunner.ReleaseAfterFailedStartAsync(app);
             throw;
         }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

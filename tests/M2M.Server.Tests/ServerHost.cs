@@ -45,8 +45,7 @@ public sealed class ServerHost : IAsyncDisposable
         catch
         {
             // A refused start: what it began stops, the database closes, the data directory goes.
-            await HostRunner.StopAfterFailedStartAsync(app);
-            await app.DisposeAsync();
+            await HostRunner.ReleaseAfterFailedStartAsync(app);
             data.Dispose();
             throw;
         }
