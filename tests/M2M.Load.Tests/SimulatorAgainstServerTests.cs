@@ -125,16 +125,19 @@ public sealed class SimulatorAgainstServerTests(ServerFixture server) : IClassFi
         await running.WaitAsync(TimeSpan.FromSeconds(30), Test);
 
         Assert.True(counters.RecordsResent >= 20, $"resent {counters.RecordsResent}");
-        Assert.Equal(0, device.UnackedCount);
         var acked = device.AckedRecords;
-        Assert.Equal(device.Generated, acked.Count);
         Assert.Equal(acked.Count, acked.Select(r => r.Sequence).Distinct().Count());
+        // Every record is acknowledged, or still in the device's buffer: the stop may cancel the send of
+        // the last ones generated, and a barrier covers only records that were sent.
+        Assert.True(acked.Count >= before, $"{acked.Count} acknowledged, {before} generated before the disconnect");
+        Assert.Equal(device.Generated, acked.Count + device.UnackedCount);
 
+        // Every acknowledged record is stored, once.
         var stored = (await server.StoredAsync(device.Ident, "sen:loc")).Concat(await server.StoredAsync(device.Ident, "sen:temp")).ToList();
-        Assert.Equal(acked.Count, stored.Count);
-        Assert.Equal(
-            acked.Select(r => (r.Type, (long)r.Time)).Order(),
-            stored.Select(r => (r.Type, r.Time.ToUnixTimeSeconds())).Order());
+        var storedKeys = stored.Select(r => (r.Type, r.Time.ToUnixTimeSeconds())).ToList();
+        Assert.Equal(storedKeys.Count, storedKeys.Distinct().Count());
+        Assert.Empty(acked.Select(r => (r.Type, (long)r.Time)).Except(storedKeys));
+        Assert.True(stored.Count <= device.Generated, $"{stored.Count} stored, {device.Generated} generated");
     }
 
     [Theory]

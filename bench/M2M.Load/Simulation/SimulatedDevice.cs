@@ -362,6 +362,10 @@ public abstract class SimulatedDevice
             {
                 await session.SendAsync(buffer.AsMemory(0, pos), stop);
             }
+            if (resend.Length > 0)
+            {
+                session.Sent(resend[^1].Sequence);
+            }
         }
         finally
         {
@@ -461,19 +465,23 @@ public abstract class SimulatedDevice
         {
             var buffer = _sendBuffer ??= new byte[SendBufferSize];
             var pos = 0;
+            var last = 0L;
             for (var i = 0; i < count; i++)
             {
                 var record = NextGenerated();
                 if (pos + MaxRecordBytes(record) + 32 > buffer.Length)
                 {
                     await session.SendAsync(buffer.AsMemory(0, pos), cancellationToken);
+                    session.Sent(last);
                     pos = 0;
                 }
                 pos += WriteRecord(session, buffer.AsSpan(pos), record);
                 pos += AfterRecord(session, buffer.AsSpan(pos), record, forceBarrier && i == count - 1);
+                last = record.Sequence;
             }
             Plan.Counters.Sent(count);
             await session.SendAsync(buffer.AsMemory(0, pos), cancellationToken);
+            session.Sent(last);
         }
         finally
         {
@@ -488,19 +496,23 @@ public abstract class SimulatedDevice
         {
             var buffer = _sendBuffer ??= new byte[SendBufferSize];
             var pos = 0;
+            var last = 0L;
             for (var i = 0; i < records.Length; i++)
             {
                 var record = records[i];
                 if (pos + MaxRecordBytes(record) + 32 > buffer.Length)
                 {
                     await session.SendAsync(buffer.AsMemory(0, pos), cancellationToken);
+                    session.Sent(last);
                     pos = 0;
                 }
                 pos += WriteRecord(session, buffer.AsSpan(pos), record);
                 pos += AfterRecord(session, buffer.AsSpan(pos), record, forceBarrier && i == records.Length - 1);
+                last = record.Sequence;
             }
             Plan.Counters.Sent(records.Length);
             await session.SendAsync(buffer.AsMemory(0, pos), cancellationToken);
+            session.Sent(last);
         }
         finally
         {
@@ -537,10 +549,12 @@ public abstract class SimulatedDevice
         using var timeout = new CancellationTokenSource(Plan.DrainTimeout);
         try
         {
+            // Only what this session sent: a record generated but never sent (its send was cancelled by
+            // the stop) must stay unacknowledged, not be claimed by the last barrier.
             long last;
             lock (_gate)
             {
-                last = _unacked.Count == 0 ? 0 : _nextSequence - 1;
+                last = _unacked.TryPeek(out var oldest) && oldest.Sequence <= session.LastSent ? session.LastSent : 0;
             }
             if (last > 0 && _sinceBarrier > 0)
             {
@@ -765,6 +779,20 @@ public abstract class SimulatedDevice
         public SemaphoreSlim Window => _window;
 
         public Queue<Barrier> Barriers { get; } = new();
+
+        /// <summary>The sequence of the last record this session has handed to its socket (0: none).</summary>
+        public long LastSent => Volatile.Read(ref _lastSent);
+
+        private long _lastSent;
+
+        /// <summary>Records up to <paramref name="sequence"/> were handed to the socket (under the send lock).</summary>
+        public void Sent(long sequence)
+        {
+            if (sequence > _lastSent)
+            {
+                Volatile.Write(ref _lastSent, sequence);
+            }
+        }
 
         /// <summary>Barriers in flight (read without the device lock: polled while draining).</summary>
         public int PendingBarriers => Barriers.Count;
