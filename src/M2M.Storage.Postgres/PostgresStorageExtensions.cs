@@ -30,15 +30,16 @@ public static class PostgresStorageExtensions
     /// </summary>
     public static TBuilder AddPostgresStorage<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
-        if (string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString(StorageOptions.ConnectionStringName))
-            && string.IsNullOrWhiteSpace(builder.Configuration["Aspire:Npgsql:ConnectionString"]))
+        // The connection string Aspire's data source uses: ConnectionStrings:m2mdb, else its own setting.
+        var connectionString = builder.Configuration.GetConnectionString(StorageOptions.ConnectionStringName) is { } named && !string.IsNullOrWhiteSpace(named)
+            ? named
+            : builder.Configuration["Aspire:Npgsql:ConnectionString"];
+        if (string.IsNullOrWhiteSpace(connectionString))
         {
             throw new InvalidOperationException(
                 $"The PostgreSQL storage backend needs the connection string ConnectionStrings:{StorageOptions.ConnectionStringName} " +
                 $"(e.g. \"Host=127.0.0.1;Username=m2m;Password=…;Database=m2m\"); it is not set.");
         }
-        var connectionString = builder.Configuration.GetConnectionString(StorageOptions.ConnectionStringName)
-            ?? builder.Configuration["Aspire:Npgsql:ConnectionString"];
         builder.AddNpgsqlDataSource(StorageOptions.ConnectionStringName,
             configureDataSourceBuilder: dataSource => PostgresConnectionDefaults.Apply(dataSource.ConnectionStringBuilder, connectionString));
         builder.Services.AddOptions<PostgresStorageOptions>().Bind(builder.Configuration.GetSection(PostgresStorageOptions.Section));
