@@ -112,6 +112,10 @@ public static class ApiExtensions
     /// <summary>Adds the API's middleware and maps every route under <c>/api</c>, the OpenAPI document and (in development) Scalar.</summary>
     public static WebApplication MapApi(this WebApplication app)
     {
+        if (app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.ServerTiming)
+        {
+            app.Use(ServerTiming.Middleware);
+        }
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.Use(RequestBodyLimit);

@@ -54,6 +54,12 @@ public sealed class ApiOptions
     /// <summary>Events buffered per live-event client; a client that falls further behind is disconnected.</summary>
     public int EventBufferPerClient { get; set; } = 1000;
 
+    /// <summary>
+    /// Adds a <c>Server-Timing</c> header to every HTTP answer: the server's own time and its monotonic
+    /// clock at the request's start (<see cref="Http.ServerTiming"/>). For benchmarks; off by default.
+    /// </summary>
+    public bool ServerTiming { get; set; }
+
     /// <summary>How often the fleet index re-reads every device from the registry (to catch writes made by other processes).</summary>
     public TimeSpan FleetResyncInterval { get; set; } = TimeSpan.FromMinutes(10);
 }
