@@ -14,6 +14,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -115,6 +116,12 @@ public static class ApiExtensions
         if (app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.ServerTiming)
         {
             app.Use(ServerTiming.Middleware);
+        }
+        // Kestrel runs requests where their sockets complete (M2M:Api:InlineRequests, or Kestrel's own
+        // setting): every route but the short reads goes to the thread pool first.
+        if (app.Services.GetService<IOptions<SocketTransportOptions>>()?.Value.UnsafePreferInlineScheduling == true)
+        {
+            app.Use(InlineRequests.Middleware);
         }
         app.UseExceptionHandler();
         app.UseStatusCodePages();
