@@ -13,7 +13,9 @@
 #   5. prints one Markdown row per measurement and the medians over the rounds; with dotnet-counters
 #      installed (COUNTERS=1, the default when it is found), the server's runtime counters during each
 #      query run (the runtime's System.Runtime event counters, 1 s samples): thread-pool queue length
-#      and threads, CPU, time in GC, lock contentions.
+#      and threads, CPU, time in GC, lock contentions; and where the time of each query went (the server
+#      runs with M2M:Api:ServerTiming, so the query client splits each request into the time before the
+#      server started it, the server's own time, and the time after it: both on this host, one clock).
 # Usage: bench/api-under-load.sh     (environment: BACKENDS="rocks postgres" DEVICES=100 RECORDS=10000000
 #        PG_RECORDS=$RECORDS SPACING=60 ROUNDS=2 QUERY_DURATION=20s QUERY_RATE=100 CONCURRENCY=2
 #        MAX_DURATION=10s SETTLE=15 M2M_BENCH_POSTGRES="Host=…;Username=…;Password=…;Database=postgres"
@@ -131,7 +133,7 @@ start_server() { # start_server <backend> [variant] [keep: reuse the database]
   # shellcheck disable=SC2086,SC2046
   env $(variant_env "$variant") dotnet "$dll" --urls "http://127.0.0.1:$HTTP_PORT" --M2M:DataDirectory "$WORK/data-$1" \
     --M2M:Ingest:M2mpPort "$M2MP_PORT" --M2M:Ingest:AlipPort "$ALIP_PORT" --M2M:Admin:Password "$PASSWORD" \
-    --Logging:LogLevel:Default=Warning --M2M:Metrics:Prometheus true "${args[@]}" $SERVER_ARGS $(variant_args "$variant") >>"$WORK/server-$1.log" 2>&1 &
+    --Logging:LogLevel:Default=Warning --M2M:Metrics:Prometheus true --M2M:Api:ServerTiming true "${args[@]}" $SERVER_ARGS $(variant_args "$variant") >>"$WORK/server-$1.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
     curl -sf "http://127.0.0.1:$HTTP_PORT/alive" >/dev/null 2>&1 && (exec 3<>"/dev/tcp/127.0.0.1/$M2MP_PORT") 2>/dev/null && return 0
@@ -369,6 +371,21 @@ if sides:
     for r in sides:
         for route, c in sorted(r["server_side"].items()):
             print(f"| {name(r)} | {r['phase']} | {r['round']} | `{route}` | {c['requests']} | {c['within_5ms_pct']} % | {c['within_10ms_pct']} % | {c['within_25ms_pct']} % |")
+splits = [r for r in rows if r["phase"] in ("idle", "half-rate-ingest") and r["latest"].get("split")]
+if splits:
+    print()
+    print("Where the time went (the query client's clock against the server's Server-Timing): p50 / p99 of the time before the server started a request, the server's own time (first middleware to headers), and the time after it up to the client reading the headers; then the mean of each part over the slowest 1 % of requests:")
+    print()
+    print("| backend | phase | round | query | before p50 / p99 | server p50 / p99 | after p50 / p99 | slowest 1 %: total = before + server + after + body (ms) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in splits:
+        for kind in ("latest", "page"):
+            sp = r[kind].get("split")
+            if not sp:
+                continue
+            t = sp.get("slowest_1pct") or {}
+            tail = f"{t.get('total_ms')} = {t.get('before_server_ms')} + {t.get('server_ms')} + {t.get('after_server_ms')} + {t.get('body_ms')} ({t.get('requests')})" if t else ""
+            print(f"| {name(r)} | {r['phase']} | {r['round']} | {kind} | {sp['before_server']['p50_ms']} / {sp['before_server']['p99_ms']} | {sp['server']['p50_ms']} / {sp['server']['p99_ms']} | {sp['after_server']['p50_ms']} / {sp['after_server']['p99_ms']} | {tail} |")
 server = [r for r in rows if "server" in r]
 if server:
     print()

@@ -14,6 +14,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -112,6 +113,16 @@ public static class ApiExtensions
     /// <summary>Adds the API's middleware and maps every route under <c>/api</c>, the OpenAPI document and (in development) Scalar.</summary>
     public static WebApplication MapApi(this WebApplication app)
     {
+        if (app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.ServerTiming)
+        {
+            app.Use(ServerTiming.Middleware);
+        }
+        // Kestrel runs requests where their sockets complete (M2M:Api:InlineRequests, or Kestrel's own
+        // setting): every route but the short reads goes to the thread pool first.
+        if (app.Services.GetService<IOptions<SocketTransportOptions>>()?.Value.UnsafePreferInlineScheduling == true)
+        {
+            app.Use(InlineRequests.Middleware);
+        }
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.Use(RequestBodyLimit);

@@ -54,6 +54,21 @@ public sealed class ApiOptions
     /// <summary>Events buffered per live-event client; a client that falls further behind is disconnected.</summary>
     public int EventBufferPerClient { get; set; } = 1000;
 
+    /// <summary>
+    /// Adds a <c>Server-Timing</c> header to every HTTP answer: the server's own time and its monotonic
+    /// clock at the request's start (<see cref="Http.ServerTiming"/>). For benchmarks; off by default.
+    /// </summary>
+    public bool ServerTiming { get; set; }
+
+    /// <summary>
+    /// Serves the short reads of the API (a device, its latest values, a page of its records) on the thread that
+    /// received the request rather than through the thread pool's queue (<see cref="Http.InlineRequests"/>):
+    /// read latency under ingest load. Takes full effect with the runtime's switch
+    /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> in the server's environment. Single-process
+    /// server with RocksDB only; off by default.
+    /// </summary>
+    public bool InlineRequests { get; set; }
+
     /// <summary>How often the fleet index re-reads every device from the registry (to catch writes made by other processes).</summary>
     public TimeSpan FleetResyncInterval { get; set; } = TimeSpan.FromMinutes(10);
 }

@@ -179,6 +179,12 @@ public sealed class EndpointWorker
         {
             webhook = _webhook;
             var outcome = await _delivery.PostAsync(webhook, deliveryId, body, cancellationToken).ConfigureAwait(false);
+            if (!Thread.CurrentThread.IsThreadPoolThread)
+            {
+                // Continued by a socket event thread (the runtime's inline completions, M2M:Api:InlineRequests):
+                // the status write below must not hold up that thread's other sockets.
+                await Task.Yield();
+            }
             var now = DateTimeOffset.UtcNow;
             if (outcome.Success)
             {

@@ -1,9 +1,11 @@
 using M2M.Api;
+using M2M.Api.Http;
 using M2M.Ingest;
 using M2M.Messaging;
 using M2M.Storage;
 using M2M.Storage.Forwarding;
 using M2M.Storage.Rocks;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Options;
 
 namespace M2M.Server;
@@ -42,6 +44,19 @@ public static class M2MServer
             builder.AddForwarding();
         }
         builder.AddApi();
+        var inlineRequests = builder.Configuration.GetValue<bool>($"{ApiOptions.Section}:{nameof(ApiOptions.InlineRequests)}");
+        if (inlineRequests)
+        {
+            // With the runtime's switch every socket of the process completes on its event thread: the
+            // database's too on PostgreSQL, whose continuations would then hold up the HTTP and device sockets.
+            if (StorageBackends.NameOf(builder.Configuration) != StorageBackends.Rocks)
+            {
+                throw new InvalidOperationException(
+                    $"{ApiOptions.Section}:{nameof(ApiOptions.InlineRequests)} needs the RocksDB backend (a PostgreSQL connection's completions would run on the socket threads too).");
+            }
+            // The device listeners set their own scheduling (IngestServer): this is HTTP's.
+            builder.Services.Configure<SocketTransportOptions>(o => o.UnsafePreferInlineScheduling = true);
+        }
         // Both modules share the process's descriptors: RocksDB's open files must fit in what ingest keeps aside.
         builder.Services.AddOptions<IngestOptions>()
             .Validate<IOptions<RocksStoreOptions>>(
@@ -52,6 +67,17 @@ public static class M2MServer
         var app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapApi();
+        if (inlineRequests)
+        {
+            if (InlineRequests.RuntimeSwitchOn)
+            {
+                app.Logger.LogInformation("Short API reads run on the socket threads ({Switch}=1)", InlineRequests.RuntimeSwitch);
+            }
+            else
+            {
+                app.Logger.LogWarning("M2M:Api:InlineRequests is on but {Switch} is not 1 in the environment: API reads run where the runtime hands socket events to the thread pool, not on the socket threads", InlineRequests.RuntimeSwitch);
+            }
+        }
         return app;
     }
 }

@@ -17,6 +17,12 @@ public static class StorageBackends
     public const string Postgres = "postgres";
 
     /// <summary>
+    /// The backend the configuration names (<see cref="Rocks"/> when the key is absent), lower case.
+    /// </summary>
+    public static string NameOf(IConfiguration configuration) =>
+        configuration[StorageOptions.BackendKey] is { } configured && !string.IsNullOrWhiteSpace(configured) ? configured.Trim().ToLowerInvariant() : Rocks;
+
+    /// <summary>
     /// Registers the backend the configuration names; <see cref="Rocks"/> when the key is absent.
     /// </summary>
     /// <exception cref="InvalidOperationException">The name is unknown, or its backend lacks its configuration
@@ -24,8 +30,7 @@ public static class StorageBackends
     public static TBuilder AddStorageBackend<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var configured = builder.Configuration[StorageOptions.BackendKey];
-        var name = string.IsNullOrWhiteSpace(configured) ? Rocks : configured.Trim().ToLowerInvariant();
-        switch (name)
+        switch (NameOf(builder.Configuration))
         {
             case Rocks:
                 builder.AddRocksStorage();

@@ -240,6 +240,7 @@ public sealed class QueryRunAgainstServerTests : IAsyncLifetime
             "--M2M:Ingest:M2mpPort", "0",
             "--M2M:Ingest:AlipPort", "0",
             "--M2M:Admin:Password", Password,
+            "--M2M:Api:ServerTiming", "true",
             "--Logging:LogLevel:Default", "Warning",
         ]);
         await _app.StartAsync();
@@ -277,6 +278,18 @@ public sealed class QueryRunAgainstServerTests : IAsyncLifetime
         Assert.Equal(3, result["latest"]!["types_per_answer"]!.GetValue<double>()); // sen:loc, sen:temp, _server
         Assert.Equal(0, result["latest"]!["empty_answers"]!.GetValue<long>());
         Assert.True(result["page"]!["p99_ms"]!.GetValue<double>() <= result["page"]!["max_ms"]!.GetValue<double>());
+        // The server sends Server-Timing: every timed query is split, and no part is longer than the slowest query
+        foreach (var kind in new[] { "page", "latest" })
+        {
+            var split = result[kind]!["split"]!;
+            Assert.Equal(result[kind]!["count"]!.GetValue<long>(), split["requests"]!.GetValue<long>());
+            var max = result[kind]!["max_ms"]!.GetValue<double>();
+            foreach (var part in new[] { "before_server", "server", "after_server", "body" })
+            {
+                Assert.InRange(split[part]!["p99_ms"]!.GetValue<double>(), 0, max + 0.01);
+            }
+            Assert.True(split["server"]!["p50_ms"]!.GetValue<double>() > 0, split.ToJsonString());
+        }
 
         // oldest first, one type, paced: the same, within the rate
         var asc = await QueryRun.RunAsync(Options("--devices", "3", "--page-size", "50", "--duration", "2s", "--warmup", "0", "--order", "asc", "--type", "sen:temp", "--rate", "20"), TextWriter.Null, Test);

@@ -9,6 +9,10 @@ public static class ServerProcess
     /// <param name="dataDirectory">The data directory (owned by the caller), also the child's working directory.</param>
     /// <param name="openFilesLimit">When set, the child runs under <c>ulimit -n</c> of this value (soft and hard).</param>
     public static Task<ChildServer> StartAsync(string dataDirectory, int? openFilesLimit, params string[] args) =>
+        StartAsync(dataDirectory, openFilesLimit, environment: null, args);
+
+    /// <summary>Starts the server on <paramref name="dataDirectory"/> with <paramref name="environment"/> added to its environment.</summary>
+    public static Task<ChildServer> StartAsync(string dataDirectory, int? openFilesLimit, IReadOnlyDictionary<string, string>? environment, params string[] args) =>
         ChildServer.StartAsync(
             [
                 "--urls", "http://127.0.0.1:0",
@@ -22,7 +26,8 @@ public static class ServerProcess
                 .. args,
             ],
             dataDirectory,
-            openFilesLimit);
+            openFilesLimit,
+            environment);
 }
 
 /// <summary>Tests that start heavy child servers and flood them run one at a time, apart from the rest.</summary>

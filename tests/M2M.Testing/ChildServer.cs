@@ -55,7 +55,8 @@ public sealed partial class ChildServer : IAsyncDisposable
     /// <param name="args">The server's command line (the data directory, free ports, its settings).</param>
     /// <param name="workingDirectory">The child's working directory; the test's own when null.</param>
     /// <param name="openFilesLimit">When set, the child runs under <c>ulimit -n</c> of this value (soft and hard).</param>
-    public static async Task<ChildServer> StartAsync(IEnumerable<string> args, string? workingDirectory = null, int? openFilesLimit = null)
+    /// <param name="environment">Variables added to the child's environment.</param>
+    public static async Task<ChildServer> StartAsync(IEnumerable<string> args, string? workingDirectory = null, int? openFilesLimit = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var host = AppHost();
         var start = new ProcessStartInfo
@@ -67,6 +68,10 @@ public sealed partial class ChildServer : IAsyncDisposable
         if (workingDirectory is not null)
         {
             start.WorkingDirectory = workingDirectory;
+        }
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
         if (openFilesLimit is { } limit)
         {

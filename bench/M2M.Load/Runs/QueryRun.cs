@@ -17,6 +17,9 @@ public sealed class QueryKindStats
 {
     public LatencyHistogram Latency { get; } = new();
 
+    /// <summary>Where the time went, when the server sends its <c>Server-Timing</c> (M2M:Api:ServerTiming).</summary>
+    public LatencySplit Split { get; } = new();
+
     private long _items;
     private long _short;
 
@@ -45,6 +48,7 @@ public sealed class QueryKindStats
 public static class QueryRun
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
+    private const string ServerTimingHeader = "Server-Timing";
 
     public static async Task<JsonObject> RunAsync(LoadOptions o, TextWriter progress, CancellationToken cancellationToken)
     {
@@ -130,12 +134,16 @@ public static class QueryRun
                 var t0 = Stopwatch.GetTimestamp();
                 int length;
                 HttpStatusCode status;
+                long headersAt;
+                string? serverTiming;
                 try
                 {
                     using var request = new HttpRequestMessage(HttpMethod.Get, path);
                     request.Headers.Authorization = auth.Header;
                     using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stop.Token);
+                    headersAt = Stopwatch.GetTimestamp();
                     status = response.StatusCode;
+                    serverTiming = response.Headers.TryGetValues(ServerTimingHeader, out var timing) ? timing.FirstOrDefault() : null;
                     (length, buffer) = await ReadBodyAsync(response, buffer, stop.Token);
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -150,7 +158,8 @@ public static class QueryRun
                     }
                     continue;
                 }
-                var microseconds = (long)Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+                var doneAt = Stopwatch.GetTimestamp();
+                var microseconds = (long)Stopwatch.GetElapsedTime(t0, doneAt).TotalMicroseconds;
                 if (status != HttpStatusCode.OK)
                 {
                     if (counted)
@@ -175,14 +184,9 @@ public static class QueryRun
                 }
                 if (counted)
                 {
-                    if (isPage)
-                    {
-                        page.Answered(microseconds, items, target!.Full && items < q.PageSize);
-                    }
-                    else
-                    {
-                        latest.Answered(microseconds, items, items == 0);
-                    }
+                    var kind = isPage ? page : latest;
+                    kind.Answered(microseconds, items, isPage ? target!.Full && items < q.PageSize : items == 0);
+                    kind.Split.Record(LatencySplit.Nanoseconds(t0), LatencySplit.Nanoseconds(headersAt), LatencySplit.Nanoseconds(doneAt), serverTiming);
                 }
             }
         }, CancellationToken.None)).ToArray();
@@ -266,6 +270,7 @@ public static class QueryRun
                 ["mean_ms"] = Report.Round(h.Mean / 1000.0),
                 [itemsName] = h.Count > 0 ? Report.Round((double)s.Items / h.Count) : 0,
                 [shortName] = s.Short,
+                ["split"] = s.Split.Before.Count > 0 ? s.Split.ToJson() : null,
             };
         }
     }

@@ -24,8 +24,8 @@ public static class DeviceDataApi
     public static RouteGroupBuilder MapDeviceDataApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/devices/{id}/data").WithTags("Data");
-        group.MapGet("", QueryAsync).WithName("queryDeviceData").WithSummary("Records of the device, optionally of one type and within [from, to] (ISO 8601), newest first unless order=asc.");
-        group.MapGet("/latest", LatestAsync).WithName("getLatestDeviceData").WithSummary("The latest record of each type.");
+        group.MapGet("", QueryAsync).RunsInline().WithName("queryDeviceData").WithSummary("Records of the device, optionally of one type and within [from, to] (ISO 8601), newest first unless order=asc.");
+        group.MapGet("/latest", LatestAsync).RunsInline().WithName("getLatestDeviceData").WithSummary("The latest record of each type.");
         group.MapDelete("", DeleteAsync).WithName("deleteDeviceData")
             .WithSummary("Delete the device's records within [from, to] (ISO 8601, both required), optionally of one type; the latest values follow.");
         return group;

@@ -20,8 +20,8 @@ public static class DevicesApi
         var group = routes.MapGroup("/devices").WithTags("Devices");
         group.MapGet("", ListAsync).WithName("listDevices").WithSummary("Devices the caller may see, optionally searched by ident or name and filtered by domain.");
         group.MapPost("", CreateAsync).WithName("createDevice").WithSummary("Create a device.");
-        group.MapGet("/{id}", GetAsync).WithName("getDevice").WithSummary("One device.");
-        group.MapGet("/by-ident/{ident}", GetByIdentAsync).WithName("getDeviceByIdent").WithSummary("One device by its ident.");
+        group.MapGet("/{id}", GetAsync).RunsInline().WithName("getDevice").WithSummary("One device.");
+        group.MapGet("/by-ident/{ident}", GetByIdentAsync).RunsInline().WithName("getDeviceByIdent").WithSummary("One device by its ident.");
         group.MapPatch("/{id}", UpdateAsync).WithName("updateDevice").WithSummary("Change a device's display name or domain.");
         group.MapDelete("/{id}", DeleteAsync).WithName("deleteDevice")
             .WithSummary("Delete a device for real (registry, ident, domain membership); with purgeData=true its records too, in the background (202 and the deletion's status).");
