@@ -9,7 +9,8 @@
 #      (HMAC-SHA256) or without one; reports identifications/s per round, medians and the ratio;
 #   4. checks that the secret fleet without its secret is refused.
 # Usage: bench/identification-storm.sh   (N=10000 ROUNDS=3 PROTOCOL=m2mp|alip change the scenario;
-#        FLEETS=plain SERVER_DLL=<another build's M2M.Server.dll> measures another server, e.g. a baseline)
+#        FLEETS=plain SERVER_DLL=<another build's M2M.Server.dll> measures another server, e.g. a baseline;
+#        SERVER_ARGS="--M2M:Key value …" and SERVER_ENV="NAME=value …" are the server's only)
 # Needs: dotnet, python3. All traffic stays on 127.0.0.0/8. Results: JSON lines in $WORK, summary on stdout.
 set -euo pipefail
 
@@ -42,10 +43,11 @@ dotnet build -c Release "$ROOT/src/M2M.Server/M2M.Server.csproj" -v quiet -nolog
 dotnet build -c Release "$ROOT/bench/M2M.Load/M2M.Load.csproj" -v quiet -nologo >>"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
 
 M2MP_PORT=$(free_port); ALIP_PORT=$(free_port)
-dotnet "$SERVER_DLL" --urls http://127.0.0.1:0 --M2M:DataDirectory "$WORK/data" \
+# shellcheck disable=SC2086
+env ${SERVER_ENV:-} dotnet "$SERVER_DLL" --urls http://127.0.0.1:0 --M2M:DataDirectory "$WORK/data" \
   --M2M:Ingest:M2mpPort "$M2MP_PORT" --M2M:Ingest:AlipPort "$ALIP_PORT" \
   --M2M:Ingest:Auth:AutoRegisterPerMinute 0 --M2M:Ingest:Auth:FailuresBeforeDelay 100000000 \
-  --Logging:LogLevel:Default=Warning >"$WORK/server.log" 2>&1 &
+  --Logging:LogLevel:Default=Warning ${SERVER_ARGS:-} >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$ALIP_PORT") 2>/dev/null && break; sleep 0.2; done
 log "server $SERVER_PID (M2MP $M2MP_PORT, ALIP $ALIP_PORT)"
