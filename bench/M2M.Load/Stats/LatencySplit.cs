@@ -123,7 +123,7 @@ public sealed class LatencySplit
             ["server"] = Percentiles(Server),
             ["after_server"] = Percentiles(After),
             ["body"] = Percentiles(Body),
-            ["slowest_1pct"] = slowest.Length == 0 || kept.Length == 0 ? null : new JsonObject
+            ["slowest_1pct"] = slowest.Length == 0 ? null : new JsonObject
             {
                 ["requests"] = slowest.Length,
                 ["total_ms"] = MeanMs(slowest, p => p.Total),
